@@ -1,0 +1,81 @@
+"""Run configuration shared by the library, the CLI and the notebooks: quick/full mode, seeds,
+devices and the cache directory.
+
+Environment variables:
+    ``SCALEGMN_LITE_FULL=1``: full-size recipes (default: quick recipes sized for 2 CPU cores).
+    ``SCALEGMN_LITE_CACHE``: cache directory for zoos and trained models
+    (default ``~/.cache/scalegmn-lite``).
+    ``SCALEGMN_LITE_DEVICE``: default device (``cpu``, ``cuda``, ``auto``; default ``auto``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["is_full", "resolve_device", "seed_everything", "cache_dir", "NotebookConfig", "notebook_setup"]
+
+
+def is_full() -> bool:
+    """True when ``SCALEGMN_LITE_FULL`` asks for the full-size recipes."""
+    return os.environ.get("SCALEGMN_LITE_FULL", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``"auto"``/``None`` -> CUDA if available else CPU; asking for CUDA without a GPU is an error."""
+    if device is None:
+        device = os.environ.get("SCALEGMN_LITE_DEVICE", "auto")
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available; use --device cpu or auto")
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` seeded with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("SCALEGMN_LITE_CACHE", Path.home() / ".cache" / "scalegmn-lite"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    FULL: bool
+    SEED: int
+    DEVICE: torch.device
+
+
+def notebook_setup(seed: int = 0, threads: int | None = None) -> NotebookConfig:
+    """First cell of every notebook: mode, seeding, device, quiet warnings (nbval compares stderr)."""
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TQDM_DISABLE", "0")
+    if threads:
+        torch.set_num_threads(threads)
+    seed_everything(seed)
+    import matplotlib
+
+    matplotlib.rcParams["figure.dpi"] = 80
+    try:
+        import seaborn as sns
+
+        sns.set_theme(style="whitegrid", context="notebook")
+    except ImportError:  # pragma: no cover
+        pass
+    return NotebookConfig(FULL=is_full(), SEED=seed, DEVICE=resolve_device())

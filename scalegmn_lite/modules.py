@@ -1,0 +1,162 @@
+"""``torch.nn`` side of a network description: our Sine / pooling modules and the converters
+between :class:`~scalegmn_lite.spec.LayerSpec` lists and ``torch.nn.Sequential``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from .spec import SUPPORTED_MODULES, LayerSpec, SpecError
+
+__all__ = ["Sine", "GlobalAvgPool", "module_to_layers", "layers_to_module"]
+
+
+class Sine(nn.Module):
+    """SIREN activation ``sin(w0 * x)`` (odd, so its hidden layers have sign-flip symmetry)."""
+
+    def __init__(self, w0: float = 30.0) -> None:
+        super().__init__()
+        self.w0 = float(w0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * x)
+
+    def extra_repr(self) -> str:
+        return f"w0={self.w0:g}"
+
+
+class GlobalAvgPool(nn.Module):
+    """Mean over all spatial axes: ``[N, C, *spatial] -> [N, C]`` (pooling and flatten in one)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).mean(-1)
+
+
+_ACT_TYPES = {
+    nn.ReLU: "relu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+    Sine: "sine",
+}
+
+
+def _unsupported(i: int, mod: nn.Module, why: str = "") -> SpecError:
+    msg = f"module {i} ({type(mod).__name__}) is not supported"
+    if why:
+        msg += f": {why}"
+    return SpecError(f"{msg}. Supported modules: {SUPPORTED_MODULES}")
+
+
+def _int(v) -> int:
+    if isinstance(v, (tuple, list)):
+        if len(set(v)) != 1:
+            raise SpecError(f"anisotropic stride/padding {v} is not supported")
+        return int(v[0])
+    return int(v)
+
+
+def module_to_layers(model: nn.Module) -> list[LayerSpec]:
+    """Walk a ``torch.nn.Sequential`` and return its layer descriptions."""
+    if not isinstance(model, nn.Sequential):
+        raise SpecError(
+            f"expected a torch.nn.Sequential, got {type(model).__name__}; wrap your layers in "
+            "nn.Sequential (residual blocks and other graphs are not supported)"
+        )
+    layers: list[LayerSpec] = []
+    for i, mod in enumerate(model):
+        if isinstance(mod, nn.Linear):
+            if mod.bias is None:
+                raise _unsupported(i, mod, "layers must have a bias (bias=True)")
+            if layers and layers[-1].is_conv and not layers[-1].pool_after:
+                raise _unsupported(
+                    i, mod, "a Linear after a convolution needs global average pooling in between"
+                )
+            layers.append(LayerSpec("linear", mod.in_features, mod.out_features))
+        elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+            kind = "conv1d" if isinstance(mod, nn.Conv1d) else "conv2d"
+            if mod.bias is None:
+                raise _unsupported(i, mod, "layers must have a bias (bias=True)")
+            if mod.groups != 1 or _int(mod.dilation) != 1:
+                raise _unsupported(i, mod, "grouped or dilated convolutions")
+            if isinstance(mod.padding, str) or mod.padding_mode != "zeros":
+                raise _unsupported(i, mod, "use integer zero padding")
+            layers.append(
+                LayerSpec(kind, mod.in_channels, mod.out_channels, tuple(mod.kernel_size),
+                          _int(mod.stride), _int(mod.padding))
+            )
+        elif type(mod) in _ACT_TYPES:
+            if not layers:
+                raise _unsupported(i, mod, "an activation before the first Linear/Conv layer")
+            if layers[-1].activation is not None:
+                raise _unsupported(i, mod, "two activations in a row")
+            if layers[-1].pool_after:
+                raise _unsupported(i, mod, "an activation after global pooling")
+            name = _ACT_TYPES[type(mod)]
+            param = {"leaky_relu": getattr(mod, "negative_slope", None), "sine": getattr(mod, "w0", None)}.get(name)
+            if name == "gelu" and getattr(mod, "approximate", "none") != "none":
+                raise _unsupported(i, mod, "use GELU(approximate='none')")
+            layers[-1] = replace(layers[-1], activation=name, activation_param=param)
+        elif isinstance(mod, (GlobalAvgPool, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+            if isinstance(mod, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+                size = mod.output_size
+                if any(s != 1 for s in (size if isinstance(size, (tuple, list)) else (size,))):
+                    raise _unsupported(i, mod, "only global pooling (output_size=1) is supported")
+            if not layers or not layers[-1].is_conv:
+                raise _unsupported(i, mod, "global pooling must follow a convolution")
+            layers[-1] = replace(layers[-1], pool_after=True)
+        elif isinstance(mod, nn.Flatten):
+            # allowed at the input (flattening images for an MLP) or right after global pooling
+            if layers and not layers[-1].pool_after:
+                raise _unsupported(i, mod, "Flatten is only allowed before the first layer or after global pooling")
+        elif isinstance(mod, (nn.Identity, nn.Dropout)):
+            continue
+        else:
+            raise _unsupported(i, mod)
+    if not layers:
+        raise SpecError(f"the model has no Linear or Conv layer. Supported modules: {SUPPORTED_MODULES}")
+    return layers
+
+
+def _activation_module(layer: LayerSpec) -> nn.Module | None:
+    a = layer.activation
+    if a is None or a == "identity":
+        return None
+    if a == "leaky_relu":
+        return nn.LeakyReLU(layer.activation_param)
+    if a == "sine":
+        return Sine(layer.activation_param)
+    return {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}[a]()
+
+
+def layers_to_module(layers) -> nn.Sequential:
+    """Build a ``torch.nn.Sequential`` (default PyTorch init) for the given layer descriptions."""
+    mods: list[nn.Module] = []
+    if layers[0].kind == "linear":
+        mods.append(nn.Flatten())
+    for layer in layers:
+        if layer.kind == "linear":
+            mods.append(nn.Linear(layer.in_dim, layer.out_dim))
+        else:
+            conv = nn.Conv1d if layer.kind == "conv1d" else nn.Conv2d
+            mods.append(conv(layer.in_dim, layer.out_dim, layer.kernel_size, layer.stride, layer.padding))
+        act = _activation_module(layer)
+        if act is not None:
+            mods.append(act)
+        if layer.pool_after:
+            mods.append(GlobalAvgPool())
+    return nn.Sequential(*mods)
+
+
+def siren_init_(weight: torch.Tensor, first: bool, w0: float, generator=None) -> torch.Tensor:
+    """SIREN initialisation (Sitzmann et al. 2020) in place on ``[..., out, in]`` weights."""
+    fan_in = weight.shape[-1]
+    bound = 1.0 / fan_in if first else math.sqrt(6.0 / fan_in) / w0
+    with torch.no_grad():
+        weight.uniform_(-bound, bound, generator=generator)
+    return weight
