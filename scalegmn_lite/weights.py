@@ -289,26 +289,29 @@ class WeightSpace:
 
 
 def _conv_unfold(h: torch.Tensor, layer: LayerSpec) -> torch.Tensor:
-    """im2col: ``[B, N, C, *spatial] -> [B, N, C*k, positions]`` and the output spatial shape."""
+    """im2col: ``[B, N, C, *spatial] -> [B, N, C*k, positions]`` and the output spatial shape.
+
+    Built from ``Tensor.unfold`` views (``F.unfold``'s im2col kernel is very slow on busy CPUs);
+    the column order is ``(channel, *kernel)``, matching ``weight.reshape(out, -1)``.
+    """
     B, N = h.shape[:2]
     flat = h.reshape(B * N, *h.shape[2:])
-    if layer.kind == "conv1d":
-        flat = flat.unsqueeze(2)  # [BN, C, 1, L]
-        k = (1, layer.kernel_size[0])
-        stride, pad = (1, layer.stride), (0, layer.padding)
-    else:
-        k = layer.kernel_size
-        stride, pad = layer.stride, layer.padding
-    cols = F.unfold(flat, k, padding=pad, stride=stride)  # [BN, C*k, P]
-    H, W = flat.shape[-2:]
-    if isinstance(stride, int):
-        stride, pad = (stride, stride), (pad, pad)
-    out_h = (H + 2 * pad[0] - k[0]) // stride[0] + 1
-    out_w = (W + 2 * pad[1] - k[1]) // stride[1] + 1
-    if out_h < 1 or out_w < 1:
+    k, s, p = layer.kernel_size, layer.stride, layer.padding
+    if p:
+        flat = F.pad(flat, (p,) * (2 * len(k)))
+    if any(flat.shape[2 + i] < k[i] for i in range(len(k))):
         raise SpecError(f"input of spatial size {tuple(h.shape[3:])} is smaller than the kernel {layer.kernel_size}")
-    spatial = (out_w,) if layer.kind == "conv1d" else (out_h, out_w)
-    return cols.reshape(B, N, cols.shape[1], cols.shape[2]), spatial
+    if layer.kind == "conv1d":
+        cols = flat.unfold(2, k[0], s)  # [BN, C, P, k]
+        spatial = (cols.shape[2],)
+        cols = cols.permute(0, 1, 3, 2)
+    else:
+        cols = flat.unfold(2, k[0], s).unfold(3, k[1], s)  # [BN, C, Ho, Wo, kh, kw]
+        spatial = (cols.shape[2], cols.shape[3])
+        cols = cols.permute(0, 1, 4, 5, 2, 3)
+    C = flat.shape[1]
+    cols = cols.reshape(B, N, C * math.prod(k), math.prod(spatial))
+    return cols, spatial
 
 
 def batched_forward(ws: WeightSpace, x: torch.Tensor, per_network: bool = False) -> torch.Tensor:

@@ -1,0 +1,313 @@
+"""Model merging: linear interpolation, loss curves and barriers, and weight matching (Git Re-Basin)
+extended to sign flips and positive scalings, all on :class:`~scalegmn_lite.weights.WeightSpace`.
+
+Interpolation path between two networks with the same structure::
+
+    theta_alpha = (1 - alpha) theta_0 + alpha theta_1,        alpha in [0, 1]
+
+Loss barrier (issue 6) of a curve ``L(alpha)`` sampled at ``alpha_0 = 0 < ... < alpha_{A-1} = 1``::
+
+    barrier = max_a  L(theta_{alpha_a}) - ((1 - alpha_a) L(theta_0) + alpha_a L(theta_1))      (>= 0)
+
+Weight matching aligns ``theta_1`` to ``theta_0`` with an element ``g`` of the gauge group
+(:mod:`scalegmn_lite.gauge`), so ``g.apply(theta_1)`` computes the same function as ``theta_1``
+but lies close to ``theta_0`` in weight space. Per hidden layer, by ``spec.symmetries``:
+
+- ``PERMUTATION``: a permutation maximising ``sum_i <f0_i, f1_perm[i]>``, where ``f_i`` stacks neuron
+  ``i``'s incoming weights (all kernel positions), bias and outgoing weights;
+- ``SIGN``: a signed permutation maximising ``sum_i |<f0_i, f1_perm[i]>|``, with the sign of the
+  correlation as the flip;
+- ``POSITIVE_SCALE``: both networks are first brought to a canonical scale (:func:`canonicalize_scale`:
+  each neuron's incoming weights and bias get unit norm, the factor moves into the outgoing weights),
+  then permuted as above.
+
+Each assignment problem is solved with :func:`scipy.optimize.linear_sum_assignment`; layers are
+updated by coordinate descent until a sweep changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .gauge import GaugeElement
+from .spec import SpecError, Symmetry
+from .weights import WeightSpace
+
+__all__ = [
+    "LossCurve",
+    "interpolate",
+    "loss_curve",
+    "loss_barrier",
+    "canonicalize_scale",
+    "weight_matching",
+    "align",
+]
+
+
+class LossCurve(NamedTuple):
+    """``alphas``: ``[A]``; ``losses``: ``[B, A]`` (one curve per pair of networks)."""
+
+    alphas: torch.Tensor
+    losses: torch.Tensor
+
+
+def _alphas(alphas: int | Sequence[float] | torch.Tensor, dtype=torch.float64) -> torch.Tensor:
+    if isinstance(alphas, int):
+        if alphas < 2:
+            raise ValueError(f"need at least 2 interpolation points, got {alphas}")
+        return torch.linspace(0.0, 1.0, alphas, dtype=dtype)
+    a = torch.as_tensor(alphas, dtype=dtype).flatten()
+    if a.numel() == 0:
+        raise ValueError("alphas is empty")
+    return a
+
+
+def interpolate(ws0: WeightSpace, ws1: WeightSpace, alphas: int | Sequence[float] | torch.Tensor) -> WeightSpace:
+    """All networks on the linear paths between ``ws0[b]`` and ``ws1[b]`` in one batch.
+
+    Args:
+        ws0, ws1: ``B`` networks each, same structure.
+        alphas: ``A`` values (or an int: that many evenly spaced values in ``[0, 1]``).
+    Returns:
+        A weight space of ``A * B`` networks in alpha-major order: network ``a * B + b`` is
+        ``(1 - alpha_a) ws0[b] + alpha_a ws1[b]``.
+    """
+    ws0._check_compatible(ws1)
+    if ws0.batch_size != ws1.batch_size:
+        raise SpecError(f"interpolate needs the same number of networks, got {ws0.batch_size} and {ws1.batch_size}")
+    a = _alphas(alphas).to(device=ws0.device, dtype=ws0.dtype)
+    A = a.numel()
+
+    def path(t0: torch.Tensor, t1: torch.Tensor) -> torch.Tensor:
+        shape = (A,) + (1,) * t0.dim()
+        out = t0.unsqueeze(0) + a.view(shape) * (t1 - t0).unsqueeze(0)  # [A, B, ...]
+        return out.reshape(A * t0.shape[0], *t0.shape[1:])
+
+    return ws0.map2(ws1, path)
+
+
+def loss_curve(
+    ws0: WeightSpace,
+    ws1: WeightSpace,
+    loss_fn: Callable[[WeightSpace], torch.Tensor],
+    alphas: int | Sequence[float] | torch.Tensor = 21,
+    chunk_alphas: int | None = None,
+) -> LossCurve:
+    """Loss along the linear paths between ``ws0[b]`` and ``ws1[b]``, evaluated batched.
+
+    Args:
+        ws0, ws1: ``B`` networks each.
+        loss_fn: maps a weight space of ``n`` networks to ``[n]`` losses (e.g.
+            ``lambda w: classification_loss(w, x, y)``). It is called on alpha-major batches
+            (network ``a * B + b`` belongs to pair ``b``), so per-pair targets can be tiled with
+            ``target.repeat(n // B, ...)``.
+        alphas: ``A`` values or their number (default 21 evenly spaced in ``[0, 1]``).
+        chunk_alphas: evaluate this many alphas per call (default: all ``A`` at once).
+    Returns:
+        :class:`LossCurve` ``(alphas [A], losses [B, A])``, computed without gradients.
+    """
+    a = _alphas(alphas)
+    A, B = a.numel(), ws0.batch_size
+    step = A if chunk_alphas is None else max(1, int(chunk_alphas))
+    parts = []
+    with torch.no_grad():
+        for start in range(0, A, step):
+            sub = a[start : start + step]
+            out = torch.as_tensor(loss_fn(interpolate(ws0, ws1, sub)))
+            if out.shape != (sub.numel() * B,):
+                raise ValueError(
+                    f"loss_fn must return one loss per network, shape [{sub.numel() * B}], got {tuple(out.shape)}"
+                )
+            parts.append(out.reshape(sub.numel(), B))
+    return LossCurve(a, torch.cat(parts, 0).T.contiguous())
+
+
+def loss_barrier(curve: LossCurve | tuple | torch.Tensor, alphas: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B]``: ``max_a L(alpha_a) - ((1 - alpha_a) L(0) + alpha_a L(1))``.
+
+    Args:
+        curve: a :class:`LossCurve` / ``(alphas, losses)`` tuple, or ``losses`` ``[B, A]`` (or ``[A]``)
+            with ``alphas`` given separately (default: ``A`` evenly spaced values in ``[0, 1]``).
+    The first and last alphas must be 0 and 1 (the endpoints define the linear reference); the barrier
+    is therefore ``>= 0`` (it is 0 at the endpoints).
+    """
+    if isinstance(curve, tuple):
+        alphas, losses = curve
+    else:
+        losses = curve
+    losses = torch.as_tensor(losses)
+    squeeze = losses.dim() == 1
+    if squeeze:
+        losses = losses.unsqueeze(0)
+    A = losses.shape[1]
+    a = _alphas(A if alphas is None else alphas).to(device=losses.device, dtype=losses.dtype)
+    if a.numel() != A:
+        raise ValueError(f"{a.numel()} alphas for curves with {A} points")
+    if abs(float(a[0])) > 1e-9 or abs(float(a[-1]) - 1) > 1e-9:
+        raise ValueError(f"alphas must start at 0 and end at 1, got {float(a[0])} .. {float(a[-1])}")
+    ref = (1 - a) * losses[:, :1] + a * losses[:, -1:]
+    out = (losses - ref).max(1).values
+    return out[0] if squeeze else out
+
+
+# ---------------------------------------------------------------------- scale canonicalization
+def canonicalize_scale(ws: WeightSpace, eps: float = 1e-12) -> GaugeElement:
+    """The positive scaling that normalises every ``POSITIVE_SCALE`` hidden neuron (channel):
+
+        ``q_l[i] = 1 / ||(W'_l[i, :, ...], b_l[i])||_2``   with ``W'_l`` the incoming weights after
+        the previous layers' factors were pushed in (``W'_l[i, j] = W_l[i, j] / q_{l-1}[j]``),
+
+    so that ``g.apply(ws)`` has unit-norm incoming rows (weights over all inputs and kernel positions,
+    plus bias) on those layers and the factor ``1/q`` moved into the outgoing weights: a genuine gauge
+    transform (ReLU/LeakyReLU/identity commute with ``q > 0``), batched over the ``B`` networks.
+    Neurons whose row norm is below ``eps`` (dead neurons) keep ``q = 1``. Other layers get ``q = 1``.
+    The result is scale invariant and permutation equivariant: ``canon(g ws) = P canon(ws)``.
+
+    Returns:
+        a :class:`GaugeElement` with identity permutations (``B`` elements).
+    """
+    spec = ws.spec
+    B = ws.batch_size
+    scales = []
+    prev = None  # scale of the previous hidden layer, [B, n]
+    for l, sym in enumerate(spec.symmetries):  # hidden layer l+1 = output of layer l
+        w, b = ws.weights[l], ws.biases[l]
+        if prev is not None:
+            w = w / prev.view(B, 1, -1, *([1] * (w.dim() - 3)))
+        n = spec.hidden_widths[l]
+        if sym is Symmetry.POSITIVE_SCALE:
+            norm = torch.sqrt(w.reshape(B, n, -1).pow(2).sum(-1) + b.pow(2))
+            q = torch.where(norm > eps, 1.0 / norm.clamp_min(eps), torch.ones_like(norm))
+        else:
+            q = torch.ones(B, n, device=ws.device, dtype=ws.dtype)
+        scales.append(q)
+        prev = q
+    perms = [torch.arange(n, device=ws.device).expand(B, n).clone() for n in spec.hidden_widths]
+    return GaugeElement(spec, perms, scales)
+
+
+# ---------------------------------------------------------------------- weight matching
+def _neuron_features(ws: WeightSpace, l: int, incoming_only: bool) -> np.ndarray:
+    """``[n_l, F]`` features of hidden layer ``l`` (1-based) of network 0: incoming weights (all inputs
+    and kernel positions), bias, and (unless ``incoming_only``) outgoing weights."""
+    w_in = ws.weights[l - 1][0]  # [n_l, n_{l-1}, *k]
+    n = w_in.shape[0]
+    parts = [w_in.reshape(n, -1), ws.biases[l - 1][0].reshape(n, 1)]
+    if not incoming_only:
+        w_out = ws.weights[l][0]  # [n_{l+1}, n_l, *k]
+        parts.append(w_out.transpose(0, 1).reshape(n, -1))
+    return torch.cat(parts, 1).detach().to(torch.float64).cpu().numpy()
+
+
+def _layer_element(spec, l: int, perm: np.ndarray, sign: np.ndarray, device, dtype) -> GaugeElement:
+    g = GaugeElement.identity(spec, 1, device=device, dtype=dtype)
+    perms, scales = list(g.perms), list(g.scales)
+    perms[l - 1] = torch.as_tensor(perm, device=device).view(1, -1)
+    scales[l - 1] = torch.as_tensor(sign, device=device, dtype=dtype).view(1, -1)
+    return GaugeElement(spec, perms, scales)
+
+
+def _match_pair(ws0: WeightSpace, ws1: WeightSpace, max_sweeps: int, generator: np.random.Generator):
+    """Coordinate descent for one pair (``B = 1``) in the canonical scale; returns (element, sweeps)."""
+    spec = ws0.spec
+    L = spec.num_layers
+    g = GaugeElement.identity(spec, 1, device=ws0.device, dtype=ws0.dtype)
+    hidden = list(range(1, L))
+
+    def solve(l: int, incoming_only: bool) -> bool:
+        nonlocal g
+        cur = g.apply(ws1, strict=False)
+        f0 = _neuron_features(ws0, l, incoming_only)
+        f1 = _neuron_features(cur, l, incoming_only)
+        corr = f0 @ f1.T  # [n, n]: <f0_i, f1_k>
+        signed = spec.symmetries[l - 1] is Symmetry.SIGN
+        cost = np.abs(corr) if signed else corr
+        rows, cols = linear_sum_assignment(cost, maximize=True)
+        perm = cols[np.argsort(rows)]
+        sign = np.where(corr[np.arange(len(perm)), perm] < 0, -1.0, 1.0) if signed else np.ones(len(perm))
+        if np.array_equal(perm, np.arange(len(perm))) and np.all(sign > 0):
+            return False
+        g = _layer_element(spec, l, perm, sign, ws0.device, ws0.dtype).compose(g)
+        return True
+
+    # initialisation: one forward sweep on incoming weights only (exact when theta_1 is a gauge
+    # transform of theta_0, since layer l-1 has just been aligned)
+    for l in hidden:
+        solve(l, incoming_only=True)
+    sweeps = 0
+    for sweeps in range(1, max_sweeps + 1):
+        changed = False
+        for l in generator.permutation(hidden):
+            changed |= solve(int(l), incoming_only=False)
+        if not changed:
+            break
+    return g, sweeps
+
+
+def weight_matching(
+    ws0: WeightSpace,
+    ws1: WeightSpace,
+    max_sweeps: int = 100,
+    seed: int = 0,
+    return_sweeps: bool = False,
+) -> GaugeElement | tuple[GaugeElement, list[int]]:
+    """Align ``ws1`` to ``ws0`` by weight matching (Git Re-Basin, Ainsworth et al. 2023), extended to
+    signed permutations (``SIGN`` layers) and positive scalings (``POSITIVE_SCALE`` layers).
+
+    Per pair ``b`` it finds ``g_b`` in the gauge group with ``g_b.apply(ws1[b]) ~ ws0[b]``:
+
+    1. canonical scale: ``c0 = k0 ws0``, ``c1 = k1 ws1`` with ``k = canonicalize_scale(.)``;
+    2. one forward sweep matching each hidden layer by its incoming weights and bias, then
+       coordinate-descent sweeps over the hidden layers (random order, seeded) matching incoming
+       weights, bias and outgoing weights (conv kernels summed over kernel positions) with
+       ``linear_sum_assignment``, until a sweep changes nothing (or ``max_sweeps``);
+    3. ``g = k0^{-1} o p o k1``: the alignment expressed for the original scales.
+
+    ``g`` is a symmetry (``g.validate()`` passes), so ``g.apply(ws1)`` computes the same function as
+    ``ws1``. If ``ws1 = h.apply(ws0)`` for a gauge element ``h``, then ``g.apply(ws1) == ws0`` up to
+    float error (``g = h^{-1}``), barring ties between neurons.
+
+    The assignment problems are solved pair by pair on the CPU (a Python loop over the ``B`` pairs;
+    each solve is small), in float64.
+
+    Args:
+        ws0, ws1: ``B`` networks each, same structure.
+        max_sweeps: upper bound on coordinate-descent sweeps.
+        seed: seeds the order in which layers are visited.
+        return_sweeps: also return the number of sweeps used per pair.
+    Returns:
+        a :class:`GaugeElement` of batch size ``B`` (and the sweeps per pair).
+    """
+    ws0._check_compatible(ws1)
+    if ws0.batch_size != ws1.batch_size:
+        raise SpecError(f"weight_matching needs pairs: {ws0.batch_size} vs {ws1.batch_size} networks")
+    spec = ws0.spec
+    if spec.num_layers < 2:
+        g = GaugeElement.identity(spec, ws0.batch_size, device=ws0.device, dtype=ws0.dtype)
+        return (g, [0] * ws0.batch_size) if return_sweeps else g
+    dev, dtype = ws0.device, ws0.dtype
+    w0 = ws0.detach().to(dtype=torch.float64)
+    w1 = ws1.detach().to(dtype=torch.float64)
+    k0, k1 = canonicalize_scale(w0), canonicalize_scale(w1)
+    c0, c1 = k0.apply(w0), k1.apply(w1)
+    rng = np.random.default_rng(seed)
+    perms, scales, sweeps = [[] for _ in spec.hidden_widths], [[] for _ in spec.hidden_widths], []
+    for b in range(ws0.batch_size):
+        p, n = _match_pair(c0[b], c1[b], max_sweeps, rng)
+        for i, (pp, ss) in enumerate(zip(p.perms, p.scales)):
+            perms[i].append(pp)
+            scales[i].append(ss)
+        sweeps.append(n)
+    p = GaugeElement(spec, [torch.cat(t) for t in perms], [torch.cat(t) for t in scales])
+    g = k0.inverse().compose(p.compose(k1))
+    g = GaugeElement(spec, [t.to(dev) for t in g.perms], [t.to(device=dev, dtype=dtype) for t in g.scales])
+    return (g, sweeps) if return_sweeps else g
+
+
+def align(ws0: WeightSpace, ws1: WeightSpace, **kwargs) -> WeightSpace:
+    """``weight_matching(ws0, ws1).apply(ws1)``: ``ws1`` moved to ``ws0``'s basin (same function)."""
+    return weight_matching(ws0, ws1, **kwargs).apply(ws1)
