@@ -1,0 +1,174 @@
+"""Fully-amortized optimization: an equivariant operator ``h`` maps a network ``theta`` to improved
+weights ``theta' = theta + s_l * Delta_l(theta)`` in one forward pass.
+
+``h`` is a :class:`~scalegmn_lite.models.ScaleGMN` with the equivariant head, so for every gauge
+element ``g`` of the input's architecture ``h(g . theta) = g . h(theta)``: the proposed network of a
+rescaled/permuted input is the same rescaled/permuted proposal (same function). Training minimises,
+over networks ``theta`` of a zoo's training split and data batches ``(x, y)``::
+
+    L = mean_theta [ lam * ||theta'||_1 + mean_n CE(f_theta'(x_n), y_n) ]
+
+with the gradient flowing through the batched functional forward of the proposed networks; the loop
+is :class:`~scalegmn_lite.stable.StableTrainer` (warm-up, clipping, rollback on spikes and NaNs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .io import CorruptFileError, load_tensors, save_tensors
+from .losses import accuracy, amortized_objective, classification_loss, l1_norm, near_zero_fraction
+from .models import ScaleGMN, ScaleGMNConfig
+from .spec import NetworkSpec
+from .stable import StableTrainer, TrainingHistory
+from .weights import WeightSpace
+
+__all__ = ["AmortizedOperator", "OperatorTrainConfig", "train_operator", "network_metrics", "timed_apply"]
+
+
+@dataclass(frozen=True)
+class OperatorTrainConfig:
+    """Training of an operator: ``steps`` AdamW steps on ``batch_networks`` zoo networks and
+    ``data_batch`` training examples each; ``lam`` weighs the L1 norm of the proposed weights."""
+
+    steps: int = 300
+    batch_networks: int = 16
+    data_batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    clip_norm: float = 10.0
+    lam: float = 0.0
+    seed: int = 0
+
+
+class AmortizedOperator(nn.Module):
+    """One-shot optimizer: ``op(ws) -> ws'`` (a WeightSpace, or a list of them of any architectures).
+
+    Args:
+        config: the ScaleGMN configuration (``head`` is forced to ``"equivariant"``); ``mode="auto"``
+            picks each hidden layer's symmetry from its activation, ``"permutation"`` gives the
+            symmetry-broken GMN operator.
+        overrides: keyword overrides of the config (``hidden_dim=64, bidirectional=True, ...``).
+    """
+
+    def __init__(self, config: ScaleGMNConfig | None = None, **overrides) -> None:
+        super().__init__()
+        base = config.to_dict() if config is not None else {}
+        base.update(overrides)
+        base["head"] = "equivariant"
+        self.gmn = ScaleGMN(ScaleGMNConfig(**base))
+        self.trained_on: list[str] = []
+
+    @property
+    def config(self) -> ScaleGMNConfig:
+        return self.gmn.config
+
+    def forward(self, ws: WeightSpace | Sequence[WeightSpace]):
+        return self.gmn.update(ws)
+
+    @torch.no_grad()
+    def apply_module(self, module: nn.Module, input_shape: Sequence[int] | None = None) -> nn.Sequential:
+        """Improve a plain ``torch.nn.Sequential`` (see ``NetworkSpec.from_sequential`` for what is
+        supported); returns a new module, the input is not modified."""
+        spec = NetworkSpec.from_sequential(module, input_shape)
+        ws = WeightSpace.from_modules([module], spec).check_finite("input module")
+        self.eval()
+        return self(ws).to_module(0)
+
+    # ------------------------------------------------------------------ storage
+    def save(self, path: str | Path) -> str:
+        """Atomic save of weights + config (+ what it was trained on), verified by hash on load."""
+        meta = {"kind": "AmortizedOperator", "config": self.config.to_dict(), "trained_on": self.trained_on}
+        return save_tensors(path, self.state_dict(), meta)
+
+    @classmethod
+    def load(cls, path: str | Path, map_location="cpu") -> "AmortizedOperator":
+        state, meta = load_tensors(path, map_location)
+        if meta.get("kind") != "AmortizedOperator":
+            raise CorruptFileError(f"{path}: not an AmortizedOperator checkpoint (kind={meta.get('kind')!r})")
+        op = cls(ScaleGMNConfig(**meta["config"]))
+        op.load_state_dict(state)
+        op.trained_on = list(meta.get("trained_on", []))
+        return op.to(map_location)
+
+
+def _pool(networks: WeightSpace | Sequence[WeightSpace]) -> list[WeightSpace]:
+    pool = [networks] if isinstance(networks, WeightSpace) else list(networks)
+    if not pool or any(w.batch_size == 0 for w in pool):
+        raise ValueError("train_operator needs at least one network in every WeightSpace")
+    for w in pool:
+        w.check_finite("training networks")
+    return pool
+
+
+def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[WeightSpace], x: torch.Tensor,
+                   y: torch.Tensor, config: OperatorTrainConfig | None = None, progress: bool = True,
+                   trainer_kwargs: dict | None = None) -> TrainingHistory:
+    """Train ``op`` on the networks (one or several architectures) and data ``x [N, ...]``, ``y [N]``.
+
+    Every step samples ``batch_networks`` networks from the pool (per architecture group, weighted
+    by group size) and ``data_batch`` examples, and minimises the mean amortized objective of the
+    proposed networks. Raises :class:`~scalegmn_lite.stable.TrainingDivergedError` if training keeps
+    diverging after rollbacks.
+    """
+    cfg = config or OperatorTrainConfig()
+    pool = _pool(networks)
+    device = next(op.parameters()).device
+    dtype = next(op.parameters()).dtype
+    pool = [w.to(device=device, dtype=dtype) for w in pool]
+    x, y = x.to(device=device, dtype=dtype), y.to(device)
+    sizes = torch.tensor([w.batch_size for w in pool], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(op.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainer = StableTrainer(op, opt, warmup_steps=cfg.warmup_steps, clip_norm=cfg.clip_norm, progress=progress,
+                            **(trainer_kwargs or {}))
+
+    def step(t: int):
+        counts = torch.distributions.Multinomial(cfg.batch_networks, sizes / sizes.sum()).sample()
+        batch = []
+        for w, c in zip(pool, counts.tolist()):
+            if c > 0:
+                idx = torch.randint(0, w.batch_size, (int(c),), generator=gen).to(device)
+                batch.append(w[idx])
+        d_idx = torch.randint(0, len(y), (min(cfg.data_batch, len(y)),), generator=gen).to(device)
+        proposed = op(batch)
+        losses = torch.cat([amortized_objective(p, x[d_idx], y[d_idx], cfg.lam) for p in proposed])
+        return losses.mean()
+
+    torch.manual_seed(cfg.seed)  # the Multinomial draw uses the global generator
+    op.train()
+    history = trainer.run(step, cfg.steps)
+    op.trained_on = sorted({*op.trained_on, *(w.spec.to_text() for w in pool)})
+    op.eval()
+    return history
+
+
+@torch.no_grad()
+def network_metrics(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, tol: float = 1e-3) -> dict[str, torch.Tensor]:
+    """Per network: test ``acc``, ``loss`` (cross-entropy), ``l1`` norm and ``near_zero`` fraction."""
+    return {"acc": accuracy(ws, x, y), "loss": classification_loss(ws, x, y), "l1": l1_norm(ws),
+            "near_zero": near_zero_fraction(ws, tol)}
+
+
+@torch.no_grad()
+def timed_apply(op: AmortizedOperator, ws: WeightSpace, batch_size: int = 256) -> tuple[WeightSpace, float]:
+    """Apply ``op`` in batches; returns the proposals and the wall time per network in seconds."""
+    op.eval()
+    if ws.device.type == "cuda":
+        torch.cuda.synchronize(ws.device)
+    t0 = time.perf_counter()
+    out = WeightSpace.stack([op(ws[i:i + batch_size]) for i in range(0, ws.batch_size, batch_size)])
+    if ws.device.type == "cuda":
+        torch.cuda.synchronize(ws.device)
+    return out, (time.perf_counter() - t0) / ws.batch_size
+
+
+def config_dict(cfg: OperatorTrainConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,240 @@
+"""Networks as graphs: weight spaces <-> torch-geometric batches (one graph per network).
+
+Graph of one network with widths ``n_0 .. n_L`` (neurons for dense layers, channels for convs):
+
+* a vertex per neuron/channel, layer by layer (input neurons first, outputs last);
+  ``V = n_0 + ... + n_L``. Vertex feature ``x`` (``[V, 1]``): the bias of the neuron; input
+  vertices get the constant ``0``.
+* an edge ``s -> t`` for every weight of layer ``l`` from neuron ``s`` of layer ``l-1`` to neuron
+  ``t`` of layer ``l``; edge feature ``edge_attr`` (``[E, K]``): ``W_l[t, s]`` for dense layers,
+  the kernel slice ``K_l[t, s]`` flattened (row-major) for convolutions, zero-padded to ``K``, the
+  largest kernel size in the batch; ``edge_mask`` (``[E, K]`` bool) marks the real entries.
+  Edges of layer ``l`` are ordered ``t``-major (``e = t * n_{l-1} + s``), i.e. like
+  ``W_l.reshape(n_l * n_{l-1}, -1)``.
+
+Per-vertex attributes (long, ``[V]``): ``layer`` (``0..L``), ``vtype`` (:data:`INPUT`,
+:data:`HIDDEN`, :data:`OUTPUT`), ``pos`` (index inside its layer; identity encodings of input and
+output vertices), ``sym`` (the symmetry of the vertex's hidden layer, read from
+``spec.symmetries``: :data:`SYM_NONE` for input/output vertices, else :data:`SYM_CODES`).
+Per-edge: ``edge_layer`` (``1..L``). Per graph: ``spec`` (the :class:`NetworkSpec`) and ``group``
+(index of the weight space it came from, so :func:`from_graph` can return the same grouping).
+
+Gauge action (``DESIGN.md`` §2): under ``g`` a hidden vertex feature becomes ``q_t x_t`` (and moves
+to the permuted position); an edge feature ``q_t / q_s e_st``; input/output vertices are fixed.
+
+Flattening conv features into a dense layer without global pooling is rejected by
+:class:`~scalegmn_lite.spec.NetworkSpec` itself (it would tie dense inputs to (channel, position)
+pairs, a different group), so every supported spec has a graph.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch_geometric.data import Batch, Data
+
+from .spec import NetworkSpec, SpecError, Symmetry
+from .weights import WeightSpace
+
+__all__ = [
+    "INPUT",
+    "HIDDEN",
+    "OUTPUT",
+    "SYM_NONE",
+    "SYM_CODES",
+    "GraphLayout",
+    "layout",
+    "to_graph",
+    "from_graph",
+    "graph_to_weights",
+]
+
+INPUT, HIDDEN, OUTPUT = 0, 1, 2
+#: symmetry code of input/output vertices (fixed by the group)
+SYM_NONE = 0
+#: symmetry code of hidden vertices, by their layer's :class:`Symmetry`
+SYM_CODES = {Symmetry.POSITIVE_SCALE: 1, Symmetry.SIGN: 2, Symmetry.PERMUTATION: 3}
+
+
+class GraphLayout:
+    """The static (weight-independent) part of the graph of one :class:`NetworkSpec`.
+
+    Attributes (all on CPU, long): ``edge_index [2, E]``, ``layer [V]``, ``vtype [V]``, ``pos [V]``,
+    ``sym [V]``, ``edge_layer [E]``; ``offsets[l]``: index of the first vertex of layer ``l``;
+    ``edge_offsets[l]``: index of the first edge of layer ``l + 1``.
+    """
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        self.spec = spec
+        widths = spec.widths
+        L = spec.num_layers
+        self.offsets = [0]
+        for n in widths:
+            self.offsets.append(self.offsets[-1] + n)
+        self.num_vertices = self.offsets[-1]
+        layer, vtype, pos, sym = [], [], [], []
+        for l, n in enumerate(widths):
+            layer.append(torch.full((n,), l))
+            kind = INPUT if l == 0 else OUTPUT if l == L else HIDDEN
+            vtype.append(torch.full((n,), kind))
+            pos.append(torch.arange(n))
+            code = SYM_CODES[spec.symmetries[l - 1]] if kind == HIDDEN else SYM_NONE
+            sym.append(torch.full((n,), code))
+        self.layer, self.vtype = torch.cat(layer), torch.cat(vtype)
+        self.pos, self.sym = torch.cat(pos), torch.cat(sym)
+        src, dst, elayer = [], [], []
+        self.edge_offsets = [0]
+        for l, lay in enumerate(spec.layers, start=1):
+            t, s = torch.meshgrid(torch.arange(lay.out_dim), torch.arange(lay.in_dim), indexing="ij")
+            src.append(s.reshape(-1) + self.offsets[l - 1])
+            dst.append(t.reshape(-1) + self.offsets[l])
+            elayer.append(torch.full((lay.out_dim * lay.in_dim,), l))
+            self.edge_offsets.append(self.edge_offsets[-1] + lay.out_dim * lay.in_dim)
+        self.edge_index = torch.stack([torch.cat(src), torch.cat(dst)])
+        self.edge_layer = torch.cat(elayer)
+        self.num_edges = self.edge_offsets[-1]
+
+
+_LAYOUTS: dict[NetworkSpec, GraphLayout] = {}
+
+
+def layout(spec: NetworkSpec) -> GraphLayout:
+    """The cached :class:`GraphLayout` of ``spec``."""
+    if spec not in _LAYOUTS:
+        if len(_LAYOUTS) > 256:
+            _LAYOUTS.clear()
+        _LAYOUTS[spec] = GraphLayout(spec)
+    return _LAYOUTS[spec]
+
+
+def _as_list(ws: WeightSpace | Sequence[WeightSpace]) -> list[WeightSpace]:
+    items = [ws] if isinstance(ws, WeightSpace) else list(ws)
+    if not items or not all(isinstance(w, WeightSpace) for w in items):
+        raise TypeError("to_graph expects a WeightSpace or a non-empty list of WeightSpaces")
+    return items
+
+
+def to_graph(
+    ws: WeightSpace | Sequence[WeightSpace],
+    kernel_dim: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Batch:
+    """One graph per network of ``ws`` (a weight space or a list of them with any specs).
+
+    Args:
+        ws: ``B_1 + B_2 + ...`` networks; graphs keep this order.
+        kernel_dim: ``K``, the width of ``edge_attr`` (default: the largest kernel numel present).
+        device, dtype: of the returned tensors (default: those of the weights).
+    Returns:
+        a :class:`torch_geometric.data.Batch` with ``x [V, 1]``, ``edge_index [2, E]``,
+        ``edge_attr [E, K]``, ``edge_mask [E, K]``, ``layer``, ``vtype``, ``pos``, ``sym`` ``[V]``,
+        ``edge_layer [E]``, ``batch [V]``, and the lists ``spec`` and ``group`` (one entry per
+        graph). Differentiable with respect to the weights.
+    """
+    items = _as_list(ws)
+    need = max(w.spec.max_kernel_numel for w in items)
+    K = need if kernel_dim is None else int(kernel_dim)
+    if K < need:
+        raise SpecError(f"kernel_dim={K} is smaller than the largest kernel in the batch ({need} entries)")
+    data = []
+    for g, w in enumerate(items):
+        lay = layout(w.spec)
+        dev = w.device if device is None else torch.device(device)
+        dt = w.dtype if dtype is None else dtype
+        B = w.batch_size
+        x = torch.cat([torch.zeros(B, w.spec.widths[0], device=w.device, dtype=w.dtype), *w.biases], dim=1)
+        x = x.to(device=dev, dtype=dt)
+        edges, masks = [], []
+        for layer, W in zip(w.spec.layers, w.weights):
+            k = layer.kernel_numel
+            flat = W.reshape(B, layer.out_dim * layer.in_dim, k)
+            edges.append(torch.nn.functional.pad(flat, (0, K - k)))
+            m = torch.zeros(layer.out_dim * layer.in_dim, K, dtype=torch.bool)
+            m[:, :k] = True
+            masks.append(m)
+        e = torch.cat(edges, dim=1).to(device=dev, dtype=dt)
+        mask = torch.cat(masks).to(dev)
+        static = dict(
+            edge_index=lay.edge_index.to(dev),
+            edge_mask=mask,
+            layer=lay.layer.to(dev),
+            vtype=lay.vtype.to(dev),
+            pos=lay.pos.to(dev),
+            sym=lay.sym.to(dev),
+            edge_layer=lay.edge_layer.to(dev),
+        )
+        for b in range(B):
+            data.append(Data(x=x[b].unsqueeze(-1), edge_attr=e[b], num_nodes=lay.num_vertices,
+                             spec=w.spec, group=g, **static))
+    return Batch.from_data_list(data)
+
+
+def _groups(batch: Batch) -> list[tuple[NetworkSpec, int]]:
+    """Consecutive runs of graphs with the same ``group`` -> ``[(spec, count), ...]``."""
+    specs, groups = batch.spec, batch.group
+    if isinstance(groups, torch.Tensor):
+        groups = groups.tolist()
+    if isinstance(specs, NetworkSpec):  # a batch of one graph
+        specs = [specs]
+    runs: list[list] = []
+    for s, g in zip(specs, groups):
+        if runs and runs[-1][2] == g and runs[-1][0] == s:
+            runs[-1][1] += 1
+        else:
+            runs.append([s, 1, g])
+    return [(s, n) for s, n, _ in runs]
+
+
+def graph_to_weights(batch: Batch, node_out: torch.Tensor, edge_out: torch.Tensor) -> list[WeightSpace]:
+    """Map per-vertex and per-edge values back to biases and weights of every network.
+
+    Args:
+        batch: a batch made by :func:`to_graph` (graphs in their original order).
+        node_out: ``[V]`` or ``[V, 1]``: the value of vertex ``t`` of layer ``l >= 1`` becomes
+            ``b_l[t]`` (input vertices are ignored).
+        edge_out: ``[E]`` or ``[E, K']`` with ``K'`` >= every kernel size: edge ``s -> t`` of layer
+            ``l`` becomes ``W_l[t, s]`` (its first ``kernel_numel`` entries; padding is dropped).
+    Returns:
+        one :class:`WeightSpace` per input weight space of :func:`to_graph` (same order and
+        batch sizes). Exact inverse: ``from_graph(g, g.x, g.edge_attr)`` returns the inputs.
+    """
+    if node_out.dim() == 2:
+        if node_out.shape[1] != 1:
+            raise ValueError(f"node_out must be [V] or [V, 1] (one bias per vertex), got {tuple(node_out.shape)}")
+        node_out = node_out[:, 0]
+    if edge_out.dim() == 1:
+        edge_out = edge_out.unsqueeze(-1)
+    if node_out.shape[0] != batch.num_nodes or edge_out.shape[0] != batch.num_edges:
+        raise ValueError(
+            f"node_out/edge_out have {node_out.shape[0]}/{edge_out.shape[0]} rows but the batch has "
+            f"{batch.num_nodes} vertices and {batch.num_edges} edges"
+        )
+    out, v0, e0 = [], 0, 0
+    for spec, B in _groups(batch):
+        lay = layout(spec)
+        V, E = lay.num_vertices, lay.num_edges
+        nodes = node_out[v0 : v0 + B * V].reshape(B, V)
+        edges = edge_out[e0 : e0 + B * E].reshape(B, E, edge_out.shape[1])
+        weights, biases = [], []
+        for l, layer in enumerate(spec.layers, start=1):
+            biases.append(nodes[:, lay.offsets[l] : lay.offsets[l + 1]])
+            k = layer.kernel_numel
+            if edges.shape[2] < k:
+                raise ValueError(f"edge_out has {edges.shape[2]} channels, layer {l} needs {k} (its kernel size)")
+            w = edges[:, lay.edge_offsets[l - 1] : lay.edge_offsets[l], :k]
+            weights.append(w.reshape(B, *layer.weight_shape))
+        out.append(WeightSpace(spec, weights, biases))
+        v0, e0 = v0 + B * V, e0 + B * E
+    if v0 != node_out.shape[0] or e0 != edge_out.shape[0]:
+        raise ValueError("the batch's graphs do not match their specs; build batches with to_graph")
+    return out
+
+
+def from_graph(batch: Batch, node_out: torch.Tensor | None = None, edge_out: torch.Tensor | None = None
+               ) -> list[WeightSpace]:
+    """Inverse of :func:`to_graph` (``node_out``/``edge_out`` default to ``batch.x``/``batch.edge_attr``);
+    see :func:`graph_to_weights`."""
+    return graph_to_weights(batch, batch.x if node_out is None else node_out,
+                            batch.edge_attr if edge_out is None else edge_out)

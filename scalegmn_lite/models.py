@@ -1,0 +1,306 @@
+"""The ScaleGMN metanetwork: embedding, a stack of :class:`ScaleGMNLayer`, and a head.
+
+Input: a batch of network graphs (:func:`scalegmn_lite.graphs.to_graph`), or weight spaces that
+are converted internally. Symmetry per row (vertex or edge) is chosen by ``config.mode``:
+
+* ``"scale"``: hidden vertices use the positive-scale view (ReLU-like networks);
+* ``"sign"``: the sign view (tanh, SIREN);
+* ``"permutation"``: plain views everywhere (the symmetry-broken "GMN" baseline; its inputs are
+  normalised per graph and layer by the weights' RMS, which scale-equivariant models must not do);
+* ``"auto"``: each hidden vertex uses the view of its own layer's symmetry (``spec.symmetries``),
+  so mixed zoos share one batch.
+
+Input and output vertices are fixed by the gauge group and always use plain views.
+
+Embedding (equivariant: hidden vertices scale by ``q``, edges by ``q_t / q_s``)::
+
+    hidden vertex:  x_t = (Gamma_x b_t) * a_{layer(t)}         multiplicative layer identity
+    input/output:   x_t =  Gamma_x b_t  + p_{in/out}[pos(t)]   additive position identity
+    edge:           e_st = (Gamma_w W[t, s]) * c_{layer}       multiplicative layer identity
+
+Heads: ``"invariant"`` (a vector per network: mean/sum pooling of ``phi_r(ScaleInv(x))`` per
+vertex type, the input/output vertices with their plain view, then an MLP) or ``"equivariant"``
+(per-vertex and per-edge ScaleEq outputs that transform like biases and weights, mapped back to
+weight spaces; :meth:`ScaleGMN.update` applies ``theta' = theta + s_l * Delta_l``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+from torch_geometric.utils import scatter
+
+from .graphs import HIDDEN, INPUT, graph_to_weights, to_graph
+from .layers import (
+    VIEW_FREE,
+    VIEW_NONZERO,
+    VIEW_POSITIVE,
+    VIEW_SIGN,
+    LayerGroups,
+    ScaleEq,
+    ScaleGMNLayer,
+    ScaleInv,
+    mlp,
+)
+from .weights import WeightSpace
+
+__all__ = ["ScaleGMNConfig", "ScaleGMN", "apply_update", "MODES"]
+
+MODES = ("scale", "sign", "permutation", "auto")
+
+
+@dataclass(frozen=True)
+class ScaleGMNConfig:
+    """Hyperparameters of :class:`ScaleGMN`.
+
+    Attributes:
+        hidden_dim: feature size ``d`` of vertices and edges.
+        num_layers: message-passing layers.
+        mode: ``"scale"``, ``"sign"``, ``"permutation"`` (GMN baseline) or ``"auto"``.
+        bidirectional: add backward messages (exactly equivariant, no ``1/W``).
+        edge_updates: update edge features in every layer.
+        head: ``"invariant"`` or ``"equivariant"``.
+        out_dim: output size of the invariant head.
+        readout: ``"mean"`` or ``"sum"`` pooling in the invariant head.
+        sign_view: ``"symmetrize"`` or ``"abs"`` (sign-invariant views).
+        eps: norm guard of positive-scale views.
+        max_kernel: ``K``, the largest kernel size (edge feature width) the model accepts.
+        max_layers: largest network depth ``L`` (layer identity encodings).
+        max_io: most input or output neurons/channels (position identity encodings).
+        input_norm: normalise inputs per graph and layer by the weights' RMS (default: only in
+            ``"permutation"`` mode; breaks scale equivariance).
+        update_scale_init: initial per-layer step ``s_l`` of the equivariant update.
+    """
+
+    hidden_dim: int = 64
+    num_layers: int = 4
+    mode: str = "auto"
+    bidirectional: bool = False
+    edge_updates: bool = True
+    head: str = "invariant"
+    out_dim: int = 1
+    readout: str = "mean"
+    sign_view: str = "symmetrize"
+    eps: float = 1e-6
+    max_kernel: int = 9
+    max_layers: int = 16
+    max_io: int = 1024
+    input_norm: bool | None = None
+    update_scale_init: float = 1e-2
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.head not in ("invariant", "equivariant"):
+            raise ValueError(f"head must be 'invariant' or 'equivariant', got {self.head!r}")
+        if self.readout not in ("mean", "sum"):
+            raise ValueError(f"readout must be 'mean' or 'sum', got {self.readout!r}")
+        if self.hidden_dim < 1 or self.num_layers < 0:
+            raise ValueError("hidden_dim must be >= 1 and num_layers >= 0")
+
+    @property
+    def normalizes_input(self) -> bool:
+        return self.mode == "permutation" if self.input_norm is None else bool(self.input_norm)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def vertex_view_kinds(batch: Batch, mode: str) -> torch.Tensor:
+    """``[V]`` view kind of every vertex: plain for input/output vertices, else by ``mode``."""
+    hidden = batch.vtype == HIDDEN
+    if mode == "scale":
+        kind = torch.full_like(batch.sym, VIEW_POSITIVE)
+    elif mode == "sign":
+        kind = torch.full_like(batch.sym, VIEW_SIGN)
+    elif mode == "permutation":
+        kind = torch.full_like(batch.sym, VIEW_FREE)
+    else:  # auto: SYM_CODES 1 positive, 2 sign, 3 permutation
+        table = torch.tensor([VIEW_FREE, VIEW_POSITIVE, VIEW_SIGN, VIEW_FREE], device=batch.sym.device)
+        kind = table[batch.sym]
+    return torch.where(hidden, kind, torch.full_like(kind, VIEW_FREE))
+
+
+def edge_view_kinds(vertex_kinds: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    """``[E]`` view kind of every edge (group of ``q_t / q_s``) from its endpoints' kinds."""
+    a, b = vertex_kinds[edge_index[0]], vertex_kinds[edge_index[1]]
+    pos = (a == VIEW_POSITIVE) | (b == VIEW_POSITIVE)
+    sign = (a == VIEW_SIGN) | (b == VIEW_SIGN)
+    kind = torch.full_like(a, VIEW_FREE)
+    kind = torch.where(pos, torch.full_like(a, VIEW_POSITIVE), kind)
+    kind = torch.where(sign, torch.full_like(a, VIEW_SIGN), kind)
+    return torch.where(pos & sign, torch.full_like(a, VIEW_NONZERO), kind)
+
+
+def apply_update(ws: WeightSpace, delta: WeightSpace, scales: torch.Tensor) -> WeightSpace:
+    """``W_l' = W_l + s_l[0] * dW_l`` and ``b_l' = b_l + s_l[1] * db_l`` for layers ``l = 1..L``.
+
+    Args:
+        ws, delta: same spec and batch size.
+        scales: ``[>= L, 2]`` (weight and bias step per layer) or ``[>= L]`` (one step per layer).
+    Equivariant whenever ``delta`` is: the steps are invariant scalars.
+    """
+    ws._check_compatible(delta)
+    L = ws.spec.num_layers
+    if scales.shape[0] < L:
+        raise ValueError(f"scales has {scales.shape[0]} rows, the network has {L} layers")
+    s = scales if scales.dim() == 2 else scales.unsqueeze(-1).expand(-1, 2)
+    s = s.to(device=ws.device, dtype=ws.dtype)
+    weights = [w + s[l, 0] * d for l, (w, d) in enumerate(zip(ws.weights, delta.weights))]
+    biases = [b + s[l, 1] * d for l, (b, d) in enumerate(zip(ws.biases, delta.biases))]
+    return WeightSpace(ws.spec, weights, biases)
+
+
+class ScaleGMN(nn.Module):
+    """Scale-equivariant graph metanetwork (see the module docstring).
+
+    Call with a :class:`WeightSpace`, a list of them, or a graph batch:
+
+    * invariant head: ``model(ws) -> [num_networks, out_dim]``;
+    * equivariant head: ``model(ws) -> WeightSpace`` of updates ``Delta`` (a list for a list, a
+      ``(node_out [V, 1], edge_out [E, K])`` pair for a graph batch); ``model.update(ws)`` returns
+      ``theta + s_l * Delta``.
+    """
+
+    def __init__(self, config: ScaleGMNConfig | None = None, **overrides) -> None:
+        super().__init__()
+        if config is None:
+            config = ScaleGMNConfig(**overrides)
+        elif overrides:
+            config = ScaleGMNConfig(**{**config.to_dict(), **overrides})
+        self.config = c = config
+        d = c.hidden_dim
+        self.gamma_x = nn.Linear(1, d, bias=False)
+        self.gamma_w = nn.Linear(c.max_kernel, d, bias=False)
+        self.layer_id = nn.Parameter(1.0 + 0.1 * torch.randn(c.max_layers + 1, d))
+        self.edge_id = nn.Parameter(1.0 + 0.1 * torch.randn(c.max_layers + 1, d))
+        self.in_id = nn.Embedding(c.max_io, d)
+        self.out_id = nn.Embedding(c.max_io, d)
+        self.layers = nn.ModuleList(
+            ScaleGMNLayer(d, c.bidirectional, c.edge_updates, c.sign_view, c.eps) for _ in range(c.num_layers)
+        )
+        if c.head == "invariant":
+            self.read_inv = ScaleInv(d, c.sign_view, c.eps)
+            self.read_phi = mlp(d, d)
+            self.read_out = mlp(3 * d, c.out_dim)
+        else:
+            self.out_vertex = ScaleEq(d, 1, c.sign_view, c.eps)
+            self.out_gamma = nn.Linear(d, c.max_kernel, bias=False)
+            self.out_inv_e = ScaleInv(d, c.sign_view, c.eps)
+            self.out_inv_v = ScaleInv(d, c.sign_view, c.eps)
+            self.out_phi = mlp(3 * d, c.max_kernel)
+            self.update_scales = nn.Parameter(torch.full((c.max_layers, 2), float(c.update_scale_init)))
+
+    # ------------------------------------------------------------------ graph side
+    def _check(self, batch: Batch) -> None:
+        c = self.config
+        if batch.edge_attr.shape[1] > c.max_kernel:
+            raise ValueError(
+                f"the batch has kernels of {batch.edge_attr.shape[1]} entries but the model accepts at most "
+                f"max_kernel={c.max_kernel}; build the model with ScaleGMNConfig(max_kernel=...)"
+            )
+        if int(batch.layer.max()) > c.max_layers:
+            raise ValueError(f"networks deeper than max_layers={c.max_layers}; raise ScaleGMNConfig.max_layers")
+        if int(batch.pos[batch.vtype != HIDDEN].max()) >= c.max_io:
+            raise ValueError(f"more than max_io={c.max_io} input/output neurons; raise ScaleGMNConfig.max_io")
+
+    def _normalize(self, batch: Batch, x0: torch.Tensor, e0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Divide layer ``l`` weights and biases of every graph by the RMS of its weights."""
+        n_key = self.config.max_layers + 1
+        g_edge = batch.batch[batch.edge_index[1]]
+        key_e = g_edge * n_key + batch.edge_layer
+        size = batch.num_graphs * n_key
+        sq = scatter((e0 * e0).sum(-1), key_e, 0, dim_size=size, reduce="sum")
+        cnt = scatter(batch.edge_mask.sum(-1).to(e0.dtype), key_e, 0, dim_size=size, reduce="sum")
+        rms = torch.sqrt((sq / cnt.clamp(min=1)).clamp(min=1e-16))  # clamp before sqrt: finite grads at 0
+        rms = torch.where(cnt > 0, rms, torch.ones_like(rms))
+        key_v = batch.batch * n_key + batch.layer
+        return x0 / rms[key_v].unsqueeze(-1), e0 / rms[key_e].unsqueeze(-1)
+
+    def embed(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Initial features ``x [V, d]``, ``e [E, d]`` (equivariant, see the module docstring)."""
+        x0, e0 = batch.x, batch.edge_attr
+        if e0.shape[1] < self.config.max_kernel:
+            e0 = nn.functional.pad(e0, (0, self.config.max_kernel - e0.shape[1]))
+        if self.config.normalizes_input:
+            x0, e0 = self._normalize(batch, x0, e0)
+        gx = self.gamma_x(x0)
+        hidden = (batch.vtype == HIDDEN).unsqueeze(-1)
+        pos = batch.pos.clamp(max=self.config.max_io - 1)
+        io = torch.where((batch.vtype == INPUT).unsqueeze(-1), self.in_id(pos), self.out_id(pos))
+        x = torch.where(hidden, gx * self.layer_id[batch.layer], gx + io)
+        e = self.gamma_w(e0) * self.edge_id[batch.edge_layer]
+        return x, e
+
+    def groups(self, batch: Batch) -> LayerGroups:
+        vk = vertex_view_kinds(batch, self.config.mode)
+        return LayerGroups(vk, edge_view_kinds(vk, batch.edge_index), batch.edge_index)
+
+    def encode(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, LayerGroups]:
+        """Final vertex and edge features ``x [V, d]``, ``e [E, d]`` and the batch's view kinds."""
+        self._check(batch)
+        groups = self.groups(batch)
+        x, e = self.embed(batch)
+        for layer in self.layers:
+            x, e = layer(x, e, batch.edge_index, groups)
+        return x, e, groups
+
+    def readout(self, batch: Batch, x: torch.Tensor, groups: LayerGroups) -> torch.Tensor:
+        """Invariant vector per graph ``[G, out_dim]``: pooled ``phi_r(ScaleInv(x))`` per vertex type."""
+        r = self.read_phi(self.read_inv(x, groups.vertex))
+        key = batch.batch * 3 + batch.vtype  # INPUT, HIDDEN, OUTPUT = 0, 1, 2
+        pooled = scatter(r, key, 0, dim_size=3 * batch.num_graphs, reduce=self.config.readout)
+        return self.read_out(pooled.reshape(batch.num_graphs, -1))
+
+    def equivariant_output(self, batch: Batch, x: torch.Tensor, e: torch.Tensor,
+                           groups: LayerGroups) -> tuple[torch.Tensor, torch.Tensor]:
+        """``node_out [V, 1]`` (scales like biases) and ``edge_out [E, max_kernel]`` (like weights)."""
+        node = self.out_vertex(x, groups.vertex)
+        s, t = batch.edge_index
+        inv = torch.cat([self.out_inv_e(e, groups.edge), self.out_inv_v(x.index_select(0, s), groups.src),
+                         self.out_inv_v(x.index_select(0, t), groups.dst)], dim=-1)
+        edge = self.out_gamma(e) * self.out_phi(inv)
+        return node, edge
+
+    def forward_graph(self, batch: Batch):
+        """Invariant head: ``[G, out_dim]``; equivariant head: ``(node_out [V, 1], edge_out [E, K])``."""
+        x, e, groups = self.encode(batch)
+        if self.config.head == "invariant":
+            return self.readout(batch, x, groups)
+        return self.equivariant_output(batch, x, e, groups)
+
+    # ------------------------------------------------------------------ weight side
+    def to_graph(self, ws: WeightSpace | Sequence[WeightSpace]) -> Batch:
+        """Graphs of ``ws`` on this model's device and dtype (edge width ``max_kernel``)."""
+        p = next(self.parameters())
+        items = [ws] if isinstance(ws, WeightSpace) else list(ws)
+        need = max(w.spec.max_kernel_numel for w in items)
+        if need > self.config.max_kernel:
+            raise ValueError(f"kernels of {need} entries but the model accepts at most max_kernel="
+                             f"{self.config.max_kernel}; build it with ScaleGMNConfig(max_kernel={need})")
+        return to_graph(items, kernel_dim=self.config.max_kernel, device=p.device, dtype=p.dtype)
+
+    def forward(self, inp):
+        if isinstance(inp, Batch):
+            return self.forward_graph(inp)
+        batch = self.to_graph(inp)
+        out = self.forward_graph(batch)
+        if self.config.head == "invariant":
+            return out
+        deltas = graph_to_weights(batch, *out)
+        return deltas[0] if isinstance(inp, WeightSpace) else deltas
+
+    def update(self, inp: WeightSpace | Sequence[WeightSpace]):
+        """``theta' = theta + s_l * Delta_l`` (equivariant head); same container type as ``inp``."""
+        if self.config.head != "equivariant":
+            raise ValueError("update() needs a model with head='equivariant'")
+        items = [inp] if isinstance(inp, WeightSpace) else list(inp)
+        p = next(self.parameters())
+        items = [w.to(device=p.device, dtype=p.dtype) for w in items]
+        deltas = self(items)
+        out = [apply_update(w, dlt, self.update_scales) for w, dlt in zip(items, deltas)]
+        return out[0] if isinstance(inp, WeightSpace) else out
