@@ -1,0 +1,235 @@
+# %% [markdown]
+# # 01 · Gauge symmetries of neural networks
+#
+# A feed-forward network has many parameter vectors that compute **the same function**. For every
+# hidden layer $l$ we may permute the neurons ($P_l$) and rescale them ($Q_l$ diagonal) as long as the
+# next layer undoes it:
+#
+# $$W_l \mapsto Q_l P_l\, W_l\, P_{l-1}^{\top} Q_{l-1}^{-1},\qquad b_l \mapsto Q_l P_l\, b_l,
+# \qquad P_0 = Q_0 = P_L = Q_L = I .$$
+#
+# This is a symmetry exactly when the activation commutes with the scaling,
+# $\sigma(Q x) = Q\,\sigma(x)$. Which $Q$ are allowed depends on $\sigma$; we **derive** the answer in
+# sympy, check it against the library's one source of truth (`scalegmn_lite.spec`), then verify it
+# numerically and visually.
+
+# %%
+from scalegmn_lite.config import notebook_setup
+
+cfg = notebook_setup(seed=0)
+FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import sympy as sp
+import torch
+
+from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace, batched_forward, sample_non_symmetry, symmetry_of
+from scalegmn_lite.experiments.gauge import random_specs
+from scalegmn_lite.symbolic.activations import derive_all, derive_scalings
+from scalegmn_lite.symbolic.latex import scalings_table_latex, show_math
+from scalegmn_lite.symbolic.mlp import check_gauge_invariance, sample_symbolic_gauge
+
+# %% [markdown]
+# ## 1. Which scalings commute with an activation?
+#
+# $Q$ is diagonal, so $\sigma(Qx) = Q\sigma(x)$ splits into scalar equations: find all $q \neq 0$ with
+# $\sigma(qx) = q\,\sigma(x)$ for every real $x$.
+#
+# * **ReLU / LeakyReLU** are piecewise linear. Write $q = \pm r$, $x = \pm t$ with $r, t > 0$; on each
+#   of the four sign branches sympy evaluates the activation exactly and the residual is $c(r)\,t$.
+# * **Analytic activations** (tanh, sine, sigmoid, GELU, SiLU): expand
+#   $\sigma(qx) - q\sigma(x) = \sum_k c_k(q)\,x^k$. Every coefficient must vanish (necessary); each
+#   surviving candidate is then proved by direct substitution.
+#
+# For tanh the $x^3$ coefficient is $-(q^3 - q)/3$, so $q \in \{-1, 0, 1\}$, and $q = 0$ is not invertible:
+
+# %%
+tanh_sol = derive_scalings("tanh")
+for cond in tanh_sol.conditions:
+    show_math(cond)
+tanh_sol.solutions
+
+# %% [markdown]
+# For the sigmoid the constant term alone forces $q = 1$: $\sigma(0) = 1/2 \neq 0$.
+
+# %%
+sig_sol = derive_scalings("sigmoid")
+show_math(sig_sol.conditions[0])
+sig_sol.solutions
+
+# %% [markdown]
+# ReLU: the four sign branches ($q = s_q r$, $x = s_x t$). For $q < 0$ the branch $x > 0$ leaves the
+# residual $r\,t \ne 0$, so only $q > 0$ survives.
+
+# %%
+relu_sol = derive_scalings("relu")
+print(relu_sol.method, "->", relu_sol.solutions)
+[str(c) for c in relu_sol.conditions]
+
+# %% [markdown]
+# All activations at once. The derived symmetry must equal `spec.symmetry_of` (the spec is the
+# source of truth, the derivation confirms it). Note the identity activation admits *every* $q \ne 0$;
+# the library uses its positive part.
+
+# %%
+derived = derive_all()
+_ = show_math(scalings_table_latex(derived))
+assert all(sol.symmetry is symmetry_of(name) for name, sol in derived.items())
+{name: sol.symmetry.value for name, sol in derived.items()}
+
+# %% [markdown]
+# ## 2. The gauge action on a symbolic MLP
+#
+# Take a symbolic $[3, 3, 3, 2]$ MLP with weights $w^{(l)}_{ij}$, biases $b^{(l)}_i$, apply a random gauge
+# element and subtract. For ReLU the scalings are *positive symbols* $q^{(l)}_i$ and the ReLU pulls
+# positive factors out, $\mathrm{ReLU}(q z) = q\,\mathrm{ReLU}(z)$; for tanh the signs $\pm1$ are substituted
+# and sympy's $\tanh(-z) = -\tanh(z)$ does the rest. No `simplify` is needed (or safe: it can hang).
+
+# %%
+spec = NetworkSpec.from_text("mlp 3-3-3-2 relu")
+perms, scales = sample_symbolic_gauge(spec, seed=SEED)
+show_math(r"p^{(1)} = ", sp.Matrix(perms[0]).T, r"\quad q^{(1)} = ", sp.Matrix(scales[0]).T)
+check = check_gauge_invariance(spec, perms, scales)
+check.difference.T
+
+# %%
+results = {act: check_gauge_invariance(f"mlp 3-3-3-2 {act}", seed=SEED).is_zero
+           for act in ["relu", "leaky_relu", "tanh", "sine", "sigmoid", "gelu", "silu"]}
+results
+
+# %% [markdown]
+# **Negative control.** A scaling outside the allowed set ($q = -1$ under ReLU, $q = 2$ under tanh)
+# does not reduce to 0. We detect it cheaply: substitute random numbers and evaluate.
+
+# %%
+for act, bad_q in [("relu", -1), ("tanh", 2)]:
+    s = NetworkSpec.from_text(f"mlp 3-3-3-2 {act}")
+    p, q = sample_symbolic_gauge(s, seed=SEED)
+    bad = check_gauge_invariance(s, p, [[sp.Integer(bad_q), *row[1:]] for row in q])
+    print(f"{act}: q = {bad_q} -> symbolic zero: {bad.is_zero}, numeric |diff| > 1e-3: {bad.numeric_max_abs > 1e-3}")
+
+# %% [markdown]
+# ## 3. From scratch in torch, then the library
+#
+# A 2-layer MLP $x \mapsto W_2\,\mathrm{ReLU}(W_1 x + b_1) + b_2$. With $M = Q P$
+# ($(Mh)_i = q_i h_{p_i}$): $W_1' = M W_1$, $b_1' = M b_1$, $W_2' = W_2 M^{-1}$.
+
+# %%
+torch.manual_seed(SEED)
+n_in, n_hid, n_out = 2, 5, 3
+W1, b1 = torch.randn(n_hid, n_in, dtype=torch.float64), torch.randn(n_hid, dtype=torch.float64)
+W2, b2 = torch.randn(n_out, n_hid, dtype=torch.float64), torch.randn(n_out, dtype=torch.float64)
+perm = torch.randperm(n_hid)
+q = torch.rand(n_hid, dtype=torch.float64) * 3 + 0.25  # positive
+M = torch.diag(q) @ torch.eye(n_hid, dtype=torch.float64)[perm]  # rows of I in the new order
+W1s, b1s, W2s = M @ W1, M @ b1, W2 @ torch.linalg.inv(M)
+
+
+def f(x, W1, b1, W2, b2):
+    return torch.relu(x @ W1.T + b1) @ W2.T + b2
+
+
+x = torch.randn(100, n_in, dtype=torch.float64)
+same = torch.allclose(f(x, W1s, b1s, W2s, b2), f(x, W1, b1, W2, b2), rtol=0, atol=1e-12)
+print("from scratch: f_{QP W} == f_W to 1e-12:", same)
+assert torch.allclose(f(x, W1s, b1s, W2s, b2), f(x, W1, b1, W2, b2), atol=1e-12)
+
+# %% [markdown]
+# The library's `GaugeElement` with the same permutation and scaling gives the same weights:
+
+# %%
+spec2 = NetworkSpec.from_text(f"mlp {n_in}-{n_hid}-{n_out} relu")
+ws = WeightSpace(spec2, [W1[None], W2[None]], [b1[None], b2[None]])
+g = GaugeElement(spec2, [perm[None]], [q[None]])
+ws_g = g.apply(ws)
+assert torch.allclose(ws_g.weights[0][0], W1s) and torch.allclose(ws_g.weights[1][0], W2s)
+assert torch.allclose(ws_g.biases[0][0], b1s)
+print("library == from scratch:", True)
+
+# %% [markdown]
+# ## 4. Numerically, on many random networks
+#
+# Random layouts (MLP, conv1d, conv2d, SIREN; every activation), 4 networks each, float64, evaluated
+# all at once with `batched_forward`. Relative output change under a random gauge element, and under
+# a non-symmetry (a permutation of one layer's outputs not undone in the next layer).
+
+# %%
+gen = torch.Generator().manual_seed(SEED)
+rows = []
+for s in random_specs(32 if FULL else 12, seed=SEED, min_width=2):
+    ws = WeightSpace.randn(s, 4, generator=gen, dtype=torch.float64)
+    shape = s.input_shape if s.family != "mlp" else (s.widths[0],)
+    xs = torch.randn(64, *shape, generator=gen, dtype=torch.float64)
+    y = batched_forward(ws, xs)
+    g = GaugeElement.sample(s, 4, generator=gen, dtype=torch.float64)
+    y_g = batched_forward(g.apply(ws), xs)
+    y_bad = batched_forward(sample_non_symmetry(ws, "uncoupled_permutation", gen), xs)
+    rows.append({"network": s.to_text(), "symmetry": s.symmetries[0].value,
+                 "gauge": float((y_g - y).abs().max() / y.abs().max()),
+                 "non-symmetry": float((y_bad - y).abs().max() / y.abs().max())})
+df = pd.DataFrame(rows)
+assert (df["gauge"] < 1e-10).all() and (df["non-symmetry"] > 1e-3).all()
+print(len(df), "layouts; all gauge errors < 1e-10:", bool((df["gauge"] < 1e-10).all()),
+      "; all non-symmetries > 1e-3:", bool((df["non-symmetry"] > 1e-3).all()))
+
+# %% tags=["nbval-ignore-output"]
+long = df.melt(id_vars=["network"], value_vars=["gauge", "non-symmetry"], var_name="transform",
+               value_name="relative change")
+ax = sns.stripplot(long, x="transform", y="relative change", hue="transform", size=7)
+ax.set_yscale("log")
+ax.set_title("gauge elements change nothing (rounding); non-symmetries change the function")
+plt.show()
+
+# %% [markdown]
+# ## 5. Seeing it: the same function from different weights
+#
+# A 1-D network $\mathbb{R} \to \mathbb{R}$ with 16 hidden neurons per layer. The gauge-transformed
+# network (random permutation and scaling) draws exactly the same curve; a *wrong* scaling
+# ($q = -1$ under ReLU, $q = 2$ under tanh) does not.
+
+# %%
+xs = torch.linspace(-2, 2, 200, dtype=torch.float64)[:, None]
+curves = []
+for act in ["relu", "tanh"]:
+    s = NetworkSpec.from_text(f"mlp 1-16-16-1 {act}")
+    ws = WeightSpace.randn(s, 1, generator=gen, dtype=torch.float64, bias_std=0.5)
+    g = GaugeElement.sample(s, 1, generator=gen, dtype=torch.float64)
+    nets = {"original": ws, "gauge-transformed": g.apply(ws),
+            "wrong scaling": sample_non_symmetry(ws, "wrong_scaling", gen)}
+    outs = {k: batched_forward(v, xs)[0, :, 0] for k, v in nets.items()}
+    assert torch.allclose(outs["original"], outs["gauge-transformed"], atol=1e-12)
+    assert not torch.allclose(outs["original"], outs["wrong scaling"], atol=1e-3)
+    print(act, "weights moved by", f"{nets['gauge-transformed'].max_abs_diff(ws):.1f}", "but output unchanged")
+    for k, v in outs.items():
+        curves += [{"activation": act, "network": k, "x": float(a), "f(x)": float(b)} for a, b in zip(xs[:, 0], v)]
+
+# %% tags=["nbval-ignore-output"]
+grid = sns.relplot(pd.DataFrame(curves), x="x", y="f(x)", hue="network", style="network", col="activation",
+                   kind="line", facet_kws={"sharey": False}, height=3.2, aspect=1.3,
+                   dashes={"original": "", "gauge-transformed": (4, 3), "wrong scaling": ""})
+grid.figure.suptitle("gauge-transformed networks overlap the original; a wrong scaling does not", y=1.04)
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# * The allowed scalings follow from $\sigma(qx) = q\sigma(x)$: $q > 0$ for ReLU/LeakyReLU, $q = \pm 1$
+#   for tanh and sine (odd functions), only $q = 1$ for sigmoid, GELU, SiLU. Permutations always work.
+# * sympy proves the invariance of symbolic MLPs without `simplify` (pull positive factors out of ReLU,
+#   substitute signs into tanh); negative controls are caught by evaluating at random points.
+# * The library's `GaugeElement` equals the hand-built $P$, $Q$ matrices and preserves the function of
+#   MLPs, CNNs and SIRENs to float64 rounding, while non-symmetries change it.
+#
+# ## Exercises
+#
+# 1. Derive the scalings for $\sigma(x) = x^3$ (Taylor coefficients) and for $\sigma(x) = |x|$. For
+#    $|x|$, show $\sigma(qx) = |q|\,\sigma(x)$: negating a neuron's incoming weights and bias is a
+#    symmetry that leaves the outgoing weights alone, one our group does not list.
+# 2. LeakyReLU with slope $a = 1$ is the identity: check that `derive_scalings("leaky_relu", param=1.0)`
+#    admits negative $q$. What happens for $a = -1$ (i.e. $|x|$)?
+# 3. SIREN has an extra symmetry: $b \mapsto b + \pi / w_0$ together with negating the outgoing weights.
+#    Verify it numerically for $w_0 = 30$, and show that using $\pi$ instead of $\pi/w_0$ fails.
+# 4. Compose two gauge elements and check `(g2 @ g1).apply(ws)` equals `g2.apply(g1.apply(ws))`.

@@ -1,0 +1,211 @@
+# %% [markdown]
+# # 02 · CNN vs MLP: how much gauge freedom is there?
+#
+# A convolution is a linear map, so it can be "unrolled" into a matrix acting on the flattened signal.
+# For conv1d with kernel $K \in \mathbb{R}^{c_\text{out} \times c_\text{in} \times k}$:
+#
+# $$M[(o, p),\ (c,\ p\,s + j - \text{pad})] = K[o, c, j],$$
+#
+# a block **Toeplitz** matrix (for conv2d: blocks of Toeplitz blocks, *doubly-block Toeplitz*). Every
+# kernel weight appears in many entries. A dense layer of the same unrolled size may rescale every
+# neuron separately; which scalings keep a convolution a convolution?
+
+# %%
+from scalegmn_lite.config import notebook_setup
+
+cfg = notebook_setup(seed=0)
+FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import sympy as sp
+import torch
+import torch.nn.functional as F
+
+from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace, batched_forward
+from scalegmn_lite.symbolic.conv import (
+    check_conv_scaling_numerically,
+    conv1d_index,
+    is_convolution,
+    layer_scaling_dims,
+    network_scaling_dims,
+    scaling_constraints,
+    symbolic_kernel,
+    toeplitz_matrix,
+    unrolled_matrix,
+)
+from scalegmn_lite.symbolic.latex import show_math
+
+# %% [markdown]
+# ## 1. The Toeplitz matrix of a tiny convolution
+#
+# One input and one output channel, input length $n = 4$, kernel $k = 2$ (so 3 output positions),
+# and a $2 \times 2$ kernel on a $3 \times 3$ image:
+
+# %%
+K1 = symbolic_kernel(1, 1, 2)
+M1 = toeplitz_matrix(K1, 4)
+show_math(r"M_{\text{conv1d}} = ", M1)
+K2 = symbolic_kernel(1, 1, 2, 2)
+M2 = toeplitz_matrix(K2, (3, 3))
+_ = show_math(r"M_{\text{conv2d}} = ", M2)
+
+# %% [markdown]
+# **From scratch**: fill the matrix with a Python loop for a numeric kernel and compare with
+# `torch.nn.functional.conv1d`; then the library's `unrolled_matrix`, checked equal.
+
+# %%
+torch.manual_seed(SEED)
+c_out, c_in, k, n = 2, 3, 3, 7
+w = torch.randn(c_out, c_in, k, dtype=torch.float64)
+n_out = n - k + 1
+M = torch.zeros(c_out * n_out, c_in * n, dtype=torch.float64)
+for o in range(c_out):
+    for p in range(n_out):
+        for c in range(c_in):
+            for j in range(k):
+                M[o * n_out + p, c * n + p + j] = w[o, c, j]
+x = torch.randn(5, c_in, n, dtype=torch.float64)
+assert torch.allclose(x.reshape(5, -1) @ M.T, F.conv1d(x, w).reshape(5, -1))
+assert torch.equal(M, unrolled_matrix(w, conv1d_index(c_out, c_in, k, n)))
+print("hand-built Toeplitz == conv1d == library:", True)
+
+# %% [markdown]
+# ## 2. Linearize: which diagonal scalings keep the weight sharing?
+#
+# Scale the unrolled neurons, $M \mapsto D_\text{out} M D_\text{in}^{-1}$ with
+# $D = \operatorname{diag}(e^{u})$: entry $(r, s)$ is multiplied by $e^{u_r - u_s}$. The result is a
+# convolution iff entries that share a kernel weight get the same factor,
+#
+# $$u_r - u_s = u_{r'} - u_{s'} \quad\text{whenever}\quad M_{rs} = M_{r's'} = K[o, c, j].$$
+#
+# These are linear equations $A u = 0$; the dimension of the group is the nullity of $A$. For the
+# tiny conv1d above (unknowns: first $v_0..v_3$ for the inputs, then $u_0..u_2$ for the outputs):
+
+# %%
+A = scaling_constraints([conv1d_index(1, 1, 2, 4)], free_input=True, free_output=True)
+A = sp.Matrix(A.toarray().astype(int))
+show_math("A = ", A)
+null = A.nullspace()
+print("dim G_scale(conv) =", len(null), " dense layer of the same size: 3 + 4 =", 7)
+_ = show_math(r"\ker A = \operatorname{span}\Big\{", *[v.T for v in null], r"\Big\}")
+
+# %% [markdown]
+# Three directions: a common scale of the outputs, one of the inputs, and a **ramp**
+# $u_p = v_p = \beta p$ (a geometric scaling along positions, compensated by $K[j] \mapsto K[j] e^{-\beta j}$).
+# In a network the input and output neurons are fixed, which removes the ramp; what remains is one
+# factor per hidden **channel**, against one per hidden **neuron** (channel $\times$ position) for the MLP.
+
+# %%
+d_layer = layer_scaling_dims(1, 1, 2, 4, exact=True)
+d_net = network_scaling_dims("conv1d 1-1-1/2 k2 relu 1x4", exact=True)
+print("single layer:", (d_layer.dim_cnn, d_layer.dim_mlp),
+      " network 1-1-1 on length 4:", (d_net.dim_cnn, d_net.dim_mlp))
+
+# %% [markdown]
+# ## 3. Gauge dimensions for several sizes
+#
+# Whole networks (hidden layers of the conv net vs the MLP of the same unrolled sizes; inputs and
+# outputs fixed), counted by the nullity of the constraint system (numpy), and the single-layer
+# count. The last row is the **degenerate** case: the kernel covers the whole input, each hidden layer
+# has one position, so channels = neurons and the two dimensions are equal.
+
+# %%
+sizes = [
+    "conv1d 1-1-1/2 k2 relu 1x4",
+    "conv1d 1-4-4/3 k3 relu 1x16",
+    "conv1d 1-4-4/3 k3 s2 p1 relu 1x16",
+    "conv1d 1-8-8/10 k3 relu 1x40",
+    "conv2d 1-4-4/3 k3 relu 1x8x8",
+    "conv2d 1-8-8/10 k3 p1 relu 1x8x8",
+    "conv1d 2-4/3 k4 relu 2x4",
+]
+if FULL:
+    sizes += ["conv2d 3-16-16/10 k3 relu 3x16x16", "conv1d 1-16-16-16/10 k5 relu 1x64"]
+table = pd.DataFrame([vars(network_scaling_dims(s)) for s in sizes])
+assert ((table.dim_cnn < table.dim_mlp) | table.degenerate).all()
+assert (table[table.degenerate].dim_cnn == table[table.degenerate].dim_mlp).all()
+table
+
+# %% [markdown]
+# The counts agree with the closed forms: $\dim G_\text{scale}(\text{CNN}) = \sum_l c_l$ and
+# $\dim G_\text{scale}(\text{MLP}) = \sum_l c_l \cdot \#\text{positions}_l$ over hidden layers. Single
+# layers ($D_\text{out} M D_\text{in}^{-1}$, both sides free):
+
+# %%
+layers = pd.DataFrame([vars(layer_scaling_dims(*a)) for a in
+                       [(1, 1, 2, 4), (2, 3, 3, 6), (4, 4, 3, 16), (2, 2, (2, 2), (3, 3)), (3, 2, (3, 3), (6, 6))]])
+assert (layers.dim_cnn < layers.dim_mlp).all()
+layers
+
+# %% [markdown]
+# ## 4. Numerical confirmation on real torch convolutions
+#
+# A random **per-channel** scaling of a conv layer's unrolled matrix is again a convolution (with kernel
+# $K[o, c] d_o / d_c$); a random **per-position** scaling is not. And at the network level the library's
+# `GaugeElement` (one factor per channel) preserves the function of a ReLU CNN. (The last layer in the
+# table has a single output position, the degenerate case: there per position = per channel.)
+
+# %%
+gen = torch.Generator().manual_seed(SEED)
+checks = pd.DataFrame([{"layer": f"conv1d {ci}->{co} n={nn} k={kk} s={s} p={p}",
+                        **check_conv_scaling_numerically(co, ci, kk, nn, s, p, generator=gen)}
+                       for co, ci, kk, nn, s, p in [(3, 2, 3, 8, 1, 0), (4, 1, 3, 10, 2, 1), (2, 2, 8, 8, 1, 0)]])
+assert checks.per_channel_is_conv.all() and (checks.unrolled_matches_conv < 1e-12).all()
+checks[["layer", "per_channel_is_conv", "per_position_is_conv"]]
+
+# %%
+spec = NetworkSpec.from_text("conv1d 1-4-4/3 k3 relu 1x16")
+ws = WeightSpace.randn(spec, 4, generator=gen, dtype=torch.float64)
+g = GaugeElement.sample(spec, 4, generator=gen, dtype=torch.float64)
+xs = torch.randn(32, 1, 16, generator=gen, dtype=torch.float64)
+y, y_g = batched_forward(ws, xs), batched_forward(g.apply(ws), xs)
+print("per-channel gauge preserves the CNN:", bool(torch.allclose(y, y_g, rtol=1e-10, atol=1e-12)))
+M_pos = unrolled_matrix(ws.weights[0][0], conv1d_index(4, 1, 3, 16))
+M_pos = torch.rand(M_pos.shape[0], 1, generator=gen, dtype=torch.float64).add(0.5) * M_pos
+print("per-position scaling keeps a convolution:", is_convolution(M_pos, conv1d_index(4, 1, 3, 16)))
+
+# %% [markdown]
+# ## 5. How the gap grows
+#
+# Two hidden conv layers with $c$ channels on a signal of length $n$ (kernel 3): the CNN's gauge grows
+# like $2c$, the unrolled MLP's like $2c\,n$.
+
+# %%
+rows = []
+for c in [1, 2, 4, 8, 16]:
+    for n in [8, 16, 32] + ([64] if FULL else []):
+        d = network_scaling_dims(f"conv1d 1-{c}-{c}/3 k3 relu 1x{n}")
+        rows += [{"channels": c, "length": n, "model": "CNN", "dim": d.dim_cnn},
+                 {"channels": c, "length": n, "model": "MLP (unrolled)", "dim": d.dim_mlp}]
+dims = pd.DataFrame(rows)
+assert (dims[dims.model == "CNN"].dim.values < dims[dims.model != "CNN"].dim.values).all()
+print(len(dims) // 2, "sizes, CNN strictly smaller in all:", True)
+
+# %% tags=["nbval-ignore-output"]
+ax = sns.lineplot(dims, x="channels", y="dim", hue="length", style="model", markers=True, palette="viridis")
+ax.set(xscale="log", yscale="log", ylabel="dim G_scale", title="scaling gauge: one factor per channel vs per neuron")
+sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# * A conv layer is a (doubly-block) Toeplitz matrix; linearizing the diagonal scalings turns "stays a
+#   convolution" into linear equations whose nullity is the gauge dimension.
+# * In a network, $\dim G_\text{scale}(\text{CNN}) = \sum$ hidden channels, strictly smaller than the
+#   unrolled MLP's $\sum$ hidden channels $\times$ positions, except in the degenerate case of one
+#   position per hidden layer. A single free layer also has a "ramp" direction, which fixed inputs remove.
+# * Real torch convs confirm it: per-channel scalings keep the conv structure, per-position ones break it.
+#
+# ## Exercises
+#
+# 1. Add stride 2 and padding 1 to the growth experiment: how do the MLP counts change, and the CNN ones?
+# 2. Include the bias constraints (`network_scaling_dims(..., bias=True)`). Why do they not change the
+#    CNN count in a network?
+# 3. Circular padding makes the matrix circulant. Which scalings survive for a single layer then (is
+#    the ramp still allowed)?
+# 4. Flattening the last conv layer into a dense layer instead of global average pooling: extend
+#    `network_index` and count again. Which neurons are tied now?

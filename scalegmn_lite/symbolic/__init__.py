@@ -1,0 +1,1 @@
+"""Symbolic (sympy) derivations of the gauge group: activations, MLPs, convolutions, LaTeX."""
