@@ -33,7 +33,8 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
                          f"{'yes' if c['holds'] else '**no**'} |")
     lines += ["", "| experiment | mode | device | seconds |", "|---|---|---|---|"]
     for name, r in results.items():
-        lines.append(f"| {name} | {'quick' if r.get('quick') else 'full'} | {r.get('device')} | {r.get('seconds', 0):.1f} |")
+        mode = "quick" if r.get("quick") else "full"
+        lines.append(f"| {name} | {mode} | {r.get('device')} | {r.get('seconds', 0):.1f} |")
     path = out / "REPORT.md"
     from .io import atomic_write_bytes
 
@@ -67,10 +68,29 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
         atomic_write_json(out / f"{name}.json", result)
         results[name] = result
         for c in result["claims"]:
-            print(f"  {'HOLDS ' if c['holds'] else 'MISSED'} {c['id']}: {c['measured']} (target {c['target']})", flush=True)
+            status = "HOLDS " if c["holds"] else "MISSED"
+            print(f"  {status} {c['id']}: {c['measured']} (target {c['target']})", flush=True)
     report = write_report(out, results)
     print(f"[reproduce] wrote {report}")
     return results
+
+
+def _zoo_command(args, parser) -> int:
+    from .zoo import build_zoo, get_recipe, list_recipes, save_zoo
+
+    if args.list:
+        for name in list_recipes():
+            q, f = get_recipe(name, full=False), get_recipe(name, full=True)
+            print(f"{name:16s} quick {q.num_networks:5d} / full {f.num_networks:5d} networks  {', '.join(q.arch)}")
+        return 0
+    if not args.recipe or not args.out:
+        parser.error("zoo needs --recipe NAME and --out DIR (or --list)")
+    recipe = get_recipe(args.recipe, full=args.full)
+    t0 = time.perf_counter()
+    zoo = build_zoo(recipe, device=args.device, progress=True)
+    path = save_zoo(zoo, args.out)
+    print(f"{zoo} built in {time.perf_counter() - t0:.1f} s, saved to {path.parent}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--strict", action="store_true", help="exit 1 if any claim does not hold")
     # further subcommands (e.g. `zoo`) are added here, each importing its module lazily
+    zp = sub.add_parser("zoo", help="build a named zoo recipe and save it to DIR (with a progress bar)")
+    zp.add_argument("--recipe", help="recipe name (see --list)")
+    zp.add_argument("--out", type=Path, help="folder to write the zoo to")
+    zp.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    zp.add_argument("--full", action="store_true", help="full-size recipe (default: quick)")
+    zp.add_argument("--list", action="store_true", help="list the named recipes and exit")
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         results = reproduce(args.out, quick=not args.full, device=args.device, only=args.only, seed=args.seed)
@@ -93,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         if missed:
             print(f"[reproduce] claims that do not hold: {missed}")
         return 1 if (args.strict and missed) else 0
+    if args.cmd == "zoo":
+        return _zoo_command(args, parser)
     parser.error(f"unknown command {args.cmd}")
     return 2
 

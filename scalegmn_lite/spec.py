@@ -297,7 +297,8 @@ class NetworkSpec:
         if c.padding != 0:
             extra.append(f"p{c.padding}")
         shape = ("x".join(str(s) for s in self.input_shape),) if self.input_shape else ()
-        return " ".join([c.kind, f"{chans}/{dense}" if dense else chans, f"k{k}", *extra, act, *param_tok, *tail, *shape])
+        widths = f"{chans}/{dense}" if dense else chans
+        return " ".join([c.kind, widths, f"k{k}", *extra, act, *param_tok, *tail, *shape])
 
     @classmethod
     def from_text(cls, text: str) -> "NetworkSpec":

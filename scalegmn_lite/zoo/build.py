@@ -1,0 +1,93 @@
+"""Building zoos from recipes, and the cache that lets notebooks and the main job reuse them.
+
+``build_zoo(recipe)``: network ``i`` draws its hyperparameters and seed from ``recipe.sample(i)``;
+networks are grouped by spec and trained together in chunks of ``recipe.chunk_size`` with
+:func:`~scalegmn_lite.zoo.train.train_batched` (per-network seeds: own init and data order), so
+the result does not depend on the chunking. ``load_or_build(name)``: the same, cached under
+``cache_dir()/zoos/<name>-<recipe hash>``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..config import cache_dir, resolve_device
+from ..data import load_dataset
+from ..io import CorruptFileError
+from .recipes import ZooRecipe, get_recipe
+from .storage import load_zoo, save_zoo
+from .train import init_weights, train_batched
+from .zoo import Zoo
+
+__all__ = ["build_zoo", "load_or_build", "zoo_path"]
+
+
+def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True) -> Zoo:
+    """Train every network of ``recipe`` (quick/full by ``SCALEGMN_LITE_FULL`` for a name)."""
+    recipe = get_recipe(recipe)
+    dev = resolve_device(device)
+    t0 = time.perf_counter()
+    if recipe.task == "inr":
+        from .inr import build_inr_zoo
+
+        zoo = build_inr_zoo(recipe, device=dev, progress=progress)
+    else:
+        data = load_dataset(recipe.dataset, device=dev)
+        if recipe.train_size is not None:
+            data = data.subset(n_train=recipe.train_size)
+        hp = [recipe.sample(i) for i in range(recipe.num_networks)]
+        by_arch: dict[str, list[dict]] = {}
+        for row in hp:
+            by_arch.setdefault(row["arch"], []).append(row)
+        specs = {s.to_text(): s for s in recipe.specs()}
+        groups = []
+        for arch, rows_all in by_arch.items():
+            spec = specs[arch]
+            for s in range(0, len(rows_all), recipe.chunk_size):
+                rows = rows_all[s:s + recipe.chunk_size]
+                seeds = [r["seed"] for r in rows]
+                ws0 = init_weights(spec, seeds, torch.tensor([r["init_scale"] for r in rows]), device=dev)
+                res = train_batched(
+                    ws0, data, recipe.epochs, torch.tensor([r["lr"] for r in rows]),
+                    torch.tensor([r["weight_decay"] for r in rows]), recipe.batch_size,
+                    checkpoint_epochs=recipe.checkpoint_epochs, progress=progress, seeds=seeds,
+                    optimizer=recipe.optimizer, desc=f"{recipe.name} {spec.family} {s}:{s + len(rows)}",
+                )
+                md = pd.DataFrame(rows)
+                md["diverged"] = res.diverged.cpu().numpy()
+                for k, v in res.metrics.items():
+                    for j, e in enumerate(res.checkpoint_epochs):
+                        md[f"{k}@{e}"] = v[j].double().cpu().numpy()
+                    md[k] = v[-1].double().cpu().numpy()
+                groups.append(([res.checkpoints[e] for e in recipe.checkpoint_epochs], md))
+        zoo = Zoo.from_weight_spaces(groups, recipe.checkpoint_epochs, recipe.to_dict())
+    zoo.metadata.attrs["build_seconds"] = time.perf_counter() - t0
+    return zoo
+
+
+def zoo_path(recipe: ZooRecipe | str, cache: str | Path | None = None) -> Path:
+    """Cache folder of a recipe: ``<cache>/zoos/<name>-<recipe hash>``."""
+    recipe = get_recipe(recipe)
+    return Path(cache or cache_dir()) / "zoos" / f"{recipe.name}-{recipe.hash()}"
+
+
+def load_or_build(recipe: ZooRecipe | str, device=None, progress: bool = True, cache: str | Path | None = None) -> Zoo:
+    """The zoo of ``recipe`` from the cache, building and saving it first if needed.
+
+    A corrupt cached zoo is reported with a warning naming the file and rebuilt.
+    """
+    recipe = get_recipe(recipe)
+    folder = zoo_path(recipe, cache)
+    if (folder / "zoo.json").exists():
+        try:
+            return load_zoo(folder)
+        except CorruptFileError as exc:
+            warnings.warn(f"cached zoo is corrupt, rebuilding: {exc}", stacklevel=2)
+    zoo = build_zoo(recipe, device=device, progress=progress)
+    save_zoo(zoo, folder)
+    return zoo

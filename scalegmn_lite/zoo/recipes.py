@@ -1,0 +1,236 @@
+"""Zoo recipes: frozen descriptions from which a zoo is built deterministically.
+
+A recipe names a data set, one or more architectures (``NetworkSpec`` text) and activations, the
+number of networks and the *ranges* of the per-network hyperparameters. Network ``i`` of a recipe
+draws its architecture, activation, learning rate, init scale and weight decay from a generator
+seeded with ``(recipe.seed, i)`` only, so the same recipe always gives bit-identical hyperparameters
+and (on the same device and dtype) bit-identical weights, however the networks are chunked.
+
+Learning rate, init scale and weight decay are drawn log-uniformly from ``[lo, hi]``
+(``lo == hi`` fixes the value; a weight-decay range of ``(0, 0)`` disables it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from ..config import is_full
+from ..spec import ACTIVATIONS, NetworkSpec
+
+__all__ = ["ZooRecipe", "RecipeError", "RECIPES", "get_recipe", "list_recipes", "network_seed", "FORMAT_VERSION"]
+
+#: bump when the training procedure changes so cached zoos are rebuilt
+FORMAT_VERSION = 1
+
+
+class RecipeError(ValueError):
+    """A zoo recipe that cannot be built (with a hint how to fix it)."""
+
+
+def _pair(v) -> tuple[float, float]:
+    if isinstance(v, (int, float)):
+        return (float(v), float(v))
+    lo, hi = v
+    return (float(lo), float(hi))
+
+
+@dataclass(frozen=True)
+class ZooRecipe:
+    """How to build a zoo.
+
+    Attributes:
+        name: recipe name (also the cache key prefix).
+        dataset: ``"digits"`` or ``"mnist1d"`` (for INR recipes: the images to fit, ``"digits"``).
+        arch: ``NetworkSpec`` text (e.g. ``"mlp 40-32-32-10 relu"``) or a tuple of them to mix.
+        activations: hidden activations to mix (each network draws one); ``()`` keeps ``arch``'s own.
+        num_networks: N.
+        lr, init_scale, weight_decay: ``(lo, hi)`` log-uniform ranges.
+        epochs: training epochs (INR recipes: full-batch optimizer steps).
+        checkpoint_epochs: epochs (INR: steps) after which weights and metrics are recorded; must
+            include ``epochs`` (the final weights). ``0`` records the initialization.
+        batch_size: minibatch size (ignored by INR recipes, which are full batch).
+        optimizer: ``"sgd"`` (momentum 0.9) or ``"adam"``.
+        task: ``"classify"`` or ``"inr"`` (one SIREN per digit image, see :mod:`scalegmn_lite.zoo.inr`).
+        image_size: INR recipes: side of the upsampled digit images (8 = original).
+        train_size: train on the first ``train_size`` training samples only (``None``: all); INR
+            recipes: fit the first ``num_networks`` images of the whole digits set regardless.
+        chunk_size: networks trained together (cost per network grows past ~256 on CPU).
+        seed: the recipe seed.
+    """
+
+    name: str
+    dataset: str
+    arch: str | tuple[str, ...]
+    num_networks: int
+    lr: tuple[float, float] = (1e-3, 1e-1)
+    init_scale: tuple[float, float] = (0.5, 2.0)
+    weight_decay: tuple[float, float] = (1e-6, 1e-2)
+    epochs: int = 10
+    checkpoint_epochs: tuple[int, ...] = (0, 1, 3, 10)
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    activations: tuple[str, ...] = ()
+    task: str = "classify"
+    image_size: int = 16
+    train_size: int | None = None
+    chunk_size: int = 256
+    seed: int = 0
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        arch = (self.arch,) if isinstance(self.arch, str) else tuple(self.arch)
+        object.__setattr__(self, "arch", arch)
+        for f in ("lr", "init_scale", "weight_decay"):
+            object.__setattr__(self, f, _pair(getattr(self, f)))
+        object.__setattr__(self, "checkpoint_epochs", tuple(sorted({int(e) for e in self.checkpoint_epochs})))
+        object.__setattr__(self, "activations", tuple(self.activations))
+        self.validate()
+
+    def validate(self) -> None:
+        from ..data import DATASETS
+
+        if self.dataset not in DATASETS:
+            raise RecipeError(f"recipe {self.name!r}: unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        if self.task not in ("classify", "inr"):
+            raise RecipeError(f"recipe {self.name!r}: task must be 'classify' or 'inr', got {self.task!r}")
+        if self.train_size is not None and self.train_size < 1:
+            raise RecipeError(f"recipe {self.name!r}: train_size must be >= 1 or None")
+        if self.num_networks < 1 or self.epochs < 1 or self.batch_size < 1 or self.chunk_size < 1:
+            raise RecipeError(f"recipe {self.name!r}: num_networks, epochs, batch_size and chunk_size must be >= 1")
+        if self.optimizer not in ("sgd", "adam"):
+            raise RecipeError(f"recipe {self.name!r}: optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        for f in ("lr", "init_scale", "weight_decay"):
+            lo, hi = getattr(self, f)
+            if lo > hi or lo < 0 or (f != "weight_decay" and lo <= 0) or (f == "weight_decay" and lo == 0 < hi):
+                raise RecipeError(
+                    f"recipe {self.name!r}: {f} range {(lo, hi)} must satisfy 0 < lo <= hi "
+                    "(log-uniform; weight_decay may be (0, 0) to disable it)"
+                )
+        if not self.checkpoint_epochs or self.checkpoint_epochs[-1] != self.epochs or self.checkpoint_epochs[0] < 0:
+            raise RecipeError(
+                f"recipe {self.name!r}: checkpoint_epochs {self.checkpoint_epochs} must lie in [0, epochs] and end "
+                f"with epochs={self.epochs} (the final weights)"
+            )
+        for a in self.activations:
+            if a not in ACTIVATIONS:
+                raise RecipeError(f"recipe {self.name!r}: unknown activation {a!r}; choose from {sorted(ACTIVATIONS)}")
+        for spec in self.specs():
+            want = (2,) if self.task == "inr" else None
+            if want and spec.widths[0] != 2:
+                raise RecipeError(f"recipe {self.name!r}: an INR takes 2-d coordinates, got {spec.to_text()!r}")
+            if self.task == "classify" and spec.widths[-1] != 10:
+                raise RecipeError(f"recipe {self.name!r}: {spec.to_text()!r} must end in 10 outputs (10 classes)")
+
+    # ------------------------------------------------------------------ structure
+    def specs(self) -> list[NetworkSpec]:
+        """Every distinct spec the recipe can draw (arch x activation), in a fixed order."""
+        out = []
+        for text in self.arch:
+            try:
+                spec = NetworkSpec.from_text(text)
+            except ValueError as exc:
+                raise RecipeError(f"recipe {self.name!r}: bad arch {text!r}: {exc}") from exc
+            if self.activations:
+                out += [spec.with_activation(a) for a in self.activations]
+            else:
+                out.append(spec)
+        return out
+
+    def sample(self, index: int) -> dict:
+        """Hyperparameters of network ``index`` (deterministic in ``(seed, index)``)."""
+        seed = network_seed(self.seed, index)
+        g = torch.Generator().manual_seed(seed)
+        u = torch.rand(5, generator=g, dtype=torch.float64).tolist()
+        specs = self.specs()
+        spec = specs[min(int(u[0] * len(specs)), len(specs) - 1)]
+
+        def logu(rng, v):
+            lo, hi = rng
+            return 0.0 if hi == 0 else float(math.exp(math.log(lo) + v * (math.log(hi) - math.log(lo))))
+
+        act = spec.layers[0].activation if spec.num_layers > 1 else spec.layers[-1].activation
+        return {"net": index, "seed": seed, "arch": spec.to_text(), "activation": act or "identity",
+                "lr": logu(self.lr, u[1]), "init_scale": logu(self.init_scale, u[2]),
+                "weight_decay": logu(self.weight_decay, u[3])}
+
+    def with_size(self, num_networks: int) -> "ZooRecipe":
+        return replace(self, num_networks=num_networks)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("description")
+        return d
+
+    def hash(self) -> str:
+        """Content hash of the recipe (and the training format version): the cache key."""
+        blob = json.dumps({"recipe": self.to_dict(), "format": FORMAT_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ZooRecipe":
+        d = dict(d)
+        for f in ("arch", "checkpoint_epochs", "activations", "lr", "init_scale", "weight_decay"):
+            if f in d and isinstance(d[f], list):
+                d[f] = tuple(d[f])
+        return cls(**d)
+
+
+def network_seed(recipe_seed: int, index: int) -> int:
+    """Seed of network ``index`` (independent of chunking)."""
+    return (int(recipe_seed) * 1_000_003 + int(index) * 7919 + 12345) % (2**62)
+
+
+def _r(**kw) -> ZooRecipe:
+    return ZooRecipe(**kw)
+
+
+_CLS = dict(lr=(3e-3, 0.3), init_scale=(0.3, 3.0), weight_decay=(1e-6, 3e-2))
+
+#: name -> (quick recipe, full recipe). Quick: <= ~60 s on 2 CPU cores; full: >= 2000 networks.
+RECIPES: dict[str, tuple[ZooRecipe, ZooRecipe]] = {}
+
+
+def _add(name: str, quick: dict, full: dict, **common) -> None:
+    RECIPES[name] = (_r(name=name, **common, **quick), _r(name=name, **common, **full))
+
+
+_add("mlp-mnist1d", dict(num_networks=256, epochs=8, checkpoint_epochs=(0, 1, 2, 8), train_size=1000),
+     dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
+     dataset="mnist1d", arch="mlp 40-32-32-10 relu", activations=("relu", "tanh"), batch_size=100, **_CLS,
+     description="MLPs on MNIST-1D, relu and tanh mixed")
+_add("cnn1d-mnist1d", dict(num_networks=128, epochs=6, checkpoint_epochs=(0, 1, 2, 6), train_size=1000),
+     dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
+     dataset="mnist1d", arch="conv1d 1-8-8/10 k3 s2 relu 1x40", activations=("relu", "tanh"), batch_size=100,
+     **_CLS, description="Conv1d CNNs (global average pooling) on MNIST-1D")
+_add("cnn2d-digits", dict(num_networks=128, epochs=5, checkpoint_epochs=(0, 1, 2, 5)),
+     dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
+     dataset="digits", arch="conv2d 1-8-8/10 k3 relu 1x8x8", activations=("relu", "tanh"), batch_size=100,
+     **_CLS, description="Conv2d CNNs (global average pooling) on digits")
+_add("mlp-digits", dict(num_networks=256, epochs=8, checkpoint_epochs=(0, 1, 2, 8)),
+     dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
+     dataset="digits", arch="mlp 64-32-10 relu", activations=("relu", "tanh"), batch_size=100, **_CLS,
+     description="MLPs on digits")
+_add("inr-digits", dict(num_networks=256, epochs=100, checkpoint_epochs=(0, 25, 100), image_size=16),
+     dict(num_networks=1797, epochs=500, checkpoint_epochs=(0, 50, 100, 500), image_size=28),
+     dataset="digits", arch="siren 2-32-32-1", task="inr", optimizer="adam", lr=(1e-3, 1e-3),
+     init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0),
+     description="SIRENs (w0=30) fitting upsampled digit images, one per image")
+
+
+def list_recipes() -> list[str]:
+    return sorted(RECIPES)
+
+
+def get_recipe(name: str | ZooRecipe, full: bool | None = None) -> ZooRecipe:
+    """A named recipe in quick or full size (default: ``SCALEGMN_LITE_FULL``); recipes pass through."""
+    if isinstance(name, ZooRecipe):
+        return name
+    if name not in RECIPES:
+        raise RecipeError(f"unknown recipe {name!r}; available: {list_recipes()}")
+    quick, big = RECIPES[name]
+    return big if (is_full() if full is None else full) else quick

@@ -1,0 +1,95 @@
+"""Saving and loading zoos: tensors plus JSON metadata with the recipe and content hashes.
+
+A zoo folder holds
+    ``weights.pt`` (+ ``weights.pt.json``): one flat tensor per spec group, SHA-256 verified
+    (:func:`scalegmn_lite.io.save_tensors`);
+    ``metadata.json``: the per-network table;
+    ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last.
+Every file is written atomically (temp file + rename); a folder without ``zoo.json`` is incomplete.
+Loading verifies every hash and raises :class:`~scalegmn_lite.io.CorruptFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, save_tensors, sha256
+from ..spec import NetworkSpec
+from .zoo import Zoo
+
+__all__ = ["save_zoo", "load_zoo", "STORAGE_FORMAT"]
+
+STORAGE_FORMAT = "scalegmn-lite-zoo/1"
+
+
+def save_zoo(zoo: Zoo, folder: str | Path) -> Path:
+    """Write ``zoo`` to ``folder`` (created if needed); returns the manifest path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    w_hash = save_tensors(folder / "weights.pt", {f"group{g}": t for g, t in enumerate(zoo.flat)},
+                          meta={"specs": [s.to_text() for s in zoo.specs]})
+    table = zoo.metadata.to_dict(orient="split", index=False)  # Python floats: exact JSON round trip
+    table["dtypes"] = [str(t) for t in zoo.metadata.dtypes]
+    md_bytes = (json.dumps(table, default=_plain) + "\n").encode()
+    atomic_write_bytes(folder / "metadata.json", md_bytes)
+    manifest = {
+        "format": STORAGE_FORMAT,
+        "recipe": zoo.recipe,
+        "specs": [s.to_text() for s in zoo.specs],
+        "input_shapes": [list(s.input_shape) if s.input_shape else None for s in zoo.specs],
+        "checkpoints": list(zoo.checkpoints),
+        "num_networks": len(zoo),
+        "weights_sha256": w_hash,
+        "metadata_sha256": sha256(md_bytes),
+    }
+    atomic_write_json(folder / "zoo.json", manifest)
+    return folder / "zoo.json"
+
+
+def load_zoo(folder: str | Path) -> Zoo:
+    """Load and verify a zoo written by :func:`save_zoo`."""
+    folder = Path(folder)
+    man_path = folder / "zoo.json"
+    if not man_path.exists():
+        raise CorruptFileError(f"{man_path}: missing (the zoo at {folder} is incomplete); rebuild it")
+    try:
+        man = json.loads(man_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(f"{man_path}: not valid JSON ({exc}); delete the folder and rebuild") from exc
+    if man.get("format") != STORAGE_FORMAT:
+        raise CorruptFileError(f"{man_path}: format {man.get('format')!r}, expected {STORAGE_FORMAT!r}")
+    md_path = folder / "metadata.json"
+    if not md_path.exists():
+        raise CorruptFileError(f"{md_path}: missing; delete the folder and rebuild")
+    md_bytes = md_path.read_bytes()
+    if sha256(md_bytes) != man["metadata_sha256"]:
+        raise CorruptFileError(f"{md_path}: content does not match its recorded hash (truncated or altered); "
+                               "delete the folder and rebuild")
+    tensors, _ = load_tensors(folder / "weights.pt")
+    side = json.loads((folder / "weights.pt.json").read_text())
+    if side.get("sha256") != man["weights_sha256"]:
+        raise CorruptFileError(f"{folder / 'weights.pt'}: hash differs from the one in {man_path}; "
+                               "the files come from different builds, rebuild the zoo")
+    specs = []
+    for text, shape in zip(man["specs"], man.get("input_shapes", [None] * len(man["specs"]))):
+        spec = NetworkSpec.from_text(text)
+        if shape and spec.input_shape is None:
+            spec = NetworkSpec(spec.layers, tuple(shape))
+        specs.append(spec)
+    try:
+        table = json.loads(md_bytes)
+        md = pd.DataFrame(table["data"], columns=table["columns"])
+        md = md.astype(dict(zip(table["columns"], table["dtypes"])))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"{md_path}: cannot be parsed ({exc})") from exc
+    flats = tuple(tensors[f"group{g}"] for g in range(len(specs)))
+    return Zoo(tuple(specs), flats, tuple(man["checkpoints"]), md, man.get("recipe"))
+
+
+def _plain(o):
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"cannot serialise {type(o).__name__} in zoo metadata")
