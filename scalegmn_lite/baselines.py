@@ -80,7 +80,9 @@ class _Standardized(nn.Module):
         self.std.copy_(f.std(0).clamp_min(1e-6))
         return self
 
-    def forward(self, ws: WeightSpace) -> torch.Tensor:
+    def forward(self, ws: WeightSpace | list[WeightSpace]) -> torch.Tensor:
+        if not isinstance(ws, WeightSpace):  # a list of weight spaces of this architecture
+            ws = WeightSpace.stack(list(ws))
         self._check(ws)
         f = self.features(ws.to(device=self.mean.device, dtype=self.mean.dtype))
         return self.net((f - self.mean) / self.std)

@@ -34,7 +34,7 @@ from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
-from .graphs import HIDDEN, INPUT, graph_to_weights, to_graph
+from .graphs import HIDDEN, INPUT, SYM_CODES, graph_to_weights, to_graph
 from .layers import (
     VIEW_FREE,
     VIEW_NONZERO,
@@ -46,11 +46,13 @@ from .layers import (
     ScaleInv,
     mlp,
 )
+from .spec import Symmetry
 from .weights import WeightSpace
 
 __all__ = ["ScaleGMNConfig", "ScaleGMN", "apply_update", "MODES"]
 
 MODES = ("scale", "sign", "permutation", "auto")
+POSITIVE_CODE = SYM_CODES[Symmetry.POSITIVE_SCALE]
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ class ScaleGMNConfig:
         max_kernel: ``K``, the largest kernel size (edge feature width) the model accepts.
         max_layers: largest network depth ``L`` (layer identity encodings).
         max_io: most input or output neurons/channels (position identity encodings).
-        input_norm: normalise inputs per graph and layer by the weights' RMS (default: only in
-            ``"permutation"`` mode; breaks scale equivariance).
+        input_norm: normalise inputs per graph and layer by the weights' RMS. ``None`` (default):
+            every layer in ``"permutation"`` mode; in ``"auto"``/``"sign"`` mode only layers
+            without positive-scale vertices (the RMS is sign- and permutation-invariant, so
+            equivariance stays exact); none in ``"scale"`` mode. ``True``: every layer (breaks scale
+            equivariance); ``False``: none.
         update_scale_init: initial per-layer step ``s_l`` of the equivariant update.
     """
 
@@ -85,7 +90,7 @@ class ScaleGMNConfig:
     out_dim: int = 1
     readout: str = "mean"
     sign_view: str = "symmetrize"
-    eps: float = 1e-6
+    eps: float = 1e-12
     max_kernel: int = 9
     max_layers: int = 16
     max_io: int = 1024
@@ -208,8 +213,14 @@ class ScaleGMN(nn.Module):
         if int(batch.pos[batch.vtype != HIDDEN].max()) >= c.max_io:
             raise ValueError(f"more than max_io={c.max_io} input/output neurons; raise ScaleGMNConfig.max_io")
 
-    def _normalize(self, batch: Batch, x0: torch.Tensor, e0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Divide layer ``l`` weights and biases of every graph by the RMS of its weights."""
+    def _normalize(self, batch: Batch, x0: torch.Tensor, e0: torch.Tensor,
+                   safe_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Divide layer ``l`` weights and biases of every graph by the RMS of its weights.
+
+        ``safe_only``: only layers none of whose two vertex layers has positive-scale symmetry. The
+        RMS of such a layer is invariant to sign flips and permutations, so dividing by it keeps
+        exact equivariance, while SIREN-like networks with tiny weights get features of order one.
+        """
         n_key = self.config.max_layers + 1
         g_edge = batch.batch[batch.edge_index[1]]
         key_e = g_edge * n_key + batch.edge_layer
@@ -218,6 +229,11 @@ class ScaleGMN(nn.Module):
         cnt = scatter(batch.edge_mask.sum(-1).to(e0.dtype), key_e, 0, dim_size=size, reduce="sum")
         rms = torch.sqrt((sq / cnt.clamp(min=1)).clamp(min=1e-16))  # clamp before sqrt: finite grads at 0
         rms = torch.where(cnt > 0, rms, torch.ones_like(rms))
+        if safe_only:
+            s, t = batch.edge_index
+            ok = ((batch.sym[s] != POSITIVE_CODE) & (batch.sym[t] != POSITIVE_CODE)).to(e0.dtype)
+            ok_key = scatter(ok, key_e, 0, dim_size=size, reduce="min")
+            rms = torch.where(ok_key > 0, rms, torch.ones_like(rms))
         key_v = batch.batch * n_key + batch.layer
         return x0 / rms[key_v].unsqueeze(-1), e0 / rms[key_e].unsqueeze(-1)
 
@@ -228,6 +244,8 @@ class ScaleGMN(nn.Module):
             e0 = nn.functional.pad(e0, (0, self.config.max_kernel - e0.shape[1]))
         if self.config.normalizes_input:
             x0, e0 = self._normalize(batch, x0, e0)
+        elif self.config.input_norm is None and self.config.mode in ("auto", "sign"):
+            x0, e0 = self._normalize(batch, x0, e0, safe_only=True)
         gx = self.gamma_x(x0)
         hidden = (batch.vtype == HIDDEN).unsqueeze(-1)
         pos = batch.pos.clamp(max=self.config.max_io - 1)

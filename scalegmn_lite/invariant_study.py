@@ -1,0 +1,134 @@
+"""Invariant metanetworks compared on two tasks (issue 4): predicting a CNN's test accuracy from its
+weights (Kendall tau) and classifying the digit an INR encodes (accuracy).
+
+Models (``MODEL_NAMES``):
+    ``scalegmn`` / ``scalegmn-b``: ScaleGMN (symmetry per layer from the activation), forward /
+        bidirectional; invariant to the whole gauge group by construction.
+    ``gmn``: the same network with plain views and input normalisation (permutations only).
+    ``statnn``: per-layer weight statistics into an MLP (permutation invariant, not scale invariant).
+    ``flatmlp``: an MLP on the flattened weights (invariant to nothing).
+    ``*+aug``: trained with random gauge augmentation of every batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+
+from .baselines import FlatMLP, StatNN, gauge_augment
+from .gauge import GaugeElement
+from .invariant_tasks import FitConfig, fit, predict, score
+from .models import ScaleGMN, ScaleGMNConfig
+from .spec import NetworkSpec
+from .weights import WeightSpace
+
+__all__ = ["MODEL_NAMES", "TaskData", "accuracy_task", "inr_task", "make_model", "gauge_shift", "compare"]
+
+MODEL_NAMES = ("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug")
+
+
+@dataclass
+class TaskData:
+    """Train/val/test networks and targets of one task (one architecture, split by network)."""
+
+    name: str
+    task: str  # "regression" | "classification"
+    out_dim: int
+    train: tuple[WeightSpace, torch.Tensor]
+    val: tuple[WeightSpace, torch.Tensor]
+    test: tuple[WeightSpace, torch.Tensor]
+
+    @property
+    def spec(self) -> NetworkSpec:
+        return self.train[0].spec
+
+    def to(self, device) -> "TaskData":
+        mv = lambda p: (p[0].to(device=device), p[1].to(device))
+        return replace(self, train=mv(self.train), val=mv(self.val), test=mv(self.test))
+
+    def sizes(self) -> dict[str, int]:
+        return {k: getattr(self, k)[0].batch_size for k in ("train", "val", "test")}
+
+
+def _stack_checkpoints(zoo, checkpoints, target: str) -> tuple[WeightSpace, torch.Tensor]:
+    ws = WeightSpace.stack([zoo.weights(c) for c in checkpoints])
+    y = torch.cat([torch.as_tensor(zoo.metadata[f"{target}@{c}"].to_numpy()) for c in checkpoints]).float()
+    return ws, y
+
+
+def accuracy_task(zoo, checkpoints=None, seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> TaskData:
+    """Every (network, checkpoint) of a single-spec classifier zoo with its test accuracy there;
+    networks (not checkpoints) are split, so no network is seen in training and test."""
+    checkpoints = [c for c in (checkpoints or zoo.checkpoints)]
+    tr, va, te = zoo.split(fractions, seed=seed)
+    parts = [_stack_checkpoints(z, checkpoints, "test_acc") for z in (tr, va, te)]
+    return TaskData("accuracy-prediction", "regression", 1, *parts)
+
+
+def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> TaskData:
+    """Final INRs with the digit they encode."""
+    parts = []
+    for z in zoo.split(fractions, seed=seed):
+        parts.append((z.weights(), torch.as_tensor(z.metadata["label"].to_numpy()).long()))
+    return TaskData("inr-classification", "classification", 10, *parts)
+
+
+def make_model(name: str, spec: NetworkSpec, out_dim: int, hidden: int = 32, layers: int = 3,
+               max_kernel: int | None = None):
+    """A fresh model by name (see ``MODEL_NAMES``); returns ``(model, augment_fn or None)``."""
+    base = name.removesuffix("+aug")
+    aug = gauge_augment if name.endswith("+aug") else None
+    k = max_kernel or max(1, max(layer.kernel_numel for layer in spec.layers))
+    if base in ("scalegmn", "scalegmn-b", "gmn"):
+        cfg = ScaleGMNConfig(hidden_dim=hidden, num_layers=layers, mode="permutation" if base == "gmn" else "auto",
+                             bidirectional=base == "scalegmn-b", head="invariant", out_dim=out_dim, max_kernel=k)
+        return ScaleGMN(cfg), aug
+    if base == "statnn":
+        return StatNN(spec, out_dim, hidden=4 * hidden), aug
+    if base == "flatmlp":
+        return FlatMLP(spec, out_dim, hidden=4 * hidden), aug
+    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+
+
+@torch.no_grad()
+def gauge_shift(model, ws: WeightSpace, seed: int = 0, max_log_scale: float = 1.0) -> float:
+    """Largest change of the model's output when every network is replaced by a random gauge
+    transform of itself (same functions), relative to the output's scale; 0 for invariant models
+    up to float error."""
+    model.eval()
+    g = GaugeElement.sample(ws.spec, ws.batch_size, generator=torch.Generator().manual_seed(seed),
+                            max_log_scale=max_log_scale, device=ws.device, dtype=ws.dtype)
+    a, b = predict(model, ws), predict(model, g.apply(ws))
+    return float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
+
+
+def compare(data: TaskData, model_names=MODEL_NAMES, seeds=(0,), fit_config: FitConfig | None = None,
+            hidden: int = 32, layers: int = 3, device=None, progress: bool = True, return_models: bool = False):
+    """Train every model on ``data`` for every seed; one row per (model, seed) with the test score,
+    the best validation score, training seconds and the gauge shift on test networks.
+
+    Returns the DataFrame, or ``(DataFrame, {(model, seed): trained model})`` with ``return_models``."""
+    device = torch.device(device or "cpu")
+    data = data.to(device)
+    rows, trained = [], {}
+    for name in model_names:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model, aug = make_model(name, data.spec, data.out_dim, hidden, layers)
+            model = model.to(device)
+            if hasattr(model, "fit_normalization"):
+                model.fit_normalization(data.train[0])
+            cfg = replace(fit_config or FitConfig(), augment=aug, seed=seed)
+            t0 = time.perf_counter()
+            res = fit(model, *data.train, *data.val, data.task, cfg, progress=progress, desc=f"{name} s{seed}")
+            seconds = time.perf_counter() - t0
+            test = score(data.task, predict(model, data.test[0]), data.test[1])
+            rows.append({"task": data.name, "model": name, "seed": seed, "test_score": test,
+                         "best_val": res.best_val, "best_epoch": res.best_epoch, "seconds": seconds,
+                         "gauge_shift": gauge_shift(model, data.test[0], seed),
+                         "params": sum(p.numel() for p in model.parameters())})
+            trained[(name, seed)] = model
+    return (pd.DataFrame(rows), trained) if return_models else pd.DataFrame(rows)
