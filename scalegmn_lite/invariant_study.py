@@ -55,7 +55,7 @@ class TaskData:
 
 def _stack_checkpoints(zoo, checkpoints, target: str) -> tuple[WeightSpace, torch.Tensor]:
     ws = WeightSpace.stack([zoo.weights(c) for c in checkpoints])
-    y = torch.cat([torch.as_tensor(zoo.metadata[f"{target}@{c}"].to_numpy()) for c in checkpoints]).float()
+    y = torch.cat([torch.tensor(zoo.metadata[f"{target}@{c}"].to_numpy()) for c in checkpoints]).float()
     return ws, y
 
 
@@ -72,7 +72,7 @@ def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> TaskData:
     """Final INRs with the digit they encode."""
     parts = []
     for z in zoo.split(fractions, seed=seed):
-        parts.append((z.weights(), torch.as_tensor(z.metadata["label"].to_numpy()).long()))
+        parts.append((z.weights(), torch.tensor(z.metadata["label"].to_numpy()).long()))
     return TaskData("inr-classification", "classification", 10, *parts)
 
 
