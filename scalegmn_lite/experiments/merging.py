@@ -1,0 +1,221 @@
+"""Experiment ``merging`` (issue 6): ScaleGMN autoencoders and model merging in a canonical gauge.
+
+Per zoo (quick: a SIREN zoo of digit images and a tanh MLP classifier zoo on digits; full: the
+standard ``inr-digits``, ``mlp-digits`` (tanh and ReLU) and ``cnn1d-mnist1d`` zoos), an autoencoder
+is trained on 80% of the networks and evaluated on the held-out 20%:
+
+* latent invariance: :func:`~scalegmn_lite.checks.check_invariance` of the trained encoder in float64
+  (and the float32 latent change on the orbit test);
+* orbit test: held-out networks against a random gauge transform of themselves plus noise of
+  relative size ``ORBIT_NOISE`` per tensor; barriers of every method;
+* pairs: ``N_PAIRS`` pairs of different held-out networks (same digit for INRs); barriers of every method;
+* reconstruction: PSNR (INRs) or accuracy (classifiers) of the decoded networks, and
+  ``decoded_pair_distance_ratio`` (:func:`~scalegmn_lite.merging_experiments.function_distance_ratio`):
+  how far apart the decoded networks of a pair are relative to the originals. Read the pair barriers
+  together with it: a decoder that collapses to one network has a ratio near 0 and a trivially small
+  decoded barrier.
+
+Claims (holds computed; each must hold for every zoo):
+    ``orbit-no-barrier-after-canonicalization``: orbit test, mean decoded barrier <= 1% of the naive one;
+    ``ae-barrier-below-weight-matching``: pairs, mean decoded barrier <= mean weight-matching barrier;
+    ``ae-barrier-below-naive``: pairs, mean decoded barrier < mean naive barrier;
+    ``latent-invariant``: relative invariance error of the encoder in float64 <= 1e-9.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..autoencoder import (
+    AutoencoderConfig,
+    DistillationLoss,
+    INRLoss,
+    WeightAutoencoder,
+    save_autoencoder,
+    train_autoencoder,
+)
+from ..checks import check_invariance, check_sensitivity, default_tolerance
+from ..claims import claim
+from ..data import load_dataset
+from ..losses import coordinate_grid
+from ..merging_experiments import (
+    METHODS,
+    ClassifierMergeTask,
+    INRMergeTask,
+    barriers,
+    function_distance_ratio,
+    merge_curves,
+    orbit_partner,
+    random_pairs,
+    reconstruction_quality,
+    same_class_pairs,
+    summarize,
+)
+from ..zoo import ZooRecipe, get_recipe, load_or_build
+from . import RunContext, experiment
+
+__all__ = ["run", "ZooSetup", "QUICK_SETUPS", "FULL_SETUPS", "quick_inr_recipe", "quick_mlp_recipe", "prepare",
+           "evaluate"]
+
+N_PAIRS = 24
+ORBIT_NOISE = {"inr": 1e-4, "classifier": 1e-3}
+ORBIT_RATIO = 0.01
+
+#: small zoos for quick mode (the autoencoder cost grows with the number of edges)
+quick_inr_recipe = ZooRecipe(
+    name="ae-inr-digits", dataset="digits", arch="siren 2-16-16-1", task="inr", optimizer="adam", lr=(1e-3, 1e-3),
+    init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0), num_networks=256, epochs=200, checkpoint_epochs=(0, 200),
+    image_size=16, description="small SIRENs (w0=30) fitting 16x16 digit images, for the autoencoder experiment")
+quick_mlp_recipe = ZooRecipe(
+    name="ae-mlp-digits", dataset="digits", arch="mlp 64-16-10 tanh", num_networks=256, epochs=8,
+    checkpoint_epochs=(0, 8), batch_size=100, lr=(3e-3, 0.3), init_scale=(0.3, 3.0), weight_decay=(1e-6, 3e-2),
+    description="small tanh MLPs on digits, for the autoencoder experiment")
+
+
+@dataclass
+class ZooSetup:
+    """One zoo of the experiment: the recipe, an optional metadata selection, and training sizes."""
+
+    name: str
+    recipe: ZooRecipe | str
+    kind: str  # "inr" | "classifier"
+    where: dict = field(default_factory=dict)
+    config: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    steps: int = 600
+    batch_size: int = 16
+    lr: float = 3e-3
+    temperature: float = 2.0
+
+
+_QUICK_AE = AutoencoderConfig(latent_dim=32, hidden_dim=16, num_layers=2, bidirectional=False,
+                              decoder_hidden=(256, 256))
+_FULL_AE = AutoencoderConfig(latent_dim=64, hidden_dim=64, num_layers=4, bidirectional=True, decoder_hidden=(512, 512))
+
+QUICK_SETUPS = [
+    ZooSetup("inr", quick_inr_recipe, "inr", config=_QUICK_AE, steps=600),
+    ZooSetup("mlp-tanh", quick_mlp_recipe, "classifier", config=_QUICK_AE, steps=400),
+]
+FULL_SETUPS = [
+    ZooSetup("inr", "inr-digits", "inr", config=_FULL_AE, steps=10000, batch_size=64, lr=1e-3),
+    ZooSetup("mlp-tanh", "mlp-digits", "classifier", {"activation": "tanh"}, _FULL_AE, 5000, 64, 1e-3),
+    ZooSetup("mlp-relu", "mlp-digits", "classifier", {"activation": "relu"}, _FULL_AE, 5000, 64, 1e-3),
+    ZooSetup("cnn1d-tanh", "cnn1d-mnist1d", "classifier", {"activation": "tanh"}, _FULL_AE, 5000, 64, 1e-3),
+    ZooSetup("cnn1d-relu", "cnn1d-mnist1d", "classifier", {"activation": "relu"}, _FULL_AE, 5000, 64, 1e-3),
+]
+
+
+def prepare(setup: ZooSetup, device=None, progress: bool = True, seed: int = 0, quick: bool = True):
+    """Zoo split (80/20 by network), training loss and merging task of ``setup`` (a named recipe is
+    taken in its quick or full size by ``quick``).
+
+    Returns ``(train_ws, test_ws, test_metadata, train_loss, merge_task)``.
+    """
+    recipe = get_recipe(setup.recipe, not quick)
+    zoo = load_or_build(recipe, device=device, progress=progress)
+    if setup.where:
+        zoo = zoo.where(**setup.where)
+    if "diverged" in zoo.metadata:
+        zoo = zoo.filter(lambda df: ~df["diverged"].astype(bool))
+    train, test = zoo.split((0.8, 0.2), seed=seed)
+    ws_tr, ws_te = train.weights(device=device), test.weights(device=device)
+    if setup.kind == "inr":
+        size = recipe.image_size
+        coords = coordinate_grid(size, size, device=device)
+        return ws_tr, ws_te, test.metadata, INRLoss(coords), INRMergeTask(coords)
+    data = load_dataset(recipe.dataset, device=device)
+    loss = DistillationLoss(data.x_train, setup.temperature, batch=256, generator=torch.Generator().manual_seed(seed))
+    return ws_tr, ws_te, test.metadata, loss, ClassifierMergeTask(data.x_test, data.y_test)
+
+
+def evaluate(ae: WeightAutoencoder, ws_tr, ws_te, metadata, task, kind: str, seed: int = 0,
+             n_pairs: int = N_PAIRS) -> dict:
+    """Invariance, orbit test, pairs and reconstruction figures for a trained autoencoder."""
+    gen = torch.Generator().manual_seed(seed)
+    probe = ws_te[:4]
+    inv = check_invariance(ae.encoder, probe, n_samples=4, generator=gen)
+    sens = check_sensitivity(ae.encoder, probe, generator=gen)
+    # orbit test
+    base = ws_te[:n_pairs]
+    exact, _ = orbit_partner(base, 0.0, gen)
+    with torch.no_grad():
+        z, zg = ae.encode_all(base), ae.encode_all(exact)
+    latent_f32 = float((z - zg).abs().max() / z.abs().max())
+    partner, _ = orbit_partner(base, ORBIT_NOISE[kind], gen)
+    orbit_curves = merge_curves(ae, base, partner, task, seed=seed)
+    orbit = summarize(barriers(orbit_curves))
+    # pairs of different networks
+    if kind == "inr":
+        idx = same_class_pairs(metadata["label"].to_numpy(), n_pairs, seed)
+    else:
+        idx = random_pairs(ws_te.batch_size, n_pairs, seed)
+    i0, i1 = torch.as_tensor(idx[:, 0]), torch.as_tensor(idx[:, 1])
+    pair_curves = merge_curves(ae, ws_te[i0.to(ws_te.device)], ws_te[i1.to(ws_te.device)], task, seed=seed)
+    pairs = summarize(barriers(pair_curves))
+    spread = function_distance_ratio(ae, ws_te[i0.to(ws_te.device)], ws_te[i1.to(ws_te.device)], task)
+    return {
+        "invariance_f64": {"max_relative": inv.max_relative, "tolerance": default_tolerance(torch.float64)},
+        "sensitivity_f64": sens,
+        "orbit_latent_change_f32": latent_f32,
+        "orbit_noise": ORBIT_NOISE[kind],
+        "orbit_barriers": orbit,
+        "pair_barriers": pairs,
+        "pair_mean_curves": {m: c.losses.mean(0).tolist() for m, c in pair_curves.items()},
+        "pairs": idx.tolist(),
+        "decoded_pair_distance_ratio": spread,
+        "reconstruction_train": reconstruction_quality(ae, ws_tr[:256], task),
+        "reconstruction_test": reconstruction_quality(ae, ws_te, task),
+    }
+
+
+@experiment("merging")
+def run(ctx: RunContext) -> dict:
+    setups = QUICK_SETUPS if ctx.quick else FULL_SETUPS
+    results, t_all = {}, time.perf_counter()
+    for s in setups:
+        t0 = time.perf_counter()
+        ws_tr, ws_te, md, loss, task = prepare(s, ctx.device, ctx.progress, ctx.seed, ctx.quick)
+        torch.manual_seed(ctx.seed)
+        ae = WeightAutoencoder(ws_tr.spec, s.config, reference=ws_tr, device=ctx.device)
+        hist = train_autoencoder(ae, ws_tr, loss, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=ctx.seed,
+                                 progress=ctx.progress)
+        save_autoencoder(ae, ctx.path(f"merging_ae_{s.name}.pt"), extra={"zoo": s.name, "steps": s.steps})
+        r = evaluate(ae, ws_tr, ws_te, md, task, s.kind, ctx.seed)
+        r.update(spec=ws_tr.spec.to_text(), n_train=ws_tr.batch_size, n_test=ws_te.batch_size,
+                 train_loss_first=hist.losses[0],
+                 train_loss_last=float(sum(hist.losses[-20:]) / min(20, len(hist.losses))),
+                 rollbacks=len(hist.rollbacks), seconds=time.perf_counter() - t0)
+        results[s.name] = r
+
+    def mean(r, part, m):
+        return r[part][m]["mean"]
+
+    orbit_ratio = {k: mean(r, "orbit_barriers", "decoded") / max(mean(r, "orbit_barriers", "naive"), 1e-30)
+                   for k, r in results.items()}
+    pair_dec_wm = {k: {"decoded": mean(r, "pair_barriers", "decoded"),
+                       "weight_matching": mean(r, "pair_barriers", "weight_matching")} for k, r in results.items()}
+    pair_dec_naive = {k: {"decoded": mean(r, "pair_barriers", "decoded"), "naive": mean(r, "pair_barriers", "naive")}
+                      for k, r in results.items()}
+    inv = {k: r["invariance_f64"]["max_relative"] for k, r in results.items()}
+    claims = [
+        claim("orbit-no-barrier-after-canonicalization",
+              "A network vs a random gauge transform of itself (+ small noise): the mean barrier between the decoded "
+              f"(canonical) networks is at most {ORBIT_RATIO:g} x the naive barrier, in every zoo",
+              orbit_ratio, holds=all(v <= ORBIT_RATIO for v in orbit_ratio.values()),
+              target=f"decoded/naive <= {ORBIT_RATIO:g} for every zoo"),
+        claim("ae-barrier-below-weight-matching",
+              f"{N_PAIRS} pairs of different held-out networks: mean barrier of decoded interpolation <= "
+              "weight matching",
+              pair_dec_wm, holds=all(v["decoded"] <= v["weight_matching"] for v in pair_dec_wm.values()),
+              target="decoded <= weight_matching for every zoo"),
+        claim("ae-barrier-below-naive",
+              f"{N_PAIRS} pairs of different held-out networks: mean barrier of decoded interpolation < naive",
+              pair_dec_naive, holds=all(v["decoded"] < v["naive"] for v in pair_dec_naive.values()),
+              target="decoded < naive for every zoo"),
+        claim("latent-invariant",
+              "The trained encoder's latent code is invariant to random gauge elements (float64 relative error)",
+              max(inv.values()), "<=", default_tolerance(torch.float64)),
+    ]
+    return {"claims": claims, "zoos": results, "methods": list(METHODS), "seconds": time.perf_counter() - t_all}

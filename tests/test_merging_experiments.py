@@ -1,0 +1,169 @@
+"""Merging methods of issue 6 on small hand-checkable cases: INR/classifier path losses, the latent
+path, the orbit test (decoded and weight-matched paths have no barrier, the naive one does), pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scalegmn_lite.autoencoder import AutoencoderConfig, WeightAutoencoder
+from scalegmn_lite.losses import classification_loss, coordinate_grid
+from scalegmn_lite.merging import interpolate
+from scalegmn_lite.merging_experiments import (
+    ClassifierMergeTask,
+    INRMergeTask,
+    barriers,
+    function_distance_ratio,
+    latent_loss_curve,
+    merge_curves,
+    orbit_partner,
+    random_pairs,
+    reconstruction_quality,
+    same_class_pairs,
+    summarize,
+)
+from scalegmn_lite.spec import NetworkSpec
+from scalegmn_lite.weights import WeightSpace
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_inr_path_loss_of_linear_networks_is_zero():
+    """Without hidden layers, f_{theta_alpha} = (1 - alpha) f_0 + alpha f_1: the rendering equals the
+    pixel-space blend of the end points, so the loss and barrier vanish along the whole path."""
+    spec = NetworkSpec.from_text("mlp 2-1 identity")
+    ws0 = WeightSpace.randn(spec, 3, torch.Generator().manual_seed(0), dtype=F64)
+    ws1 = WeightSpace.randn(spec, 3, torch.Generator().manual_seed(1), dtype=F64)
+    task = INRMergeTask(coordinate_grid(4, 4, dtype=F64))
+    curves = merge_curves(None, ws0, ws1, task, alphas=5, methods=("naive", "weight_matching"))
+    for c in curves.values():
+        assert c.losses.shape == (3, 5) and float(c.losses.abs().max()) < 1e-28
+    # a hidden ReLU layer breaks this: a non-negative barrier, positive for some pair
+    spec2 = NetworkSpec.from_text("mlp 2-8-1 relu")
+    a = WeightSpace.randn(spec2, 6, torch.Generator().manual_seed(2), dtype=F64)
+    b = WeightSpace.randn(spec2, 6, torch.Generator().manual_seed(3), dtype=F64)
+    bar = barriers(merge_curves(None, a, b, task, methods=("naive",)))["naive"]
+    assert float(bar.min()) >= 0 and float(bar.max()) > 1e-4
+
+
+def test_inr_path_target_is_the_blend_of_renderings():
+    spec = NetworkSpec.from_text("siren 2-4-1")
+    ws0 = WeightSpace.randn(spec, 2, torch.Generator().manual_seed(0), dtype=F64)
+    ws1 = WeightSpace.randn(spec, 2, torch.Generator().manual_seed(1), dtype=F64)
+    coords = coordinate_grid(3, 3, dtype=F64)
+    fn = INRMergeTask(coords).loss_fn(ws0, ws1, [0.0, 0.25, 1.0])
+    path = interpolate(ws0, ws1, [0.0, 0.25, 1.0])
+    got = fn(path)
+    want = []
+    for a in (0.0, 0.25, 1.0):
+        for b in range(2):
+            target = (1 - a) * ws0[b](coords) + a * ws1[b](coords)
+            want.append(float((path[len(want)](coords) - target).pow(2).mean()))
+    assert torch.allclose(got, torch.tensor(want, dtype=F64), rtol=1e-12, atol=1e-15)
+    assert float(got[0]) == 0 and float(got[-1]) < 1e-28
+
+
+def test_classifier_path_loss_is_the_cross_entropy():
+    spec = NetworkSpec.from_text("mlp 4-5-3 tanh")
+    ws = WeightSpace.randn(spec, 2, torch.Generator().manual_seed(0), dtype=F64)
+    x, y = torch.randn(20, 4, dtype=F64), torch.randint(0, 3, (20,))
+    task = ClassifierMergeTask(x, y)
+    assert torch.equal(task.loss_fn(ws, ws, 3)(ws), classification_loss(ws, x, y))
+    q = task.quality(ws, ws)
+    assert torch.equal(q["agreement"], torch.ones(2, dtype=F64))
+
+
+@pytest.mark.parametrize("text", ["siren 2-6-6-1", "mlp 4-6-3 relu"])
+def test_orbit_test_on_the_methods(text):
+    """Network vs an exact gauge transform of itself: the invariant encoder gives the same code and the
+    same decoded network, so decoded and latent curves are flat (barrier 0); weight matching recovers
+    the transform (barrier 0); naive interpolation has a barrier for some network."""
+    spec = NetworkSpec.from_text(text)
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(spec, AutoencoderConfig(latent_dim=4, hidden_dim=6, num_layers=2, decoder_hidden=(8,)),
+                           dtype=F64)
+    with torch.no_grad():
+        ae.decoder[-1].weight.normal_(std=0.3)  # a decoder that depends on the code
+    gen = torch.Generator().manual_seed(1)
+    ws = WeightSpace.randn(spec, 6, gen, dtype=F64)
+    partner, g = orbit_partner(ws, 0.0, gen)
+    assert g.is_symmetry()
+    if spec.layers[0].activation == "sine":
+        task = INRMergeTask(coordinate_grid(5, 5, dtype=F64))
+    else:
+        x = torch.randn(32, 4, generator=gen, dtype=F64)
+        task = ClassifierMergeTask(x, torch.randint(0, 3, (32,), generator=gen))
+    bars = barriers(merge_curves(ae, ws, partner, task))
+    for m in ("decoded", "latent", "weight_matching"):
+        assert float(bars[m].abs().max()) < 1e-9, (m, bars[m])
+    assert float(bars["naive"].max()) > 1e-3
+    z0, z1 = ae.encode_all(ws), ae.encode_all(partner)
+    assert float((z0 - z1).abs().max()) < 1e-10
+    # a noisy partner is no longer on the orbit: the latent code moves
+    noisy, _ = orbit_partner(ws, 0.1, gen)
+    assert float((ae.encode_all(noisy) - z0).abs().max()) > 1e-6
+
+
+def test_latent_curve_decodes_the_interpolated_code():
+    spec = NetworkSpec.from_text("mlp 4-5-3 tanh")
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(spec, AutoencoderConfig(latent_dim=3, hidden_dim=4, num_layers=1, decoder_hidden=(8,)),
+                           dtype=F64)
+    with torch.no_grad():
+        ae.decoder[-1].weight.normal_()
+    z0, z1 = torch.randn(2, 3, dtype=F64), torch.randn(2, 3, dtype=F64)
+    x = torch.randn(10, 4, dtype=F64)
+
+    def fn(w):
+        return w(x).pow(2).mean((1, 2))
+
+    curve = latent_loss_curve(ae, z0, z1, fn, alphas=[0.0, 0.5, 1.0])
+    assert curve.losses.shape == (2, 3)
+    for i, a in enumerate((0.0, 0.5, 1.0)):
+        want = fn(ae.decode((1 - a) * z0 + a * z1))
+        assert torch.allclose(curve.losses[:, i], want, rtol=1e-12)
+
+
+def test_pairs_and_summary():
+    labels = [0, 1, 0, 1, 2, 0]
+    p = same_class_pairs(labels, 3, seed=0)
+    assert p.shape == (3, 2) and len({tuple(r) for r in p.tolist()}) == 3
+    assert all(labels[i] == labels[j] and i != j for i, j in p.tolist())
+    with pytest.raises(ValueError, match="same-class pairs"):
+        same_class_pairs(labels, 5)
+    r = random_pairs(5, 10, seed=1)
+    assert sorted(map(tuple, r.tolist())) == [(i, j) for i in range(5) for j in range(i + 1, 5)]
+    s = summarize({"naive": torch.tensor([1.0, 3.0])})["naive"]
+    assert s["mean"] == 2.0 and s["n"] == 2 and np.isclose(s["std"], np.sqrt(2))
+
+
+def test_reconstruction_quality_of_an_untrained_decoder():
+    spec = NetworkSpec.from_text("siren 2-4-1")
+    ws = WeightSpace.randn(spec, 3, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(spec, AutoencoderConfig(latent_dim=2, hidden_dim=4, num_layers=1, decoder_hidden=(4,)),
+                           reference=ws)
+    q = reconstruction_quality(ae, ws[:1], INRMergeTask(coordinate_grid(4, 4)))
+    assert q["decoded_psnr"] > 100  # the zero-initialised decoder outputs ws[0] (the template) ...
+    q2 = reconstruction_quality(ae, ws[1:], INRMergeTask(coordinate_grid(4, 4)))
+    assert q2["decoded_psnr"] < 60  # ... which reconstructs the other networks poorly
+
+
+def test_function_distance_ratio_detects_a_collapsed_decoder():
+    spec = NetworkSpec.from_text("siren 2-4-1")
+    ws = WeightSpace.randn(spec, 4, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(spec, AutoencoderConfig(latent_dim=2, hidden_dim=4, num_layers=1, decoder_hidden=(4,)),
+                           reference=ws)
+    task = INRMergeTask(coordinate_grid(4, 4))
+    # the zero-initialised decoder outputs the template for every code: ratio 0
+    assert function_distance_ratio(ae, ws[:2], ws[2:], task) == 0.0
