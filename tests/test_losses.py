@@ -25,17 +25,6 @@ from scalegmn_lite.losses import (
 from scalegmn_lite.spec import NetworkSpec, SpecError
 from scalegmn_lite.weights import WeightSpace
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """F.unfold (im2col, used by the conv forward) opens one parallel region per sample; on a busy
-    2-core machine that made a tiny conv forward take seconds. One thread keeps these tests fast."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SPECS = ["mlp 6-5-4-3 relu", "mlp 6-5-3 tanh", "conv1d 2-4-3/3 k3 relu 2x9"]
 
 

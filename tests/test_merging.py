@@ -22,16 +22,6 @@ from scalegmn_lite.weights import WeightSpace, batched_forward
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """F.unfold (im2col, used by the conv forward) opens one parallel region per sample; on a busy
-    2-core machine that made a tiny conv forward take seconds. One thread keeps these tests fast."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _x(spec, n, gen):
     shape = spec.input_shape or (spec.layers[0].in_dim,)
     return torch.randn(n, *shape, generator=gen, dtype=F64)

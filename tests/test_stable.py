@@ -11,15 +11,6 @@ from torch import nn
 from scalegmn_lite.stable import StableTrainer, TrainingDivergedError, train_stable, warmup_factor
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny problems: one thread avoids parallel-region overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _problem(seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(64, 3, generator=gen)
