@@ -36,6 +36,7 @@ from torch import nn
 
 from .io import CorruptFileError, load_tensors, save_tensors
 from .losses import distillation_kl, inr_mse, render_inr
+from .merging import weight_matching
 from .models import ScaleGMN, ScaleGMNConfig
 from .spec import NetworkSpec, SpecError
 from .stable import StableTrainer, TrainingHistory
@@ -47,6 +48,8 @@ __all__ = [
     "INRLoss",
     "DistillationLoss",
     "train_autoencoder",
+    "canonical_targets",
+    "weight_space_loss",
     "save_autoencoder",
     "load_autoencoder",
 ]
@@ -208,6 +211,37 @@ class DistillationLoss:
 LossFn = Callable[[WeightSpace, WeightSpace], torch.Tensor]
 
 
+def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int = 100, seed: int = 0,
+                      batch_size: int = 64, progress: bool = False) -> WeightSpace:
+    """``[B]`` networks ``g_b . ws_b`` aligned to the decoder's template ``t`` by
+    :func:`~scalegmn_lite.merging.weight_matching` (signed permutations, scale normalisation).
+
+    Each ``g_b`` is a symmetry, so the targets compute the same functions as ``ws``; they are one
+    fixed representative per orbit (the one closest to ``t`` found by weight matching), which makes
+    the weight-space loss ``||D(E(theta)) - g . theta||^2`` well defined for an invariant encoder.
+    Computed once before training (CPU, pair by pair), in ``model``'s dtype and device.
+    """
+    ws = model._inputs(ws).detach()
+    out = []
+    rng = range(0, ws.batch_size, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        rng = tqdm(rng, desc="canonical targets", leave=False)
+    for i in rng:
+        chunk = ws[i:i + batch_size]
+        ref = WeightSpace.unflatten(model.spec, model.template.unsqueeze(0).expand(chunk.batch_size, -1))
+        g = weight_matching(ref, chunk, max_sweeps=max_sweeps, seed=seed)
+        out.append(g.apply(chunk))
+    return WeightSpace.stack(out)
+
+
+def weight_space_loss(model: WeightAutoencoder, decoded: WeightSpace, target: WeightSpace) -> torch.Tensor:
+    """``[B]``: ``mean_p ((theta_hat_p - target_p) / s_p)^2``, the squared error per parameter in units
+    of its tensor's RMS ``s`` (the decoder's ``param_scale``)."""
+    d = (decoded.flatten() - target.flatten().to(decoded.flatten())) / model.param_scale
+    return d.pow(2).mean(1)
+
+
 def train_autoencoder(
     model: WeightAutoencoder,
     train: WeightSpace,
@@ -222,19 +256,31 @@ def train_autoencoder(
     progress: bool = True,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 0,
+    targets: WeightSpace | None = None,
+    weight_loss: float = 0.0,
 ) -> TrainingHistory:
     """Train ``model`` on the networks ``train`` (``B`` networks of ``model.spec``) with AdamW,
     cosine decay, warm-up, clipping and rollback (:class:`~scalegmn_lite.stable.StableTrainer`).
 
     Step ``t`` draws ``batch_size`` networks (seeded) and minimises ``mean_b loss_fn(D(E(theta_b)), theta_b)``.
-    With ``checkpoint_path``, the model is saved there every ``checkpoint_every`` steps (if > 0) and
-    at the end. Returns the :class:`~scalegmn_lite.stable.TrainingHistory`.
+    With ``targets`` (``B`` networks aligned with ``train``, e.g. :func:`canonical_targets`) and
+    ``weight_loss > 0`` it adds ``weight_loss * mean_b weight_space_loss(D(E(theta_b)), targets_b)``:
+    an auxiliary pull towards a fixed representative of each orbit that keeps the decoder from
+    collapsing to one network. With ``checkpoint_path``, the model is saved there every
+    ``checkpoint_every`` steps (if > 0) and at the end. Returns the :class:`~scalegmn_lite.stable.TrainingHistory`.
     """
     if train.spec != model.spec:
         raise SpecError(f"training networks are {train.spec.to_text()!r}, the model is for {model.spec.to_text()!r}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
     train = train.detach().to(device=model.device, dtype=model.template.dtype)
+    if weight_loss < 0:
+        raise ValueError(f"weight_loss must be >= 0, got {weight_loss}")
+    if weight_loss > 0:
+        if targets is None or targets.spec != model.spec or targets.batch_size != train.batch_size:
+            raise ValueError("weight_loss > 0 needs targets: one network of the model's spec per training network "
+                             "(canonical_targets(model, train))")
+        targets = targets.detach().to(device=model.device, dtype=model.template.dtype)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     def cosine(t: int) -> float:
@@ -249,7 +295,10 @@ def train_autoencoder(
         idx = torch.randperm(B, generator=gen)[: min(batch_size, B)].to(model.device)
         batch = train[idx]
         _, dec = model(batch)
-        return loss_fn(dec, batch).mean()
+        loss = loss_fn(dec, batch).mean()
+        if weight_loss > 0:
+            loss = loss + weight_loss * weight_space_loss(model, dec, targets[idx]).mean()
+        return loss
 
     done = 0
     chunk = checkpoint_every if checkpoint_every and checkpoint_path else steps

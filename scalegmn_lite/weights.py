@@ -7,6 +7,7 @@ Shapes (``B`` networks, layer ``l`` with ``n_l`` outputs and ``n_{l-1}`` inputs)
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spec import LayerSpec, NetworkSpec, SpecError
+from .spec import NetworkSpec, SpecError
 
 __all__ = ["WeightSpace", "NonFiniteWeightsError", "activation_fn", "batched_forward"]
 
@@ -288,30 +289,72 @@ class WeightSpace:
         return f"WeightSpace({self.spec.to_text()!r}, B={self.batch_size}, dtype={self.dtype}, device={self.device})"
 
 
-def _conv_unfold(h: torch.Tensor, layer: LayerSpec) -> torch.Tensor:
-    """im2col: ``[B, N, C, *spatial] -> [B, N, C*k, positions]`` and the output spatial shape.
+class _Im2Col(torch.autograd.Function):
+    """im2col ``[B, C, N, *S] -> [B, C*k, N*P]`` (column order ``(channel, *kernel)``, matching
+    ``weight.reshape(B, O, -1)``; position order ``(sample, *out_spatial)``): the ``k`` shifted, strided
+    slices copied into the columns. Backward (col2im) adds the ``k`` column blocks back into the same
+    slices, cheaper than the autograd of ``Tensor.unfold`` views (``unfold_backward``)."""
 
-    Built from ``Tensor.unfold`` views (``F.unfold``'s im2col kernel is very slow on busy CPUs);
-    the column order is ``(channel, *kernel)``, matching ``weight.reshape(out, -1)``.
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, k: tuple[int, ...], s: int, out: tuple[int, ...]) -> torch.Tensor:
+        B, C, N = h.shape[:3]
+        cols = h.new_empty(B, C, *k, N, *out)
+        for off in itertools.product(*(range(kk) for kk in k)):
+            cols[(slice(None), slice(None), *off)] = h[(Ellipsis, *_tap_slices(off, s, out))]
+        ctx.meta = (tuple(h.shape), k, s, out)
+        return cols.view(B, C * math.prod(k), N * math.prod(out))
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        shape, k, s, out = ctx.meta
+        g = g.reshape(*shape[:2], *k, shape[2], *out)
+        gh = g.new_zeros(shape)
+        for off in itertools.product(*(range(kk) for kk in k)):
+            gh[(Ellipsis, *_tap_slices(off, s, out))] += g[(slice(None), slice(None), *off)]
+        return gh, None, None, None
+
+
+def _tap_slices(off: tuple[int, ...], s: int, out: tuple[int, ...]) -> tuple[slice, ...]:
+    """Input positions ``off + s * j`` (``j < out``) read by kernel tap ``off``, per spatial axis."""
+    return tuple(slice(o, o + s * (n - 1) + 1, s) for o, n in zip(off, out))
+
+
+def _conv_features(h: torch.Tensor, convs, B: int) -> torch.Tensor:
+    """The convolutional part of ``B`` networks: ``[B, N, C, *spatial] -> [B, N, C_last]`` (pooled).
+
+    Each layer computes ``out_b[n, o, j] = bias_b[o] + sum_{c, t} W_b[o, c, t] h_b[n, c, s*j + t]``
+    (cross-correlation with stride ``s``, zero padding), then the activation; global average pooling
+    ends the block. Two exact formulations, chosen by what is fastest on CPU for the zoo architectures
+    (``benchmarks/bench_conv_forms.py``, one training step at B=256, N=64 on 1 thread):
+
+    * conv2d: one grouped convolution (``groups=B``) on ``[N, B*C, H, W]``; network ``b`` owns channels
+      ``b*C .. (b+1)*C - 1`` and its kernel is block ``b`` of ``[B*O, C, kh, kw]`` (about 4x faster than
+      im2col + einsum);
+    * conv1d: activations ``[B, C, N, L]``, im2col ``[B, C*k, N*P]`` (:class:`_Im2Col`) and one ``baddbmm``
+      whose output ``[B, O, N*P]`` is already the next layer's layout (about 1.7-2x faster than
+      im2col + einsum; grouped conv1d is no faster than that).
     """
-    B, N = h.shape[:2]
-    flat = h.reshape(B * N, *h.shape[2:])
-    k, s, p = layer.kernel_size, layer.stride, layer.padding
-    if p:
-        flat = F.pad(flat, (p,) * (2 * len(k)))
-    if any(flat.shape[2 + i] < k[i] for i in range(len(k))):
-        raise SpecError(f"input of spatial size {tuple(h.shape[3:])} is smaller than the kernel {layer.kernel_size}")
-    if layer.kind == "conv1d":
-        cols = flat.unfold(2, k[0], s)  # [BN, C, P, k]
-        spatial = (cols.shape[2],)
-        cols = cols.permute(0, 1, 3, 2)
-    else:
-        cols = flat.unfold(2, k[0], s).unfold(3, k[1], s)  # [BN, C, Ho, Wo, kh, kw]
-        spatial = (cols.shape[2], cols.shape[3])
-        cols = cols.permute(0, 1, 4, 5, 2, 3)
-    C = flat.shape[1]
-    cols = cols.reshape(B, N, C * math.prod(k), math.prod(spatial))
-    return cols, spatial
+    N = h.shape[1]
+    grouped = convs[0][0].kind == "conv2d"
+    h = h.transpose(0, 1).reshape(N, -1, *h.shape[3:]) if grouped else h.transpose(1, 2)
+    sp = 2 if grouped else 3  # first spatial axis
+    for layer, w, b in convs:
+        k, s, p = layer.kernel_size, layer.stride, layer.padding
+        if any(h.shape[sp + i] + 2 * p < k[i] for i in range(len(k))):
+            raise SpecError(f"input of spatial size {tuple(h.shape[sp:])} is smaller than the kernel {k}")
+        if grouped:  # [N, B*C, *S] -> [N, B*O, *S']
+            conv = F.conv1d if layer.kind == "conv1d" else F.conv2d
+            h = conv(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), stride=s, padding=p, groups=B)
+        else:  # [B, C, N, *S] -> [B, O, N, *S']
+            if p:
+                h = F.pad(h, (p,) * (2 * len(k)))
+            out = tuple((n - kk) // s + 1 for n, kk in zip(h.shape[3:], k))
+            cols = _Im2Col.apply(h, k, s, out)  # [B, C*k, N*P]
+            h = torch.baddbmm(b.unsqueeze(2), w.reshape(B, layer.out_dim, -1), cols).view(B, -1, N, *out)
+        h = activation_fn(layer.activation, layer.activation_param)(h)
+    if grouped:
+        return h.flatten(2).mean(-1).view(N, B, -1).transpose(0, 1)  # [B, N, C_last]
+    return h.flatten(3).mean(-1).transpose(1, 2)
 
 
 def batched_forward(ws: WeightSpace, x: torch.Tensor, per_network: bool = False) -> torch.Tensor:
@@ -347,15 +390,11 @@ def batched_forward(ws: WeightSpace, x: torch.Tensor, per_network: bool = False)
         if h.shape[2] != first.in_dim:
             raise SpecError(f"inputs have {h.shape[2]} channels, the network expects {first.in_dim}")
     h = h.to(ws.dtype)
-    for layer, w, b in zip(spec.layers, ws.weights, ws.biases):
-        if layer.kind == "linear":
-            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [B, N, out]
-        else:
-            cols, spatial = _conv_unfold(h, layer)  # [B, N, C*k, P]
-            wf = w.reshape(B, layer.out_dim, -1)  # [B, O, C*k]
-            out = torch.einsum("bok,bnkp->bnop", wf, cols) + b[:, None, :, None]
-            h = out.reshape(B, out.shape[1], layer.out_dim, *spatial)
+    layers = list(zip(spec.layers, ws.weights, ws.biases))
+    n_conv = sum(layer.is_conv for layer in spec.layers)  # convolutions come first, then pooling
+    if n_conv:
+        h = _conv_features(h, layers[:n_conv], B)  # [B, N, C]
+    for layer, w, b in layers[n_conv:]:
+        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [B, N, out]
         h = activation_fn(layer.activation, layer.activation_param)(h)
-        if layer.pool_after:
-            h = h.flatten(3).mean(-1)
     return h

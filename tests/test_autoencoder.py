@@ -11,9 +11,11 @@ from scalegmn_lite.autoencoder import (
     DistillationLoss,
     INRLoss,
     WeightAutoencoder,
+    canonical_targets,
     load_autoencoder,
     save_autoencoder,
     train_autoencoder,
+    weight_space_loss,
 )
 from scalegmn_lite.checks import check_invariance, check_sensitivity, default_tolerance
 from scalegmn_lite.io import CorruptFileError
@@ -106,6 +108,40 @@ def test_training_reduces_the_loss():
     with torch.no_grad():
         after = float(loss(ae(ws)[1], ws).mean())
     assert hist.num_steps == 60 and not hist.rollbacks
+    assert after < 0.8 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", ["mlp-tanh", "siren", "mlp-relu"])
+def test_canonical_targets_are_one_representative_per_orbit(name):
+    from scalegmn_lite.gauge import GaugeElement, sample_non_symmetry
+
+    ae, spec = _ae(name)
+    ae = ae.double()
+    ws = WeightSpace.randn(spec, 4, torch.Generator().manual_seed(1), dtype=torch.float64)
+    g = GaugeElement.sample(spec, 4, torch.Generator().manual_seed(2), dtype=torch.float64)
+    t, tg = canonical_targets(ae, ws), canonical_targets(ae, g.apply(ws))
+    x = torch.randn(7, spec.widths[0], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert torch.allclose(t(x), ws(x), atol=1e-10)  # the same functions
+    assert torch.allclose(t.flatten(), tg.flatten(), atol=1e-10)  # the same representative for the whole orbit
+    bad = sample_non_symmetry(ws, "uncoupled_permutation", generator=torch.Generator().manual_seed(4))
+    assert (canonical_targets(ae, bad).flatten() - t.flatten()).abs().max() > 1e-3
+
+
+def test_weight_loss_pulls_the_decoder_to_the_targets():
+    spec = NetworkSpec.from_text(SPECS["mlp-tanh"])
+    ws = WeightSpace.randn(spec, 16, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(spec, CFG, reference=ws)
+    loss = DistillationLoss(torch.randn(64, 4, generator=torch.Generator().manual_seed(1)), batch=None)
+    targets = canonical_targets(ae, ws)
+    with pytest.raises(ValueError, match="needs targets"):
+        train_autoencoder(ae, ws, loss, steps=2, weight_loss=1.0, progress=False)
+    with torch.no_grad():
+        before = float(weight_space_loss(ae, ae(ws)[1], targets).mean())
+    train_autoencoder(ae, ws, loss, steps=60, batch_size=8, lr=3e-3, warmup_steps=5, progress=False,
+                      targets=targets, weight_loss=1.0)
+    with torch.no_grad():
+        after = float(weight_space_loss(ae, ae(ws)[1], targets).mean())
     assert after < 0.8 * before, (before, after)
 
 

@@ -213,13 +213,21 @@ plt.show()
 #   the decoded pairs are. In quick mode (a few hundred steps on ~200 INRs) the decoder nearly
 #   collapses to one blurry digit: its barrier is small for a trivial reason. A longer run
 #   (`SCALEGMN_LITE_FULL=1`) or a better decoder is needed before the comparison means much.
+# * An auxiliary weight-space loss against *canonical targets* (`canonical_targets`: each training
+#   network aligned to the decoder's template by weight matching, one fixed representative per
+#   orbit; `train_autoencoder(..., targets=, weight_loss=)`) keeps the decoder apart for tanh MLP
+#   classifiers (quick `merging` experiment: decoded pairs 0.97 x as far apart as the originals,
+#   instead of 0.61). It does not rescue these SIRENs: with $w_0 = 30$ a decoder that memorises
+#   every training network still misses its weights by ~20% of their RMS, which renders worse than
+#   the mean image.
 # * `scalegmn-lite reproduce` writes `merging.json` with the claims for the INR and classifier zoos.
 #
 # ## Exercises
 #
 # 1. Replace the function-space loss by an MSE in weight space against the input weights. Why does the
 #    invariant encoder make this loss impossible to drive to zero (hint: which target should the
-#    decoder output for $\theta$ and for $g\cdot\theta$)?
+#    decoder output for $\theta$ and for $g\cdot\theta$)? Then use `canonical_targets(ae, ws_tr)` as the
+#    target instead and explain why that loss is well defined.
 # 2. Train the classifier autoencoder (`QUICK_SETUPS[1]`) and compare the distillation temperature
 #    $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers.
 # 3. Increase the orbit noise from $10^{-4}$ to $10^{-2}$. How do the weight-matching and decoded
