@@ -6,7 +6,8 @@ faster).
 Variants (all exact reformulations of the same conv; max |diff| vs the library is printed, float64):
 
 * ``library``: ``scalegmn_lite.weights.batched_forward`` as installed (grouped convolution);
-* ``unfold_bnc``: the previous library formulation, layout ``[B, N, C, *S]``: ``Tensor.unfold`` + einsum ``bok,bnkp->bnop``;
+* ``unfold_bnc``: the previous library formulation, layout ``[B, N, C, *S]``: ``Tensor.unfold`` + einsum
+  ``bok,bnkp->bnop``;
 * ``cn_unfold``: activations kept as ``[B, C, N, *S]`` between convs; im2col ``[B, C*k, N*P]`` from
   ``Tensor.unfold`` (one copy) and a plain ``baddbmm`` whose output ``[B, O, N*P]`` is already the
   next layer's layout;
