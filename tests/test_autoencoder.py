@@ -32,14 +32,6 @@ SPECS = {
 CFG = AutoencoderConfig(latent_dim=5, hidden_dim=6, num_layers=2, decoder_hidden=(16,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _ae(name, seed=0):
     spec = NetworkSpec.from_text(SPECS[name])
     torch.manual_seed(seed)

@@ -29,14 +29,6 @@ from scalegmn_lite.weights import WeightSpace
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_inr_path_loss_of_linear_networks_is_zero():
     """Without hidden layers, f_{theta_alpha} = (1 - alpha) f_0 + alpha f_1: the rendering equals the
     pixel-space blend of the end points, so the loss and barrier vanish along the whole path."""
