@@ -225,8 +225,8 @@ def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int
     out = []
     rng = range(0, ws.batch_size, batch_size)
     if progress:
-        from tqdm.auto import tqdm
-        rng = tqdm(rng, desc="canonical targets", leave=False)
+        from .progress import progress_bar
+        rng = progress_bar(rng, desc="canonical targets")
     for i in rng:
         chunk = ws[i:i + batch_size]
         ref = WeightSpace.unflatten(model.spec, model.template.unsqueeze(0).expand(chunk.batch_size, -1))

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import kendalltau
 from torch import nn
-from tqdm.auto import tqdm
 
+from .progress import progress_bar, set_postfix
 from .weights import WeightSpace
 
 __all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS"]
@@ -103,7 +103,7 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
 
     result, best_state, step = FitResult(), None, 0
     t0 = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(cfg.epochs), desc=desc, enabled=progress)
     for epoch in bar:
         model.train()
         order = torch.randperm(ws_train.batch_size, generator=gen)
@@ -127,7 +127,7 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
             step += 1
         val = score(task, predict(model, ws_val, cfg.batch_size * 2), y_val)
         result.history.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), "val_score": val})
-        bar.set_postfix(loss=f"{result.history[-1]['train_loss']:.4f}", val=f"{val:.3f}")
+        set_postfix(bar, loss=f"{result.history[-1]['train_loss']:.4f}", val=f"{val:.3f}")
         if val > result.best_val:
             result.best_val, result.best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())

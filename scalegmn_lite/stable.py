@@ -242,15 +242,15 @@ class StableTrainer:
         call ``backward`` or ``optimizer.step`` itself.
         Returns the :class:`TrainingHistory` (the same object across calls).
         """
-        from tqdm.auto import tqdm
+        from .progress import progress_bar, set_postfix
 
-        bar = tqdm(range(self.step_count, self.step_count + steps), disable=not self.progress, leave=False)
+        bar = progress_bar(range(self.step_count, self.step_count + steps), enabled=self.progress)
         try:
             for t in bar:
                 self._one_step(step_fn, t)
                 self.step_count = t + 1
                 if self.progress and t % 10 == 0:
-                    bar.set_postfix(loss=f"{self.history.losses[-1]:.4g}", lr=f"{self.history.lrs[-1]:.2g}",
+                    set_postfix(bar, loss=f"{self.history.losses[-1]:.4g}", lr=f"{self.history.lrs[-1]:.2g}",
                                     rollbacks=len(self.history.rollbacks))
         finally:
             bar.close()

@@ -79,7 +79,7 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
     Returns the final weights, weights per checkpoint step and the per-network MSE ``[B]`` per
     checkpoint step (``0``: at initialization).
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     B, size = ws.batch_size, images.shape[-1]
     coords = coordinate_grid(size, ws.device, ws.dtype)
@@ -93,7 +93,7 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
         cur = WeightSpace(ws.spec, ps[0::2], ps[1::2])
         return (batched_forward(cur, coords)[..., 0] - target).square().mean(1)
 
-    for step in tqdm(range(steps + 1), desc="fit INRs", disable=not progress, leave=False):
+    for step in progress_bar(range(steps + 1), desc="fit INRs", enabled=progress):
         leaves = [p.requires_grad_(True) for p in params]
         loss = mse_of(leaves)
         if step in checkpoint_steps:

@@ -214,7 +214,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
         optimizer: ``"sgd"`` (momentum) or ``"adam"``.
         max_steps: stop after this many optimizer steps (for tests); checkpoints past it are skipped.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar, set_postfix
 
     t0 = time.perf_counter()
     spec, B, dev = ws.spec, ws.batch_size, ws.device
@@ -249,7 +249,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
     orders = _orders(n, B, seeds, generator)
     history = torch.zeros(epochs, B, dtype=torch.float64)
     step = 0
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(1, epochs + 1), desc=desc, enabled=progress)
     for epoch in bar:
         order = next(orders).to(dev)
         ep_loss = torch.zeros(B, dtype=torch.float64, device=dev)
@@ -283,7 +283,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
             step += 1
         history[epoch - 1] = (ep_loss / max(nb, 1)).cpu()
         if progress:
-            bar.set_postfix(loss=f"{float(history[epoch - 1].median()):.3f}", diverged=int((~alive).sum()))
+            set_postfix(bar, loss=f"{float(history[epoch - 1].median()):.3f}", diverged=int((~alive).sum()))
         if epoch in ckpt_set and (max_steps is None or step < max_steps or epoch == epochs):
             record(epoch)
         if max_steps is not None and step >= max_steps:
