@@ -61,7 +61,7 @@ KINDS: dict[str, tuple[str, bool, bool | None]] = {
 }
 
 #: bump when the protocol changes so cached operators are retrained
-STUDY_FORMAT = 1
+STUDY_FORMAT = 2  # 2: ScaleGMN log-RMS gain
 
 #: quick-mode MLP zoo: the mlp-mnist1d recipe with one hidden layer of 16 (graphs of 66 vertices and
 #: 800 edges instead of 114/2624, so the operators train ~4x faster on 2 CPU cores)

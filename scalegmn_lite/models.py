@@ -76,7 +76,9 @@ class ScaleGMNConfig:
         input_norm: normalise inputs per graph and layer by the weights' RMS. ``None`` (default):
             every layer in ``"permutation"`` mode; in ``"auto"``/``"sign"`` mode only layers
             without positive-scale vertices (the RMS is sign- and permutation-invariant, so
-            equivariance stays exact); none in ``"scale"`` mode. ``True``: every layer (breaks scale
+            equivariance stays exact); none in ``"scale"`` mode. The log-RMS of a normalised
+            layer re-enters as a positive per-channel gain of its embeddings, so a model still
+            tells a network from one with a whole layer rescaled. ``True``: every layer (breaks scale
             equivariance); ``False``: none.
         update_scale_init: initial per-layer step ``s_l`` of the equivariant update.
     """
@@ -183,6 +185,10 @@ class ScaleGMN(nn.Module):
         self.gamma_w = nn.Linear(c.max_kernel, d, bias=False)
         self.layer_id = nn.Parameter(1.0 + 0.1 * torch.randn(c.max_layers + 1, d))
         self.edge_id = nn.Parameter(1.0 + 0.1 * torch.randn(c.max_layers + 1, d))
+        # gain from the log-RMS of each input-normalised layer: normalising alone would make the model
+        # blind to rescaling a whole layer (not a symmetry of sine/tanh layers); the RMS is gauge
+        # invariant, so a positive per-channel factor of it keeps every equivariance
+        self.rms_gain = nn.Linear(1, d)
         self.in_id = nn.Embedding(c.max_io, d)
         self.out_id = nn.Embedding(c.max_io, d)
         self.layers = nn.ModuleList(
@@ -213,9 +219,10 @@ class ScaleGMN(nn.Module):
         if int(batch.pos[batch.vtype != HIDDEN].max()) >= c.max_io:
             raise ValueError(f"more than max_io={c.max_io} input/output neurons; raise ScaleGMNConfig.max_io")
 
-    def _normalize(self, batch: Batch, x0: torch.Tensor, e0: torch.Tensor,
-                   safe_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Divide layer ``l`` weights and biases of every graph by the RMS of its weights.
+    def _normalize(self, batch: Batch, x0: torch.Tensor, e0: torch.Tensor, safe_only: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Divide layer ``l`` weights and biases of every graph by the RMS of its weights; also return
+        ``log RMS`` per vertex ``[V, 1]`` and per edge ``[E, 1]`` (0 where nothing was divided).
 
         ``safe_only``: only layers none of whose two vertex layers has positive-scale symmetry. The
         RMS of such a layer is invariant to sign flips and permutations, so dividing by it keeps
@@ -235,23 +242,28 @@ class ScaleGMN(nn.Module):
             ok_key = scatter(ok, key_e, 0, dim_size=size, reduce="min")
             rms = torch.where(ok_key > 0, rms, torch.ones_like(rms))
         key_v = batch.batch * n_key + batch.layer
-        return x0 / rms[key_v].unsqueeze(-1), e0 / rms[key_e].unsqueeze(-1)
+        rv, re = rms[key_v].unsqueeze(-1), rms[key_e].unsqueeze(-1)
+        return x0 / rv, e0 / re, rv.log(), re.log()
 
     def embed(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Initial features ``x [V, d]``, ``e [E, d]`` (equivariant, see the module docstring)."""
         x0, e0 = batch.x, batch.edge_attr
         if e0.shape[1] < self.config.max_kernel:
             e0 = nn.functional.pad(e0, (0, self.config.max_kernel - e0.shape[1]))
+        log_rv = log_re = None
         if self.config.normalizes_input:
-            x0, e0 = self._normalize(batch, x0, e0)
+            x0, e0, log_rv, log_re = self._normalize(batch, x0, e0)
         elif self.config.input_norm is None and self.config.mode in ("auto", "sign"):
-            x0, e0 = self._normalize(batch, x0, e0, safe_only=True)
+            x0, e0, log_rv, log_re = self._normalize(batch, x0, e0, safe_only=True)
         gx = self.gamma_x(x0)
+        e = self.gamma_w(e0) * self.edge_id[batch.edge_layer]
+        if log_rv is not None:
+            gx = gx * (1 + torch.tanh(self.rms_gain(log_rv)))
+            e = e * (1 + torch.tanh(self.rms_gain(log_re)))
         hidden = (batch.vtype == HIDDEN).unsqueeze(-1)
         pos = batch.pos.clamp(max=self.config.max_io - 1)
         io = torch.where((batch.vtype == INPUT).unsqueeze(-1), self.in_id(pos), self.out_id(pos))
         x = torch.where(hidden, gx * self.layer_id[batch.layer], gx + io)
-        e = self.gamma_w(e0) * self.edge_id[batch.edge_layer]
         return x, e
 
     def groups(self, batch: Batch) -> LayerGroups:

@@ -14,10 +14,12 @@ from scalegmn_lite import NetworkSpec, WeightSpace
 from scalegmn_lite.amortized import AmortizedOperator, OperatorTrainConfig
 from scalegmn_lite.amortized_study import (
     COLUMNS,
+    KINDS,
     Setting,
     StudyConfig,
     compute_claims,
     count_params,
+    full_settings,
     initial_networks,
     match_hidden,
     operator_overrides,
@@ -27,7 +29,7 @@ from scalegmn_lite.amortized_study import (
     table_row,
     train_or_load_operator,
 )
-from scalegmn_lite.zoo import ZooRecipe, load_or_build
+from scalegmn_lite.zoo import ZooRecipe, get_recipe, load_or_build
 
 
 @pytest.fixture(autouse=True)
@@ -159,6 +161,30 @@ def test_run_study_tiny_end_to_end(tmp_cache):
     claims = {c.id: c for c in compute_claims(t, cfg.settings, sgd_final=2)}
     assert set(claims) == {"one-shot-beats-sgd150-cnn", "l1-reduction-85", "one-shot-1000x-faster",
                            "equivariance-gap-mlp-vs-cnn"}
+
+
+def test_relu_setting_with_l1_and_every_operator_kind_runs(tmp_cache):
+    relu = ZooRecipe(**{**CNN.to_dict(), "name": "tiny-cnn-relu", "arch": ("conv2d 1-2-2/10 k3 relu 1x8x8",),
+                        "activations": ("relu",)})
+    cfg = tiny_config(settings=(Setting("cnn-relu-l1", relu, "relu", 1e-3, tuple(KINDS)),))
+    res = run_study(cfg, progress=False)
+    t = res.table
+    assert set(t.method) == {"initial", *KINDS, "sgd-1", "sgd-2"}
+    assert np.isfinite(t[["mean_acc", "max_acc", "test_loss", "l1_reduction_pct"]].to_numpy()).all()
+    assert set(res.training.method) == set(KINDS)
+    assert (res.training.rollbacks >= 0).all()
+
+
+def test_full_settings_cover_the_protocol():
+    settings = full_settings(lam=1e-3)
+    combos = {(s.zoo, s.activation, s.lam) for s in settings}
+    assert len(combos) == len(settings) == 16
+    assert {s.activation for s in settings} == {"tanh", "relu"} and {s.lam for s in settings} == {0.0, 1e-3}
+    assert all(set(s.kinds) == set(KINDS) for s in settings)
+    recipes = [get_recipe(s.zoo, full=True) for s in settings]
+    assert {r.dataset for r in recipes} == {"digits", "mnist1d"}
+    assert {s.is_cnn for s in settings} == {True, False}
+    assert all(r.num_networks >= 2000 for r in recipes)
 
 
 def _fake_table(one_shot=0.5, sgd=0.45, red=90.0, acc_l1=0.4, init=0.38, t1=1e-3, t2=2.0, gap_mlp=0.05,

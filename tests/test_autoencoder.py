@@ -46,7 +46,7 @@ def test_encoder_is_invariant_and_sensitive(name):
     res = check_invariance(ae.encoder, ws, n_samples=3, generator=torch.Generator().manual_seed(2))
     assert res.max_relative < default_tolerance(torch.float64), res
     sens = check_sensitivity(ae.encoder, ws, generator=torch.Generator().manual_seed(3))
-    assert max(sens.values()) > 1e-4, sens  # non-symmetries move the latent code
+    assert min(sens.values()) > 1e-4, sens  # every kind of non-symmetry moves the latent code
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -103,7 +103,7 @@ def test_training_reduces_the_loss():
     assert after < 0.8 * before, (before, after)
 
 
-@pytest.mark.parametrize("name", ["mlp-tanh", "siren", "mlp-relu"])
+@pytest.mark.parametrize("name", ["mlp-tanh", "siren", "mlp-relu", "conv1d"])
 def test_canonical_targets_are_one_representative_per_orbit(name):
     from scalegmn_lite.gauge import GaugeElement, sample_non_symmetry
 
@@ -112,7 +112,7 @@ def test_canonical_targets_are_one_representative_per_orbit(name):
     ws = WeightSpace.randn(spec, 4, torch.Generator().manual_seed(1), dtype=torch.float64)
     g = GaugeElement.sample(spec, 4, torch.Generator().manual_seed(2), dtype=torch.float64)
     t, tg = canonical_targets(ae, ws), canonical_targets(ae, g.apply(ws))
-    x = torch.randn(7, spec.widths[0], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x = torch.randn(7, *spec.input_shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     assert torch.allclose(t(x), ws(x), atol=1e-10)  # the same functions
     assert torch.allclose(t.flatten(), tg.flatten(), atol=1e-10)  # the same representative for the whole orbit
     bad = sample_non_symmetry(ws, "uncoupled_permutation", generator=torch.Generator().manual_seed(4))

@@ -72,6 +72,21 @@ def test_non_symmetries_change_the_output(head):
     assert min(sens.values()) > 1e-6, sens
 
 
+@pytest.mark.parametrize("head", ["invariant", "equivariant"])
+@pytest.mark.parametrize("mode", ["auto", "sign", "permutation"])
+@pytest.mark.parametrize("family", ["inr", "tanh"])
+def test_normalised_layers_still_see_a_whole_layer_rescaled(family, mode, head):
+    # every layer of these networks is RMS-normalised at the input; doubling a whole layer's outputs
+    # is not a symmetry of sine/tanh and must still move the output (through the log-RMS gain)
+    spec = NetworkSpec.from_text("siren 2-5-5-1" if family == "inr" else "mlp 3-4-5-2 tanh")
+    ws = WeightSpace.randn(spec, 3, torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = _model(mode, True, head)
+    sens = check_sensitivity(model, ws, generator=torch.Generator().manual_seed(0))
+    assert min(sens.values()) > 1e-4, sens
+    if mode != "permutation":  # ... while the model stays exactly invariant/equivariant
+        assert _check(model, ws, head).max_relative < default_tolerance(torch.float64)
+
+
 def test_heterogeneous_batch_matches_separate_batches():
     ws = [_ws("mlp", 2), _ws("cnn", 3, 1), _ws("inr", 1, 2),
           WeightSpace.randn(NetworkSpec.from_text("conv1d 1-2-3/2 k2 sigmoid"), 2, dtype=torch.float64)]

@@ -186,3 +186,29 @@ def test_inr_zoo_fits_digits():
     assert (z.metadata["psnr"] > z.metadata["psnr@0"] + 5).all()
     mse = (render(z.weights(), 12) - imgs[:3]).square().mean((1, 2)).double()
     assert np.allclose(-10 * np.log10(mse.numpy()), z.metadata["psnr"].to_numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("task", ["classify", "inr"])
+def test_shared_init_starts_every_network_from_one_draw(task):
+    if task == "inr":
+        kw = dict(arch="siren 2-8-1 a=10", task="inr", activations=(), optimizer="adam", lr=(1e-3, 1e-3),
+                  init_scale=(1, 1), weight_decay=(0, 0), image_size=8, num_networks=4, epochs=3,
+                  checkpoint_epochs=(0, 3))
+    else:
+        kw = dict(activations=(), init_scale=(1.0, 1.0), num_networks=4)
+    independent = build_zoo(tiny(**kw), device="cpu", progress=False)
+    shared = build_zoo(tiny(shared_init=True, **kw), device="cpu", progress=False)
+    first = shared.weights(checkpoint=0).flatten()
+    assert torch.equal(first, first[:1].expand_as(first))  # one initial draw for all
+    final = shared.weights().flatten()
+    assert not torch.equal(final[0], final[1])  # trained on different data / images, they move apart
+    ind = independent.weights(checkpoint=0).flatten()
+    assert not torch.equal(ind[0], ind[1])
+    assert (shared.metadata["init_seed"] == shared.metadata["init_seed"].iloc[0]).all()
+    assert "init_seed" not in independent.metadata
+
+
+def test_shared_init_enters_the_hash_only_when_set():
+    assert "shared_init" not in tiny().to_dict()  # existing recipes keep their cache keys
+    assert tiny(shared_init=True).hash() != tiny().hash()
+    assert ZooRecipe.from_dict(tiny(shared_init=True).to_dict()) == tiny(shared_init=True)

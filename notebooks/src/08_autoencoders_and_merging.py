@@ -56,6 +56,42 @@ print(spec.describe())
 print("train / test networks:", ws_tr.batch_size, ws_te.batch_size, "| image size:", size)
 
 # %% [markdown]
+# ### Which zoos can a decoder learn?
+#
+# A decoder outputs *weights*, so it can only learn a zoo whose weights have some low-dimensional
+# structure. A cheap probe, from scratch: project the zoo's weights (each tensor in units of its RMS)
+# on their top 32 principal components, render the projected networks, and compare with the
+# originals. Our INR zoo fits every SIREN from **one shared initialization** with $w_0 = 10$; its twin
+# below differs only in that each SIREN starts from its own random init, so the networks land in
+# unrelated basins. (Permutation and sign symmetries are part of the story, but aligning the twin's
+# networks by weight matching barely helps; try it with `canonical_targets`.)
+
+# %%
+from dataclasses import replace
+
+from scalegmn_lite.losses import psnr
+from scalegmn_lite.weights import WeightSpace
+from scalegmn_lite.zoo import load_or_build
+
+
+def pca_code_psnr(ws, k=32):
+    """Mean PSNR of the networks rebuilt from the top-k principal components of their weights."""
+    scale = torch.cat([t.pow(2).mean().sqrt().expand(t[0].numel()) for t in ws.params()])
+    x = ws.flatten() / scale
+    mu = x.mean(0, keepdim=True)
+    u, sv, vh = torch.linalg.svd(x - mu, full_matrices=False)
+    approx = WeightSpace.unflatten(ws.spec, (mu + (u[:, :k] * sv[:k]) @ vh[:k]) * scale)
+    return float(psnr(approx, ws, task.coords).mean())
+
+
+twin = load_or_build(replace(setup.recipe, name="ae-inr-digits-independent", shared_init=False),
+                     device=DEVICE, progress=False)
+probe = {"shared init (ours)": pca_code_psnr(ws_tr), "independent inits": pca_code_psnr(twin.weights())}
+for name, v in probe.items():
+    print(f"{name:>20}: 32 principal components render at {v:.1f} dB")
+assert probe["shared init (ours)"] > probe["independent inits"] + 5
+
+# %% [markdown]
 # ## 1. The encoder is invariant
 #
 # The encoder is `ScaleGMN(mode="auto", head="invariant")`: each hidden layer uses the symmetry of its
@@ -107,6 +143,8 @@ target = render_inr(ws_te, task.coords)
 mean_psnr = float((10 * torch.log10(1 / (target - target.mean(0)).pow(2).flatten(1).mean(1))).mean())
 assert len(hist.rollbacks) == 0 or hist.accepted[-1]
 print("training finished without divergence:", all(np.isfinite(hist.losses)))
+# a collapsed decoder (one output for every input) scores about the mean image's PSNR
+print("held-out reconstructions beat the mean image by more than 3 dB:", rec_te > mean_psnr + 3)
 
 # %% tags=["nbval-ignore-output"]
 print(f"PSNR decoded vs original: train {rec_tr:.1f} dB, held-out {rec_te:.1f} dB "
@@ -137,7 +175,7 @@ print("decoded barrier < 1e-6:", float(loss_barrier(decoded)) < 1e-6)
 # %% [markdown]
 # The library runs all four methods (naive, weight matching, decoded, latent) for a batch of
 # networks at once; a little weight noise (relative size $10^{-4}$ per tensor) moves the partner off
-# the orbit. For SIRENs ($w_0 = 30$) even small noise changes the function noticeably.
+# the orbit (the sine's frequency $w_0$ amplifies weight noise in the rendering).
 
 # %%
 base = ws_te[:24]
@@ -210,16 +248,17 @@ plt.show()
 # * On pairs of different networks, decoded and latent interpolation are compared with naive
 #   interpolation and weight matching; the decoded path is only as good as the reconstructions, so
 #   always read the barriers together with the PSNR of the decoded networks and with how far apart
-#   the decoded pairs are. In quick mode (a few hundred steps on ~200 INRs) the decoder nearly
-#   collapses to one blurry digit: its barrier is small for a trivial reason. A longer run
-#   (`SCALEGMN_LITE_FULL=1`) or a better decoder is needed before the comparison means much.
+#   the decoded pairs are: a decoder that collapses to one network would have a small barrier for
+#   a trivial reason.
+# * Whether a decoder can learn a zoo at all depends on the zoo: SIRENs from independent inits
+#   (or with $w_0 = 30$ on 16x16 images) have no low-dimensional weight structure, and an
+#   autoencoder trained on them collapsed to the mean image (about 14 dB); with one shared init and
+#   $w_0 = 10$ the same autoencoder reconstructs held-out INRs (see section 2).
 # * An auxiliary weight-space loss against *canonical targets* (`canonical_targets`: each training
 #   network aligned to the decoder's template by weight matching, one fixed representative per
 #   orbit; `train_autoencoder(..., targets=, weight_loss=)`) keeps the decoder apart for tanh MLP
 #   classifiers (quick `merging` experiment: decoded pairs 0.97 x as far apart as the originals,
-#   instead of 0.61). It does not rescue these SIRENs: with $w_0 = 30$ a decoder that memorises
-#   every training network still misses its weights by ~20% of their RMS, which renders worse than
-#   the mean image.
+#   instead of 0.61); it did not rescue the independent-init SIRENs.
 # * `scalegmn-lite reproduce` writes `merging.json` with the claims for the INR and classifier zoos.
 #
 # ## Exercises
@@ -231,6 +270,8 @@ plt.show()
 # 2. Train the classifier autoencoder (`QUICK_SETUPS[1]`) and compare the distillation temperature
 #    $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers.
 # 3. Increase the orbit noise from $10^{-4}$ to $10^{-2}$. How do the weight-matching and decoded
-#    barriers grow? Relate it to $w_0 = 30$ in the SIREN's first layer.
+#    barriers grow? Relate it to $w_0$ in the SIREN's first layer (rebuild the zoo with `a=30`).
+# 5. Train the autoencoder on the independent-init twin zoo (`twin`) and compare the held-out PSNR and
+#    the decoded-pair distance ratio with section 2.
 # 4. Swap the encoder's `mode` to `"permutation"` (the GMN baseline) and redo section 1: which part of
 #    the orbit test breaks?

@@ -51,7 +51,8 @@ def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True) -> Zo
             for s in range(0, len(rows_all), recipe.chunk_size):
                 rows = rows_all[s:s + recipe.chunk_size]
                 seeds = [r["seed"] for r in rows]
-                ws0 = init_weights(spec, seeds, torch.tensor([r["init_scale"] for r in rows]), device=dev)
+                scales = torch.tensor([r["init_scale"] for r in rows])
+                ws0 = init_weights(spec, [recipe.init_seed(r) for r in rows], scales, device=dev)
                 res = train_batched(
                     ws0, data, recipe.epochs, torch.tensor([r["lr"] for r in rows]),
                     torch.tensor([r["weight_decay"] for r in rows]), recipe.batch_size,

@@ -119,7 +119,7 @@ def build_inr_zoo(recipe: ZooRecipe, device=None, progress: bool = True) -> Zoo:
     for s in range(0, recipe.num_networks, recipe.chunk_size):
         rows = hp[s:s + recipe.chunk_size]
         idx = [r["net"] for r in rows]
-        ws0 = init_siren(spec, [r["seed"] for r in rows], device=device)
+        ws0 = init_siren(spec, [recipe.init_seed(r) for r in rows], device=device)
         lr = torch.tensor([r["lr"] for r in rows], dtype=torch.float64)
         _, ckpts, mses = fit_inrs(ws0, images[idx], recipe.epochs, lr, recipe.checkpoint_epochs, progress)
         md = pd.DataFrame(rows).drop(columns=["init_scale", "weight_decay"])

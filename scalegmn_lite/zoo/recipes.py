@@ -61,6 +61,13 @@ class ZooRecipe:
             recipes: fit the first ``num_networks`` images of the whole digits set regardless.
         chunk_size: networks trained together (cost per network grows past ~256 on CPU).
         seed: the recipe seed.
+        shared_init: every network starts from the *same* initial draw (one init seed for the whole
+            recipe, scaled by each network's ``init_scale``; data order and hyperparameters still
+            vary per network; the metadata gains an ``init_seed`` column). Independent
+            inits (the default) put networks in different basins; a shared init makes a zoo whose
+            weights vary smoothly with the data, which is what a weight-space decoder can learn
+            (an INR zoo of 2-16-16-1 SIRENs with w0 = 10: the best 32-dimensional linear code of
+            the weights renders at 20.7 dB with a shared init, 9.6 dB with independent ones).
     """
 
     name: str
@@ -80,6 +87,7 @@ class ZooRecipe:
     train_size: int | None = None
     chunk_size: int = 256
     seed: int = 0
+    shared_init: bool = False
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -154,9 +162,17 @@ class ZooRecipe:
             return 0.0 if hi == 0 else float(math.exp(math.log(lo) + v * (math.log(hi) - math.log(lo))))
 
         act = spec.layers[0].activation if spec.num_layers > 1 else spec.layers[-1].activation
-        return {"net": index, "seed": seed, "arch": spec.to_text(), "activation": act or "identity",
-                "lr": logu(self.lr, u[1]), "init_scale": logu(self.init_scale, u[2]),
-                "weight_decay": logu(self.weight_decay, u[3])}
+        row = {"net": index, "seed": seed, "arch": spec.to_text(), "activation": act or "identity",
+               "lr": logu(self.lr, u[1]), "init_scale": logu(self.init_scale, u[2]),
+               "weight_decay": logu(self.weight_decay, u[3])}
+        if self.shared_init:
+            row["init_seed"] = network_seed(self.seed, -1)
+        return row
+
+    @staticmethod
+    def init_seed(row: dict) -> int:
+        """The seed of the initial weights of a network drawn by :meth:`sample`."""
+        return int(row.get("init_seed", row["seed"]))
 
     def with_size(self, num_networks: int) -> "ZooRecipe":
         return replace(self, num_networks=num_networks)
@@ -164,6 +180,8 @@ class ZooRecipe:
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("description")
+        if not d["shared_init"]:  # enters the hash only when set: existing recipes keep their cache keys
+            d.pop("shared_init")
         return d
 
     def hash(self) -> str:
