@@ -36,7 +36,7 @@ from torch import nn
 
 from .io import CorruptFileError, load_tensors, save_tensors
 from .losses import distillation_kl, inr_mse, render_inr
-from .merging import weight_matching
+from .merging import canonicalize_scale, weight_matching
 from .models import ScaleGMN, ScaleGMNConfig
 from .spec import NetworkSpec, SpecError
 from .stable import StableTrainer, TrainingHistory
@@ -132,6 +132,10 @@ class WeightAutoencoder(nn.Module):
             raise SpecError(f"reference networks are {reference.spec.to_text()!r}, the autoencoder is for "
                             f"{spec.to_text()!r}")
         ref = reference.detach().to(device="cpu", dtype=torch.float32)
+        # positive-scale (ReLU) layers in their canonical scale (unit-norm incoming rows, the factor
+        # pushed into the next layer): a gauge transform, so the template computes the same function,
+        # but template, per-tensor scales and canonical targets all live in one well-conditioned gauge
+        ref = canonicalize_scale(ref).apply(ref)
         self.register_buffer("template", ref.flatten()[0].clone())
         self.register_buffer("param_scale", _layer_rms(ref))
         self.to(device=device, dtype=dtype)
@@ -214,7 +218,11 @@ LossFn = Callable[[WeightSpace, WeightSpace], torch.Tensor]
 def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int = 100, seed: int = 0,
                       batch_size: int = 64, progress: bool = False) -> WeightSpace:
     """``[B]`` networks ``g_b . ws_b`` aligned to the decoder's template ``t`` by
-    :func:`~scalegmn_lite.merging.weight_matching` (signed permutations, scale normalisation).
+    :func:`~scalegmn_lite.merging.weight_matching` (signed permutations, scale normalisation), with
+    positive-scale (ReLU) layers then put in their canonical scale (unit-norm incoming rows,
+    :func:`~scalegmn_lite.merging.canonicalize_scale`) rather than the template's: matching to the
+    template's scales pushes a network's whole scale into its last layer (up to ~20x the template's
+    weights in a quick ReLU zoo), which swamped the weight-space loss.
 
     Each ``g_b`` is a symmetry, so the targets compute the same functions as ``ws``; they are one
     fixed representative per orbit (the one closest to ``t`` found by weight matching), which makes
@@ -231,7 +239,8 @@ def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int
         chunk = ws[i:i + batch_size]
         ref = WeightSpace.unflatten(model.spec, model.template.unsqueeze(0).expand(chunk.batch_size, -1))
         g = weight_matching(ref, chunk, max_sweeps=max_sweeps, seed=seed)
-        out.append(g.apply(chunk))
+        aligned = g.apply(chunk)
+        out.append(canonicalize_scale(aligned).apply(aligned))
     return WeightSpace.stack(out)
 
 

@@ -18,6 +18,7 @@ from scalegmn_lite.autoencoder import (
     weight_space_loss,
 )
 from scalegmn_lite.checks import check_invariance, check_sensitivity, default_tolerance
+from scalegmn_lite.gauge import GaugeElement
 from scalegmn_lite.io import CorruptFileError
 from scalegmn_lite.losses import coordinate_grid
 from scalegmn_lite.spec import NetworkSpec, SpecError
@@ -117,6 +118,21 @@ def test_canonical_targets_are_one_representative_per_orbit(name):
     assert torch.allclose(t.flatten(), tg.flatten(), atol=1e-10)  # the same representative for the whole orbit
     bad = sample_non_symmetry(ws, "uncoupled_permutation", generator=torch.Generator().manual_seed(4))
     assert (canonical_targets(ae, bad).flatten() - t.flatten()).abs().max() > 1e-3
+
+
+def test_relu_targets_and_template_are_in_canonical_scale():
+    ae, spec = _ae("mlp-relu")
+    gen = torch.Generator().manual_seed(5)
+    ws = WeightSpace.randn(spec, 4, gen)
+    ws = GaugeElement.sample(spec, 4, gen).apply(ws)  # random positive scalings of the hidden neurons
+    t = canonical_targets(ae, ws)
+    template = WeightSpace.unflatten(spec, ae.template.unsqueeze(0))
+    for net in (t, template):
+        for l in range(spec.num_layers - 1):  # every hidden ReLU layer: unit-norm incoming rows
+            rows = torch.cat([net.weights[l].flatten(2), net.biases[l].unsqueeze(-1)], -1).norm(dim=-1)
+            assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5), rows
+    x = torch.randn(5, spec.widths[0], generator=gen)
+    assert torch.allclose(t(x), ws(x), atol=1e-4, rtol=1e-4)  # still the same functions
 
 
 def test_weight_loss_pulls_the_decoder_to_the_targets():

@@ -256,9 +256,11 @@ plt.show()
 #   $w_0 = 10$ the same autoencoder reconstructs held-out INRs (see section 2).
 # * An auxiliary weight-space loss against *canonical targets* (`canonical_targets`: each training
 #   network aligned to the decoder's template by weight matching, one fixed representative per
-#   orbit; `train_autoencoder(..., targets=, weight_loss=)`) keeps the decoder apart for tanh MLP
-#   classifiers (quick `merging` experiment: decoded pairs 0.97 x as far apart as the originals,
-#   instead of 0.61); it did not rescue the independent-init SIRENs.
+#   orbit; `train_autoencoder(..., targets=, weight_loss=)`) keeps the decoder apart for the
+#   classifier zoos (quick `merging` experiment: decoded pairs of tanh MLPs 0.95 x as far apart as
+#   the originals, 0.61 without it); it did not rescue the independent-init SIRENs. For ReLU layers
+#   the targets and the template sit in the canonical *scale* too (unit-norm incoming rows): matched
+#   to the template's scales instead, a network's whole scale lands in its last layer and swamps the loss.
 # * `scalegmn-lite reproduce` writes `merging.json` with the claims for the INR and classifier zoos.
 #
 # ## Exercises
