@@ -3,7 +3,7 @@
 Trains ScaleGMN-B and the parameter-matched GMN operator on one quick setting of the amortized study
 (default: the tanh Conv1d zoo on MNIST-1D) for each ``--steps`` value and ``--hidden`` size, and prints
 the held-out mean accuracy of the one-shot proposals next to the initial networks and SGD-150 on
-the same objective (all from :func:`~scalegmn_lite.amortized_study.run_study`; operators and SGD
+the same objective (all from :func:`~scalegmn_lite.tasks.amortized.study.run_study`; operators and SGD
 runs are cached by config, so re-runs are cheap).
 
     python benchmarks/amortized_budget.py                                 # 200 and 1000 steps, hidden 16
@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from scalegmn_lite.amortized_study import StudyConfig, quick_settings, run_study
+from scalegmn_lite.tasks.amortized.protocol import StudyConfig, quick_settings
+from scalegmn_lite.tasks.amortized.study import run_study
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Time per network: the one-shot operator (one forward pass of a ScaleGMN-B) against SGD-150 on
 the same objective, on the same device, measured in one run.
 
-* one-shot: :func:`~scalegmn_lite.amortized.timed_apply` on N networks (batches of 256), after a
+* one-shot: :func:`~scalegmn_lite.tasks.amortized.operator.timed_apply` on N networks (batches of 256), after a
   warm-up call; the operator's weights do not change its cost, so an untrained one is timed.
 * SGD, vectorized: ``train_batched`` on the N networks together for ``--sgd-epochs`` epochs,
   extrapolated linearly to 150 epochs (the cost per epoch is constant), divided by N.
@@ -21,11 +21,11 @@ import time
 
 import torch
 
-from scalegmn_lite.amortized import AmortizedOperator, timed_apply
-from scalegmn_lite.amortized_study import operator_overrides
-from scalegmn_lite.config import resolve_device
-from scalegmn_lite.data import load_dataset
-from scalegmn_lite.spec import NetworkSpec
+from scalegmn_lite.common.config import resolve_device
+from scalegmn_lite.tasks.amortized.operator import AmortizedOperator, timed_apply
+from scalegmn_lite.tasks.amortized.protocol import operator_overrides
+from scalegmn_lite.weightspace.spec import NetworkSpec
+from scalegmn_lite.zoo.data import load_dataset
 from scalegmn_lite.zoo.train import init_weights, train_batched, train_loop
 
 ARCHS = {"conv1d": ("mnist1d", "conv1d 1-8-8/10 k3 s2 tanh 1x40"), "mlp": ("mnist1d", "mlp 40-16-10 tanh"),

@@ -5,7 +5,7 @@ faster).
 
 Variants (all exact reformulations of the same conv; max |diff| vs the library is printed, float64):
 
-* ``library``: ``scalegmn_lite.weights.batched_forward`` as installed (grouped convolution);
+* ``library``: ``scalegmn_lite.weightspace.weights.batched_forward`` as installed (grouped convolution);
 * ``unfold_bnc``: the previous library formulation, layout ``[B, N, C, *S]``: ``Tensor.unfold`` + einsum
   ``bok,bnkp->bnop``;
 * ``cn_unfold``: activations kept as ``[B, C, N, *S]`` between convs; im2col ``[B, C*k, N*P]`` from
@@ -31,8 +31,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from scalegmn_lite.spec import NetworkSpec
-from scalegmn_lite.weights import WeightSpace, activation_fn, batched_forward
+from scalegmn_lite.weightspace.spec import NetworkSpec
+from scalegmn_lite.weightspace.weights import WeightSpace, activation_fn, batched_forward
 
 ARCHS = {"conv2d": ("conv2d 1-8-8/10 k3 relu 1x8x8", (1, 8, 8)),
          "conv1d": ("conv1d 1-8-8/10 k3 s2 relu 1x40", (1, 40))}

@@ -13,8 +13,8 @@ import time
 import torch
 
 from scalegmn_lite import NetworkSpec, WeightSpace
-from scalegmn_lite.config import resolve_device
-from scalegmn_lite.models import ScaleGMN, ScaleGMNConfig
+from scalegmn_lite.common.config import resolve_device
+from scalegmn_lite.nn.scalegmn import ScaleGMN, ScaleGMNConfig
 
 
 def _sync(device: torch.device) -> None:

@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from scalegmn_lite.config import resolve_device
-from scalegmn_lite.data import load_dataset
-from scalegmn_lite.spec import NetworkSpec
+from scalegmn_lite.common.config import resolve_device
+from scalegmn_lite.weightspace.spec import NetworkSpec
+from scalegmn_lite.zoo.data import load_dataset
 from scalegmn_lite.zoo.train import init_weights, train_batched, train_loop
 
 ARCHS = {"mlp": ("digits", "mlp 64-32-10 relu"), "conv2d": ("digits", "conv2d 1-8-8/10 k3 relu 1x8x8"),

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .claims import Claim
+from .common.claims import Claim
 
 __all__ = ["main", "reproduce", "write_report"]
 
@@ -36,7 +36,7 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
         mode = "quick" if r.get("quick") else "full"
         lines.append(f"| {name} | {mode} | {r.get('device')} | {r.get('seconds', 0):.1f} |")
     path = out / "REPORT.md"
-    from .io import atomic_write_bytes
+    from .common.io import atomic_write_bytes
 
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     return path
@@ -44,9 +44,9 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
 
 def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[str] | None = None,
               seed: int = 0, progress: bool = True) -> dict[str, dict]:
-    from .config import resolve_device, seed_everything
+    from .common.config import resolve_device, seed_everything
+    from .common.io import atomic_write_json
     from .experiments import RunContext, load_all
-    from .io import atomic_write_json
 
     experiments = load_all()
     names = only or list(experiments)

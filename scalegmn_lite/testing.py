@@ -1,6 +1,6 @@
 """Random architectures for property-based tests (ours and yours).
 
-``random_spec(rng)`` draws a :class:`~scalegmn_lite.spec.NetworkSpec` (MLP, SIREN, conv1d or conv2d,
+``random_spec(rng)`` draws a :class:`~scalegmn_lite.weightspace.spec.NetworkSpec` (MLP, SIREN, conv1d or conv2d,
 2-5 layers, widths 1-16, kernels 1-5, any supported activation); ``specs()`` is the same as a
 hypothesis strategy (hypothesis is a dev dependency, imported only when ``specs`` is called).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .spec import ACTIVATIONS, LayerSpec, NetworkSpec
+from .weightspace.spec import ACTIVATIONS, LayerSpec, NetworkSpec
 
 __all__ = ["random_spec", "specs", "FAMILIES"]
 

@@ -8,10 +8,15 @@ import torch
 from torch import nn
 
 from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace, sample_non_symmetry
-from scalegmn_lite.amortized import AmortizedOperator, OperatorTrainConfig, network_metrics, train_operator
-from scalegmn_lite.io import CorruptFileError
-from scalegmn_lite.losses import amortized_objective
-from scalegmn_lite.stable import StableTrainer
+from scalegmn_lite.common.io import CorruptFileError
+from scalegmn_lite.common.stable import StableTrainer
+from scalegmn_lite.tasks.amortized.operator import (
+    AmortizedOperator,
+    OperatorTrainConfig,
+    network_metrics,
+    train_operator,
+)
+from scalegmn_lite.tasks.losses import amortized_objective
 
 SPECS = {"tanh": "mlp 5-6-6-3 tanh", "relu": "mlp 5-6-6-3 relu", "cnn": "conv1d 1-3-4/3 k3 tanh 1x12"}
 

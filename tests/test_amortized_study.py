@@ -11,24 +11,23 @@ import pytest
 import torch
 
 from scalegmn_lite import NetworkSpec, WeightSpace
-from scalegmn_lite.amortized import AmortizedOperator, OperatorTrainConfig
-from scalegmn_lite.amortized_study import (
+from scalegmn_lite.tasks.amortized.operator import AmortizedOperator, OperatorTrainConfig
+from scalegmn_lite.tasks.amortized.protocol import (
     COLUMNS,
     KINDS,
     Setting,
     StudyConfig,
-    compute_claims,
     count_params,
     full_settings,
     initial_networks,
     match_hidden,
     operator_overrides,
-    run_study,
     sgd_baseline,
     split_initial,
     table_row,
     train_or_load_operator,
 )
+from scalegmn_lite.tasks.amortized.study import compute_claims, run_study
 from scalegmn_lite.zoo import ZooRecipe, get_recipe, load_or_build
 
 
@@ -131,7 +130,7 @@ def test_sgd_baseline_checkpoints_and_l1_pressure():
     l1, _ = sgd_baseline(ws, x, y, (1, 3), 0.05, 0.05, 32, progress=False)
     assert sorted(plain) == [1, 3] and sec > 0
     assert not plain[3].allclose(ws)
-    from scalegmn_lite.losses import l1_norm
+    from scalegmn_lite.tasks.losses import l1_norm
 
     assert (l1_norm(l1[3]) < l1_norm(plain[3])).all()
 

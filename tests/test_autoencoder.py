@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalegmn_lite.autoencoder import (
+from scalegmn_lite.common.io import CorruptFileError
+from scalegmn_lite.nn.checks import check_invariance, check_sensitivity, default_tolerance
+from scalegmn_lite.tasks.losses import coordinate_grid
+from scalegmn_lite.tasks.merging.autoencoder import (
     AutoencoderConfig,
     DistillationLoss,
     INRLoss,
@@ -17,12 +20,9 @@ from scalegmn_lite.autoencoder import (
     train_autoencoder,
     weight_space_loss,
 )
-from scalegmn_lite.checks import check_invariance, check_sensitivity, default_tolerance
-from scalegmn_lite.gauge import GaugeElement
-from scalegmn_lite.io import CorruptFileError
-from scalegmn_lite.losses import coordinate_grid
-from scalegmn_lite.spec import NetworkSpec, SpecError
-from scalegmn_lite.weights import WeightSpace
+from scalegmn_lite.weightspace.gauge import GaugeElement
+from scalegmn_lite.weightspace.spec import NetworkSpec, SpecError
+from scalegmn_lite.weightspace.weights import WeightSpace
 
 SPECS = {
     "mlp-relu": "mlp 4-5-6-3 relu",
@@ -73,7 +73,7 @@ def test_wrong_spec_is_rejected():
 
 
 def test_function_space_losses_are_zero_on_the_input_and_gauge_invariant():
-    from scalegmn_lite.gauge import GaugeElement
+    from scalegmn_lite.weightspace.gauge import GaugeElement
 
     spec = NetworkSpec.from_text(SPECS["siren"])
     ws = WeightSpace.randn(spec, 3, torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -106,7 +106,7 @@ def test_training_reduces_the_loss():
 
 @pytest.mark.parametrize("name", ["mlp-tanh", "siren", "mlp-relu", "conv1d"])
 def test_canonical_targets_are_one_representative_per_orbit(name):
-    from scalegmn_lite.gauge import GaugeElement, sample_non_symmetry
+    from scalegmn_lite.weightspace.gauge import GaugeElement, sample_non_symmetry
 
     ae, spec = _ae(name)
     ae = ae.double()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace
-from scalegmn_lite.baselines import FlatMLP, StatNN, gauge_augment, layer_statistics
-from scalegmn_lite.invariant_tasks import FitConfig, fit, predict, score
+from scalegmn_lite.nn.baselines import FlatMLP, StatNN, gauge_augment, layer_statistics
+from scalegmn_lite.tasks.invariant.fit import FitConfig, fit, predict, score
 
 SPEC = NetworkSpec.from_text("mlp 6-8-8-3 relu")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scalegmn_lite.data import load_dataset
+from scalegmn_lite.zoo.data import load_dataset
 
 
 @pytest.mark.parametrize("name,shape,n_train,n_test", [("digits", (1, 8, 8), 1438, 359),

@@ -6,7 +6,7 @@ import json
 
 from scalegmn_lite.cli import reproduce
 from scalegmn_lite.experiments.gauge import random_specs
-from scalegmn_lite.spec import ACTIVATIONS
+from scalegmn_lite.weightspace.spec import ACTIVATIONS
 
 REQUIRED = {"relu-positive-scaling", "tanh-sign-flips", "sigmoid-permutation-only",
             "gauge-preserves-function", "cnn-gauge-strictly-smaller"}

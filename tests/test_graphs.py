@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scalegmn_lite import GaugeElement, LayerSpec, NetworkSpec, SpecError, WeightSpace
-from scalegmn_lite.graphs import HIDDEN, INPUT, OUTPUT, SYM_CODES, from_graph, graph_to_weights, to_graph
+from scalegmn_lite.nn.graphs import HIDDEN, INPUT, OUTPUT, SYM_CODES, from_graph, graph_to_weights, to_graph
 
 torch.set_num_threads(1)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from scalegmn_lite import NetworkSpec, WeightSpace
-from scalegmn_lite.invariant_study import accuracy_task, compare, gauge_shift, inr_task, make_model
-from scalegmn_lite.invariant_tasks import FitConfig
+from scalegmn_lite.tasks.invariant.fit import FitConfig
+from scalegmn_lite.tasks.invariant.study import accuracy_task, compare, gauge_shift, inr_task, make_model
 from scalegmn_lite.zoo import Zoo
 
 SPEC = NetworkSpec.from_text("conv1d 1-3-3/2 k3 relu 1x10")

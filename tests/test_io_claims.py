@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from scalegmn_lite.claims import claim
 from scalegmn_lite.cli import write_report
-from scalegmn_lite.io import CorruptFileError, atomic_write_json, load_tensors, save_tensors
+from scalegmn_lite.common.claims import claim
+from scalegmn_lite.common.io import CorruptFileError, atomic_write_json, load_tensors, save_tensors
 
 
 def test_save_load_round_trip(tmp_path):

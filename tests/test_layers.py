@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from scalegmn_lite.layers import (
+from scalegmn_lite.nn.layers import (
     VIEW_FREE,
     VIEW_NONZERO,
     VIEW_POSITIVE,

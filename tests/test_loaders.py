@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scalegmn_lite.modules import Sine
+from scalegmn_lite.weightspace.modules import Sine
 from scalegmn_lite.zoo.loaders import LoaderError, load_dwsnets_inrs, load_small_cnn_zoo
 
 

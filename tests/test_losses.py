@@ -1,4 +1,4 @@
-"""Tests for scalegmn_lite.losses: batched objectives checked against per-network loops."""
+"""Tests for scalegmn_lite.tasks.losses: batched objectives checked against per-network loops."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scalegmn_lite.gauge import GaugeElement, sample_non_symmetry
-from scalegmn_lite.losses import (
+from scalegmn_lite.tasks.losses import (
     accuracy,
     amortized_objective,
     classification_loss,
@@ -22,8 +21,9 @@ from scalegmn_lite.losses import (
     psnr,
     render_inr,
 )
-from scalegmn_lite.spec import NetworkSpec, SpecError
-from scalegmn_lite.weights import WeightSpace
+from scalegmn_lite.weightspace.gauge import GaugeElement, sample_non_symmetry
+from scalegmn_lite.weightspace.spec import NetworkSpec, SpecError
+from scalegmn_lite.weightspace.weights import WeightSpace
 
 SPECS = ["mlp 6-5-4-3 relu", "mlp 6-5-3 tanh", "conv1d 2-4-3/3 k3 relu 2x9"]
 

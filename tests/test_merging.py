@@ -1,4 +1,4 @@
-"""Tests for scalegmn_lite.merging: interpolation, loss curves/barriers (hand-checked), canonical
+"""Tests for scalegmn_lite.tasks.merging.paths: interpolation, loss curves/barriers (hand-checked), canonical
 scales and weight matching (recovers known permutations, signs and scales exactly)."""
 
 from __future__ import annotations
@@ -6,18 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalegmn_lite.gauge import GaugeElement, sample_non_symmetry
-from scalegmn_lite.merging import (
-    LossCurve,
-    align,
-    canonicalize_scale,
-    interpolate,
-    loss_barrier,
-    loss_curve,
-    weight_matching,
-)
-from scalegmn_lite.spec import NetworkSpec, SpecError, Symmetry
-from scalegmn_lite.weights import WeightSpace, batched_forward
+from scalegmn_lite.tasks.merging.matching import align, canonicalize_scale, weight_matching
+from scalegmn_lite.tasks.merging.paths import LossCurve, interpolate, loss_barrier, loss_curve
+from scalegmn_lite.weightspace.gauge import GaugeElement, sample_non_symmetry
+from scalegmn_lite.weightspace.spec import NetworkSpec, SpecError, Symmetry
+from scalegmn_lite.weightspace.weights import WeightSpace, batched_forward
 
 F64 = torch.float64
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from scalegmn_lite.autoencoder import AutoencoderConfig, WeightAutoencoder
-from scalegmn_lite.losses import classification_loss, coordinate_grid
-from scalegmn_lite.merging import interpolate
-from scalegmn_lite.merging_experiments import (
+from scalegmn_lite.tasks.losses import classification_loss, coordinate_grid
+from scalegmn_lite.tasks.merging.autoencoder import AutoencoderConfig, WeightAutoencoder
+from scalegmn_lite.tasks.merging.paths import interpolate
+from scalegmn_lite.tasks.merging.study import (
     ClassifierMergeTask,
     INRMergeTask,
     barriers,
@@ -23,8 +23,8 @@ from scalegmn_lite.merging_experiments import (
     same_class_pairs,
     summarize,
 )
-from scalegmn_lite.spec import NetworkSpec
-from scalegmn_lite.weights import WeightSpace
+from scalegmn_lite.weightspace.spec import NetworkSpec
+from scalegmn_lite.weightspace.weights import WeightSpace
 
 F64 = torch.float64
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from scalegmn_lite import NetworkSpec, WeightSpace
-from scalegmn_lite.checks import check_equivariance, check_invariance, check_sensitivity, default_tolerance
-from scalegmn_lite.models import ScaleGMN, ScaleGMNConfig, apply_update
+from scalegmn_lite.nn.checks import check_equivariance, check_invariance, check_sensitivity, default_tolerance
+from scalegmn_lite.nn.scalegmn import ScaleGMN, ScaleGMNConfig, apply_update
 
 torch.set_num_threads(1)
 

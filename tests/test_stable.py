@@ -1,4 +1,4 @@
-"""Tests for scalegmn_lite.stable: warm-up, clipping, and rollback on NaN/inf/spikes."""
+"""Tests for scalegmn_lite.common.stable: warm-up, clipping, and rollback on NaN/inf/spikes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from scalegmn_lite.stable import StableTrainer, TrainingDivergedError, train_stable, warmup_factor
+from scalegmn_lite.common.stable import StableTrainer, TrainingDivergedError, train_stable, warmup_factor
 
 
 def _problem(seed: int = 0):
@@ -144,9 +144,9 @@ def test_bad_step_fn_and_arguments():
 def test_end_to_end_amortized_objective_with_a_toy_operator():
     """A toy 'operator' (a learned additive update shared by all networks) trained with the amortized
     objective of issue 5 through the stable trainer: the objective of the proposed networks drops."""
-    from scalegmn_lite.losses import amortized_objective
-    from scalegmn_lite.spec import NetworkSpec
-    from scalegmn_lite.weights import WeightSpace
+    from scalegmn_lite.tasks.losses import amortized_objective
+    from scalegmn_lite.weightspace.spec import NetworkSpec
+    from scalegmn_lite.weightspace.weights import WeightSpace
 
     gen = torch.Generator().manual_seed(0)
     spec = NetworkSpec.from_text("mlp 4-6-3 tanh")

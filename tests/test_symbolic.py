@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scalegmn_lite import GaugeElement, NetworkSpec, Symmetry, WeightSpace, symmetry_of
-from scalegmn_lite.spec import ACTIVATIONS
 from scalegmn_lite.symbolic.activations import ReLU, derive_scalings, implied_symmetry
 from scalegmn_lite.symbolic.conv import (
     check_conv_scaling_numerically,
@@ -27,6 +26,7 @@ from scalegmn_lite.symbolic.conv import (
 )
 from scalegmn_lite.symbolic.latex import scalings_table_latex
 from scalegmn_lite.symbolic.mlp import apply_gauge, check_gauge_invariance, sample_symbolic_gauge, symbolic_mlp
+from scalegmn_lite.weightspace.spec import ACTIVATIONS
 
 EXPECTED = {
     Symmetry.POSITIVE_SCALE: sp.Interval.open(0, sp.oo),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scalegmn_lite.io import CorruptFileError
+from scalegmn_lite.common.io import CorruptFileError
 from scalegmn_lite.zoo import (
     RecipeError,
     Zoo,
@@ -68,8 +68,8 @@ def test_metadata_and_hyperparameters(zoo):
 
 
 def test_weights_checkpoints_and_metrics_agree(zoo):
-    from scalegmn_lite.data import load_dataset
     from scalegmn_lite.zoo import evaluate
+    from scalegmn_lite.zoo.data import load_dataset
 
     d = load_dataset("digits")
     for act, sub in [("relu", zoo.where(activation="relu")), ("tanh", zoo.where(activation="tanh"))]:

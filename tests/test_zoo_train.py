@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from scalegmn_lite.data import load_dataset
-from scalegmn_lite.spec import NetworkSpec
+from scalegmn_lite.weightspace.spec import NetworkSpec
+from scalegmn_lite.zoo.data import load_dataset
 from scalegmn_lite.zoo.train import evaluate, init_weights, train_batched, train_loop
 
 ARCHS = [("mnist1d", "mlp 40-16-16-10 tanh"), ("mnist1d", "conv1d 1-4-4/10 k3 s2 relu 1x40"),

@@ -10,11 +10,11 @@
 #
 # This is a symmetry exactly when the activation commutes with the scaling,
 # $\sigma(Q x) = Q\,\sigma(x)$. Which $Q$ are allowed depends on $\sigma$; we **derive** the answer in
-# sympy, check it against the library's one source of truth (`scalegmn_lite.spec`), then verify it
+# sympy, check it against the library's one source of truth (`scalegmn_lite.weightspace.spec`), then verify it
 # numerically and visually.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE

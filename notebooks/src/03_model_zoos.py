@@ -9,7 +9,7 @@
 # gradient, and its own learning rate, weight decay, init scale and seed.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 import torch
 
-from scalegmn_lite.data import load_dataset
-from scalegmn_lite.spec import NetworkSpec
+from scalegmn_lite.weightspace.spec import NetworkSpec
 from scalegmn_lite.zoo import get_recipe, init_weights, load_or_build, train_batched, train_loop
+from scalegmn_lite.zoo.data import load_dataset
 
 digits, mnist1d = load_dataset("digits"), load_dataset("mnist1d")
 print(digits)

@@ -12,7 +12,7 @@
 # and rescaled, never restructured. That is what makes graph neural networks a natural fit.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -23,7 +23,7 @@ import networkx as nx
 import torch
 
 from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace
-from scalegmn_lite.graphs import from_graph, to_graph
+from scalegmn_lite.nn.graphs import from_graph, to_graph
 
 gen = torch.Generator().manual_seed(SEED)
 

@@ -5,10 +5,10 @@
 # Hidden vertex features scale as $x_t \mapsto q_t x_t$ (one $q_t$ for all channels of a vertex),
 # edges as $e_{st} \mapsto \frac{q_t}{q_s} e_{st}$. ReLU networks have $q > 0$, tanh and SIREN
 # networks $q = \pm 1$. We build ScaleGMN's pieces from scratch with plain tensors and assert
-# equivariance after every step, then check the library's layers with `scalegmn_lite.checks`.
+# equivariance after every step, then check the library's layers with `scalegmn_lite.nn.checks`.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -197,16 +197,16 @@ print("reciprocal of a zero weight:", (xv[ei[1]] / e_zero).isinf().any().item(),
 
 # %% [markdown]
 # ## 8. The library
-# `scalegmn_lite.layers` holds the same pieces (`ScaleInv`, `ScaleEq`, `ScaleGMNLayer` as
+# `scalegmn_lite.nn.layers` holds the same pieces (`ScaleInv`, `ScaleEq`, `ScaleGMNLayer` as
 # torch-geometric `MessagePassing`), and `ScaleGMN` stacks them on graphs of real networks.
 # `checks.check_invariance` / `check_equivariance` sample random gauge elements and report the
 # largest error in float64; `check_sensitivity` applies transformations that are *not* symmetries.
 
 # %%
 from scalegmn_lite import NetworkSpec, WeightSpace
-from scalegmn_lite.checks import check_equivariance, check_invariance, check_sensitivity
-from scalegmn_lite.layers import VIEW_POSITIVE, ScaleEq
-from scalegmn_lite.models import ScaleGMN, ScaleGMNConfig
+from scalegmn_lite.nn.checks import check_equivariance, check_invariance, check_sensitivity
+from scalegmn_lite.nn.layers import VIEW_POSITIVE, ScaleEq
+from scalegmn_lite.nn.scalegmn import ScaleGMN, ScaleGMNConfig
 
 lib_eq = ScaleEq(d, d)
 assert close(lib_eq(q_pos * x, VIEW_POSITIVE), q_pos * lib_eq(x, VIEW_POSITIVE))

@@ -15,7 +15,7 @@
 # flattened weights, the last two also with random gauge augmentation.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -27,13 +27,13 @@ import seaborn as sns
 import torch
 
 from scalegmn_lite import GaugeElement
-from scalegmn_lite.baselines import StatNN, layer_statistics
-from scalegmn_lite.checks import check_invariance
 from scalegmn_lite.experiments.invariant import FULL as FULL_SETTINGS
 from scalegmn_lite.experiments.invariant import QUICK as QUICK_SETTINGS
 from scalegmn_lite.experiments.invariant import cnn_relu_zoo, inr_zoo, summarize
-from scalegmn_lite.invariant_study import accuracy_task, compare, inr_task, make_model
-from scalegmn_lite.invariant_tasks import FitConfig, predict
+from scalegmn_lite.nn.baselines import StatNN, layer_statistics
+from scalegmn_lite.nn.checks import check_invariance
+from scalegmn_lite.tasks.invariant.fit import FitConfig, predict
+from scalegmn_lite.tasks.invariant.study import accuracy_task, compare, inr_task, make_model
 
 torch.set_num_threads(2)
 S = FULL_SETTINGS if FULL else QUICK_SETTINGS
@@ -155,8 +155,8 @@ print("ScaleGMN unchanged:", bool(dev["scalegmn"] < 1e-4), "  StatNN changed:", 
 # %% [markdown]
 # ## Your own zoo in a few lines
 # ```python
-# from scalegmn_lite.invariant_study import TaskData, make_model
-# from scalegmn_lite.invariant_tasks import FitConfig, fit, predict
+# from scalegmn_lite.tasks.invariant.study import TaskData, make_model
+# from scalegmn_lite.tasks.invariant.fit import FitConfig, fit, predict
 # model, _ = make_model("scalegmn", my_weights.spec, out_dim=1)
 # fit(model, train_ws, train_y, val_ws, val_y, "regression", FitConfig(epochs=30))
 # predict(model, test_ws)

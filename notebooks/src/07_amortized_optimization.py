@@ -14,7 +14,7 @@
 # $\theta$ on the same objective for 25, 50, 100 and 150 epochs, and with the symmetry-broken GMN.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -28,10 +28,11 @@ import torch
 from torch import nn
 
 from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace
-from scalegmn_lite.amortized import AmortizedOperator
-from scalegmn_lite.amortized_study import COLUMNS, StudyConfig, compute_claims, run_study
-from scalegmn_lite.losses import amortized_objective
 from scalegmn_lite.symbolic.conv import network_scaling_dims
+from scalegmn_lite.tasks.amortized.operator import AmortizedOperator
+from scalegmn_lite.tasks.amortized.protocol import COLUMNS, StudyConfig
+from scalegmn_lite.tasks.amortized.study import compute_claims, run_study
+from scalegmn_lite.tasks.losses import amortized_objective
 
 torch.set_num_threads(1)  # small kernels: one thread is as fast and robust to a shared machine
 pd.set_option("display.width", 160)
@@ -85,7 +86,7 @@ assert cnn_dims.strictly_smaller
 
 # %% [markdown]
 # ## The study
-# `run_study` runs the whole protocol (`scalegmn_lite.amortized_study`): initial networks are zoo
+# `run_study` runs the whole protocol (`scalegmn_lite.tasks.amortized.study`): initial networks are zoo
 # members at early and intermediate checkpoints, split into train/val/test by network; operators
 # (ScaleGMN-B, ScaleGMN-F, GMN with a matched parameter count, and the ablation without
 # canonicalization) are trained with `train_operator` (warm-up, clipping, rollback on spikes);
@@ -214,6 +215,6 @@ print("shapes kept:", [p.shape for p in improved.parameters()] == [p.shape for p
 # 2. Raise `update_scale_init` or $\lambda$: when does the L1 reduction pass 85%, and what happens
 #    to accuracy (the published failure: test loss $\approx \ln 10$ when the weights collapse)?
 # 3. Check the equivariance of a trained operator on a ReLU network with
-#    `scalegmn_lite.checks.check_equivariance`, and show that the GMN operator fails it.
+#    `scalegmn_lite.nn.checks.check_equivariance`, and show that the GMN operator fails it.
 # 4. Apply the MLP operator to networks twice as deep. Why can an equivariant graph operator accept
 #    them at all, and why might its proposals still be poor?

@@ -16,7 +16,7 @@
 # space (the rendering of an INR, or distillation for classifiers), which are gauge invariant as well.
 
 # %%
-from scalegmn_lite.config import notebook_setup
+from scalegmn_lite.common.config import notebook_setup
 
 cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
@@ -29,13 +29,12 @@ import seaborn as sns
 import torch
 from sklearn.decomposition import PCA
 
-from scalegmn_lite.autoencoder import WeightAutoencoder, train_autoencoder
-from scalegmn_lite.checks import check_invariance, check_sensitivity, default_tolerance
 from scalegmn_lite.experiments.merging import FULL_SETUPS, QUICK_SETUPS, prepare
-from scalegmn_lite.gauge import GaugeElement
-from scalegmn_lite.losses import render_inr
-from scalegmn_lite.merging import loss_barrier, loss_curve
-from scalegmn_lite.merging_experiments import (
+from scalegmn_lite.nn.checks import check_invariance, check_sensitivity, default_tolerance
+from scalegmn_lite.tasks.losses import render_inr
+from scalegmn_lite.tasks.merging.autoencoder import WeightAutoencoder, train_autoencoder
+from scalegmn_lite.tasks.merging.paths import loss_barrier, loss_curve
+from scalegmn_lite.tasks.merging.study import (
     barriers,
     function_distance_ratio,
     merge_curves,
@@ -44,6 +43,7 @@ from scalegmn_lite.merging_experiments import (
     same_class_pairs,
     summarize,
 )
+from scalegmn_lite.weightspace.gauge import GaugeElement
 
 # the metanetwork works on many small graphs: on a small CPU, thread overhead dominates, so use one
 if not FULL:
@@ -69,8 +69,8 @@ print("train / test networks:", ws_tr.batch_size, ws_te.batch_size, "| image siz
 # %%
 from dataclasses import replace
 
-from scalegmn_lite.losses import psnr
-from scalegmn_lite.weights import WeightSpace
+from scalegmn_lite.tasks.losses import psnr
+from scalegmn_lite.weightspace.weights import WeightSpace
 from scalegmn_lite.zoo import load_or_build
 
 

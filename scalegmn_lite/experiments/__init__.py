@@ -1,7 +1,7 @@
 """Experiments run by ``scalegmn-lite reproduce``: each writes ``<name>.json`` with its claims.
 
 An experiment is a function ``run(ctx: RunContext) -> dict`` registered with
-``@experiment("name")``; the dict must have a ``"claims"`` list of :class:`~scalegmn_lite.claims.Claim`
+``@experiment("name")``; the dict must have a ``"claims"`` list of :class:`~scalegmn_lite.common.claims.Claim`
 (or their dicts) and may hold any JSON-serialisable figures and tables.
 """
 

@@ -1,12 +1,12 @@
 """``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issue 5).
 
-Runs :func:`scalegmn_lite.amortized_study.run_study` (quick settings: tanh/ReLU Conv1d on MNIST-1D,
+Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` (quick settings: tanh/ReLU Conv1d on MNIST-1D,
 tanh Conv1d with L1, tanh small MLP on MNIST-1D, tanh Conv2d on digits; full mode: every zoo x
 activation x lambda with all four operator kinds) and writes the table, the operator training
 records (rollbacks included), the SGD accuracy curves, the transfer results and the claims:
 
     ``one-shot-beats-sgd150-cnn``, ``l1-reduction-85``, ``one-shot-1000x-faster``,
-    ``equivariance-gap-mlp-vs-cnn`` (see :func:`~scalegmn_lite.amortized_study.compute_claims`).
+    ``equivariance-gap-mlp-vs-cnn`` (see :func:`~scalegmn_lite.tasks.amortized.study.compute_claims`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from . import RunContext, experiment
 
 @experiment("amortized")
 def run(ctx: RunContext) -> dict:
-    from ..amortized_study import StudyConfig, compute_claims, run_study
+    from ..tasks.amortized.protocol import StudyConfig
+    from ..tasks.amortized.study import compute_claims, run_study
 
     cfg = StudyConfig.quick(seed=ctx.seed) if ctx.quick else StudyConfig.full_size(seed=ctx.seed)
     res = run_study(cfg, device=ctx.device, progress=ctx.progress)

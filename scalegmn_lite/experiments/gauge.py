@@ -19,9 +19,7 @@ import random
 import sympy as sp
 import torch
 
-from ..claims import claim
-from ..gauge import GaugeElement, sample_non_symmetry
-from ..spec import ACTIVATIONS, NetworkSpec, Symmetry, symmetry_of
+from ..common.claims import claim
 from ..symbolic.activations import derive_all
 from ..symbolic.conv import (
     check_conv_scaling_numerically,
@@ -30,7 +28,9 @@ from ..symbolic.conv import (
     network_scaling_dims,
 )
 from ..symbolic.mlp import check_gauge_invariance, sample_symbolic_gauge
-from ..weights import WeightSpace, batched_forward
+from ..weightspace.gauge import GaugeElement, sample_non_symmetry
+from ..weightspace.spec import ACTIVATIONS, NetworkSpec, Symmetry, symmetry_of
+from ..weightspace.weights import WeightSpace, batched_forward
 from . import RunContext, experiment
 
 __all__ = ["run", "random_specs", "CNN_SIZES_QUICK", "CNN_SIZES_FULL"]

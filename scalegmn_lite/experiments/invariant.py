@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from ..claims import claim
-from ..invariant_study import accuracy_task, compare, inr_task
-from ..invariant_tasks import FitConfig
+from ..common.claims import claim
+from ..tasks.invariant.fit import FitConfig
+from ..tasks.invariant.study import accuracy_task, compare, inr_task
 from . import RunContext, experiment
 
 #: (models, seeds, epochs, hidden, layers) per mode

@@ -5,16 +5,16 @@ Conv1d classifiers on MNIST-1D, all small; full: 28x28 SIRENs, and the standard 
 (tanh and ReLU) and ``cnn1d-mnist1d`` zoos), an autoencoder
 is trained on 80% of the networks and evaluated on the held-out 20%:
 
-* latent invariance: :func:`~scalegmn_lite.checks.check_invariance` of the trained encoder in float64
+* latent invariance: :func:`~scalegmn_lite.nn.checks.check_invariance` of the trained encoder in float64
   (and the float32 latent change on the orbit test);
 * orbit test: held-out networks against a random gauge transform of themselves plus noise of
   relative size ``ORBIT_NOISE`` per tensor; barriers of every method;
 * pairs: ``N_PAIRS`` pairs of different held-out networks (same digit for INRs); barriers of every method;
 * training: function-space loss, plus (``ZooSetup.weight_loss > 0``) the auxiliary weight-space loss
-  against canonical targets (:func:`~scalegmn_lite.autoencoder.canonical_targets`), which keeps the
+  against canonical targets (:func:`~scalegmn_lite.tasks.merging.autoencoder.canonical_targets`), which keeps the
   decoder from collapsing to one network (quick mlp-tanh: decoded-pair distance ratio 0.61 -> 0.97);
 * reconstruction: PSNR (INRs) or accuracy (classifiers) of the decoded networks, and
-  ``decoded_pair_distance_ratio`` (:func:`~scalegmn_lite.merging_experiments.function_distance_ratio`):
+  ``decoded_pair_distance_ratio`` (:func:`~scalegmn_lite.tasks.merging.study.function_distance_ratio`):
   how far apart the decoded networks of a pair are relative to the originals. Read the pair barriers
   together with it: a decoder that collapses to one network has a ratio near 0 and a trivially small
   decoded barrier.
@@ -33,7 +33,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..autoencoder import (
+from ..common.claims import claim
+from ..nn.checks import check_invariance, check_sensitivity, default_tolerance
+from ..tasks.losses import coordinate_grid
+from ..tasks.merging.autoencoder import (
     AutoencoderConfig,
     DistillationLoss,
     INRLoss,
@@ -42,11 +45,7 @@ from ..autoencoder import (
     save_autoencoder,
     train_autoencoder,
 )
-from ..checks import check_invariance, check_sensitivity, default_tolerance
-from ..claims import claim
-from ..data import load_dataset
-from ..losses import coordinate_grid
-from ..merging_experiments import (
+from ..tasks.merging.study import (
     METHODS,
     ClassifierMergeTask,
     INRMergeTask,
@@ -60,6 +59,7 @@ from ..merging_experiments import (
     summarize,
 )
 from ..zoo import ZooRecipe, get_recipe, load_or_build
+from ..zoo.data import load_dataset
 from . import RunContext, experiment
 
 __all__ = ["run", "ZooSetup", "QUICK_SETUPS", "FULL_SETUPS", "quick_inr_recipe", "quick_mlp_recipe",

@@ -8,13 +8,13 @@ import time
 import numpy as np
 import torch
 
-from ..claims import claim
+from ..common.claims import claim
 from . import RunContext, experiment
 
 
 def _check_vectorized(ctx: RunContext) -> float:
-    from ..data import load_dataset
-    from ..spec import NetworkSpec
+    from ..weightspace.spec import NetworkSpec
+    from ..zoo.data import load_dataset
     from ..zoo.train import init_weights, train_batched, train_loop
 
     worst = 0.0

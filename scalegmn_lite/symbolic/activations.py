@@ -6,8 +6,8 @@ A diagonal ``Q = diag(q_1, ..., q_n)`` acts elementwise, so ``sigma(Q x) = Q sig
     ``S_sigma = { q in R \\ {0} : sigma(q x) = q sigma(x) for all real x }``
 
 (``q = 0`` is excluded because ``Q`` must be invertible). :func:`derive_scalings` computes
-``S_sigma`` for every activation of :data:`scalegmn_lite.spec.ACTIVATIONS` and the
-:class:`~scalegmn_lite.spec.Symmetry` it implies; the spec stays the one source of truth and the
+``S_sigma`` for every activation of :data:`scalegmn_lite.weightspace.spec.ACTIVATIONS` and the
+:class:`~scalegmn_lite.weightspace.spec.Symmetry` it implies; the spec stays the one source of truth and the
 derivation confirms it (:func:`check_against_spec`).
 
 Two methods:
@@ -29,7 +29,7 @@ from typing import Callable
 
 import sympy as sp
 
-from ..spec import ACTIVATIONS, DEFAULT_ACTIVATION_PARAM, SpecError, Symmetry, symmetry_of
+from ..weightspace.spec import ACTIVATIONS, DEFAULT_ACTIVATION_PARAM, SpecError, Symmetry, symmetry_of
 
 __all__ = [
     "ReLU",

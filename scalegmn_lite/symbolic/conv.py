@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from ..spec import NetworkSpec, SpecError
+from ..weightspace.spec import NetworkSpec, SpecError
 
 __all__ = [
     "conv_output_size",

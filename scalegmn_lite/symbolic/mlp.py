@@ -2,7 +2,7 @@
 
 For hidden layer ``l`` the gauge element acts on the neurons by ``M_l = Q_l P_l`` with
 ``(P_l h)[i] = h[p_l[i]]`` and ``Q_l = diag(q_l)`` in the new order (the convention of
-:mod:`scalegmn_lite.gauge`: ``h'_l[i] = q_l[i] h_l[p_l[i]]``), and ``M_0 = M_L = I``:
+:mod:`scalegmn_lite.weightspace.gauge`: ``h'_l[i] = q_l[i] h_l[p_l[i]]``), and ``M_0 = M_L = I``:
 
     ``W'_l = M_l W_l M_{l-1}^{-1}``,   ``b'_l = M_l b_l``,
     i.e. ``W'_l[i, j] = q_l[i] W_l[p_l[i], p_{l-1}[j]] / q_{l-1}[j]``.
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import sympy as sp
 
-from ..spec import NetworkSpec, SpecError, Symmetry
+from ..weightspace.spec import NetworkSpec, SpecError, Symmetry
 from .activations import sympy_activation
 
 __all__ = [

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..config import cache_dir, resolve_device
-from ..data import load_dataset
-from ..io import CorruptFileError
+from ..common.config import cache_dir, resolve_device
+from ..common.io import CorruptFileError
+from .data import load_dataset
 from .recipes import ZooRecipe, get_recipe
 from .storage import load_zoo, save_zoo
 from .train import init_weights, train_batched

@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..spec import NetworkSpec
-from ..weights import WeightSpace, batched_forward
+from ..weightspace.spec import NetworkSpec
+from ..weightspace.weights import WeightSpace, batched_forward
 from .recipes import ZooRecipe
 from .train import BatchedOptimizer
 from .zoo import Zoo
@@ -79,7 +79,7 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
     Returns the final weights, weights per checkpoint step and the per-network MSE ``[B]`` per
     checkpoint step (``0``: at initialization).
     """
-    from ..progress import progress_bar
+    from ..common.progress import progress_bar
 
     B, size = ws.batch_size, images.shape[-1]
     coords = coordinate_grid(size, ws.device, ws.dtype)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..spec import LayerSpec, NetworkSpec
-from ..weights import WeightSpace
+from ..weightspace.spec import LayerSpec, NetworkSpec
+from ..weightspace.weights import WeightSpace
 from .zoo import Zoo
 
 __all__ = ["LoaderError", "load_small_cnn_zoo", "load_inr_state_dicts", "load_dwsnets_inrs"]

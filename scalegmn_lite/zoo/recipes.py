@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from ..config import is_full
-from ..spec import ACTIVATIONS, NetworkSpec
+from ..common.config import is_full
+from ..weightspace.spec import ACTIVATIONS, NetworkSpec
 
 __all__ = ["ZooRecipe", "RecipeError", "RECIPES", "get_recipe", "list_recipes", "network_seed", "FORMAT_VERSION"]
 
@@ -100,7 +100,7 @@ class ZooRecipe:
         self.validate()
 
     def validate(self) -> None:
-        from ..data import DATASETS
+        from .data import DATASETS
 
         if self.dataset not in DATASETS:
             raise RecipeError(f"recipe {self.name!r}: unknown dataset {self.dataset!r}; choose one of {DATASETS}")

@@ -2,11 +2,11 @@
 
 A zoo folder holds
     ``weights.pt`` (+ ``weights.pt.json``): one flat tensor per spec group, SHA-256 verified
-    (:func:`scalegmn_lite.io.save_tensors`);
+    (:func:`scalegmn_lite.common.io.save_tensors`);
     ``metadata.json``: the per-network table;
     ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last.
 Every file is written atomically (temp file + rename); a folder without ``zoo.json`` is incomplete.
-Loading verifies every hash and raises :class:`~scalegmn_lite.io.CorruptFileError` naming the file.
+Loading verifies every hash and raises :class:`~scalegmn_lite.common.io.CorruptFileError` naming the file.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, save_tensors, sha256
-from ..spec import NetworkSpec
+from ..common.io import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, save_tensors, sha256
+from ..weightspace.spec import NetworkSpec
 from .zoo import Zoo
 
 __all__ = ["save_zoo", "load_zoo", "STORAGE_FORMAT"]

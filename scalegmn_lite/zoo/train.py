@@ -1,4 +1,4 @@
-"""Vectorized training of ``B`` networks of one :class:`~scalegmn_lite.spec.NetworkSpec` at once.
+"""Vectorized training of ``B`` networks of one :class:`~scalegmn_lite.weightspace.spec.NetworkSpec` at once.
 
 All ``B`` networks take one batched step together: ``batched_forward`` (batched matmul for dense
 layers, unfold + einsum for convolutions) gives logits ``[B, n, C]``; the loss is
@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..spec import NetworkSpec
-from ..weights import WeightSpace, batched_forward
+from ..weightspace.spec import NetworkSpec
+from ..weightspace.weights import WeightSpace, batched_forward
 
 __all__ = ["TrainResult", "BatchedOptimizer", "train_batched", "train_loop", "evaluate", "init_weights",
            "as_tensors"]
@@ -40,7 +40,7 @@ _ORDER_SALT = 0x5EED
 
 
 def as_tensors(data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``(x_train, y_train, x_test, y_test)`` from a :class:`~scalegmn_lite.data.Dataset` or a tuple."""
+    """``(x_train, y_train, x_test, y_test)`` from a :class:`~scalegmn_lite.zoo.data.Dataset` or a tuple."""
     if hasattr(data, "x_train"):
         return data.x_train, data.y_train, data.x_test, data.y_test
     data = tuple(data)
@@ -203,7 +203,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
 
     Args:
         ws: initial weights, ``B`` networks of one spec.
-        data: a :class:`~scalegmn_lite.data.Dataset` or ``(x_train, y_train[, x_test, y_test])``.
+        data: a :class:`~scalegmn_lite.zoo.data.Dataset` or ``(x_train, y_train[, x_test, y_test])``.
         epochs: passes over the training set (the last batch of an epoch may be smaller).
         lr, weight_decay: scalars or ``[B]`` tensors (per-network values).
         batch_size: minibatch size.
@@ -214,7 +214,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
         optimizer: ``"sgd"`` (momentum) or ``"adam"``.
         max_steps: stop after this many optimizer steps (for tests); checkpoints past it are skipped.
     """
-    from ..progress import progress_bar, set_postfix
+    from ..common.progress import progress_bar, set_postfix
 
     t0 = time.perf_counter()
     spec, B, dev = ws.spec, ws.batch_size, ws.device

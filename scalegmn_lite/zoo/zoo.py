@@ -1,7 +1,7 @@
 """The :class:`Zoo`: trained networks, their weights at every checkpoint and one metadata row each.
 
 Design: a zoo may mix architectures or activations (e.g. ReLU and tanh CNNs). Networks with the
-same :class:`~scalegmn_lite.spec.NetworkSpec` form a *group*; each group keeps its weights as one
+same :class:`~scalegmn_lite.weightspace.spec.NetworkSpec` form a *group*; each group keeps its weights as one
 flat tensor ``[n_checkpoints, n_group, P_group]`` (``WeightSpace.flatten`` layout). The metadata
 ``DataFrame`` has one row per network, in zoo order, with columns ``group`` (index into ``specs``)
 and ``row`` (position inside the group), the hyperparameters and, per checkpoint epoch ``e``, the
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..spec import NetworkSpec
-from ..weights import WeightSpace
+from ..weightspace.spec import NetworkSpec
+from ..weightspace.weights import WeightSpace
 
 __all__ = ["Zoo", "ZooError"]
 

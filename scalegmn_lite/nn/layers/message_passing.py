@@ -99,7 +99,7 @@ class ScaleGMNLayer(nn.Module):
         d: feature size of vertices and edges.
         bidirectional: add backward messages.
         edge_update: update edge features (else they pass through unchanged).
-        sign_view, eps: see :class:`~scalegmn_lite.layers.invariant.ScaleInv`.
+        sign_view, eps: see :class:`~scalegmn_lite.nn.layers.invariant.ScaleInv`.
     """
 
     def __init__(self, d: int, bidirectional: bool = False, edge_update: bool = True,

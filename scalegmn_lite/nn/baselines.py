@@ -1,6 +1,6 @@
 """Non-equivariant weight-space baselines: StatNN and an MLP on flattened weights.
 
-Both map a :class:`~scalegmn_lite.weights.WeightSpace` of ``B`` networks to ``[B, out_dim]``.
+Both map a :class:`~scalegmn_lite.weightspace.weights.WeightSpace` of ``B`` networks to ``[B, out_dim]``.
 
 * :class:`StatNN` (Unterthiner et al. 2020): per layer, statistics of the weights and of the biases
   (mean, variance, quantiles 0/25/50/75/100 %), standardised, into an MLP. Invariant to
@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gauge import GaugeElement
-from .spec import NetworkSpec
-from .weights import WeightSpace
+from ..weightspace.gauge import GaugeElement
+from ..weightspace.spec import NetworkSpec
+from ..weightspace.weights import WeightSpace
 
 __all__ = ["StatNN", "FlatMLP", "mlp", "layer_statistics", "gauge_augment"]
 

@@ -1,7 +1,7 @@
 """Fully-amortized optimization: an equivariant operator ``h`` maps a network ``theta`` to improved
 weights ``theta' = theta + s_l * Delta_l(theta)`` in one forward pass.
 
-``h`` is a :class:`~scalegmn_lite.models.ScaleGMN` with the equivariant head, so for every gauge
+``h`` is a :class:`~scalegmn_lite.nn.scalegmn.ScaleGMN` with the equivariant head, so for every gauge
 element ``g`` of the input's architecture ``h(g . theta) = g . h(theta)``: the proposed network of a
 rescaled/permuted input is the same rescaled/permuted proposal (same function). Training minimises,
 over networks ``theta`` of a zoo's training split and data batches ``(x, y)``::
@@ -9,7 +9,7 @@ over networks ``theta`` of a zoo's training split and data batches ``(x, y)``::
     L = mean_theta [ lam * ||theta'||_1 + mean_n CE(f_theta'(x_n), y_n) ]
 
 with the gradient flowing through the batched functional forward of the proposed networks; the loop
-is :class:`~scalegmn_lite.stable.StableTrainer` (warm-up, clipping, rollback on spikes and NaNs).
+is :class:`~scalegmn_lite.common.stable.StableTrainer` (warm-up, clipping, rollback on spikes and NaNs).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .io import CorruptFileError, load_tensors, save_tensors
-from .losses import accuracy, amortized_objective, classification_loss, l1_norm, near_zero_fraction
-from .models import ScaleGMN, ScaleGMNConfig
-from .spec import NetworkSpec
-from .stable import StableTrainer, TrainingHistory
-from .weights import WeightSpace
+from ...common.io import CorruptFileError, load_tensors, save_tensors
+from ...common.stable import StableTrainer, TrainingHistory
+from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
+from ...weightspace.spec import NetworkSpec
+from ...weightspace.weights import WeightSpace
+from ..losses import accuracy, amortized_objective, classification_loss, l1_norm, near_zero_fraction
 
 __all__ = ["AmortizedOperator", "OperatorTrainConfig", "train_operator", "network_metrics", "timed_apply"]
 
@@ -115,7 +115,7 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
 
     Every step samples ``batch_networks`` networks from the pool (per architecture group, weighted
     by group size) and ``data_batch`` examples, and minimises the mean amortized objective of the
-    proposed networks. Raises :class:`~scalegmn_lite.stable.TrainingDivergedError` if training keeps
+    proposed networks. Raises :class:`~scalegmn_lite.common.stable.TrainingDivergedError` if training keeps
     diverging after rollbacks.
     """
     cfg = config or OperatorTrainConfig()

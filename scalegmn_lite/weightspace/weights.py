@@ -1,5 +1,5 @@
 """Weight spaces: an immutable container of the weights and biases of ``B`` networks that share
-one :class:`~scalegmn_lite.spec.NetworkSpec`, and a batched functional forward.
+one :class:`~scalegmn_lite.weightspace.spec.NetworkSpec`, and a batched functional forward.
 
 Shapes (``B`` networks, layer ``l`` with ``n_l`` outputs and ``n_{l-1}`` inputs):
     ``weights[l]``: ``[B, n_l, n_{l-1}, *kernel_size]``;  ``biases[l]``: ``[B, n_l]``.

@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .gauge import NON_SYMMETRY_KINDS, GaugeElement, sample_non_symmetry
-from .weights import WeightSpace
+from ..weightspace.gauge import NON_SYMMETRY_KINDS, GaugeElement, sample_non_symmetry
+from ..weightspace.weights import WeightSpace
 
 __all__ = ["CheckResult", "check_invariance", "check_equivariance", "check_sensitivity", "default_tolerance"]
 
@@ -114,7 +114,7 @@ def check_sensitivity(model: Callable, ws: WeightSpace | Sequence[WeightSpace],
                       kinds: Sequence[str] = NON_SYMMETRY_KINDS, generator: torch.Generator | None = None,
                       dtype: torch.dtype = torch.float64) -> dict[str, float]:
     """Relative change ``max |f(T theta) - f(theta)| / max |f(theta)|`` for each non-symmetry ``T``
-    (:func:`~scalegmn_lite.gauge.sample_non_symmetry`). A useful model changes its output (values
+    (:func:`~scalegmn_lite.weightspace.gauge.sample_non_symmetry`). A useful model changes its output (values
     well above :func:`default_tolerance`); for equivariant models the raw outputs are compared."""
     model, items = _prepare(model, ws, dtype)
     ref = _flat(model(items))

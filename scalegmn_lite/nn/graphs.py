@@ -23,7 +23,7 @@ Gauge action (``DESIGN.md`` §2): under ``g`` a hidden vertex feature becomes ``
 to the permuted position); an edge feature ``q_t / q_s e_st``; input/output vertices are fixed.
 
 Flattening conv features into a dense layer without global pooling is rejected by
-:class:`~scalegmn_lite.spec.NetworkSpec` itself (it would tie dense inputs to (channel, position)
+:class:`~scalegmn_lite.weightspace.spec.NetworkSpec` itself (it would tie dense inputs to (channel, position)
 pairs, a different group), so every supported spec has a graph.
 """
 
@@ -34,8 +34,8 @@ from typing import Sequence
 import torch
 from torch_geometric.data import Batch, Data
 
-from .spec import NetworkSpec, SpecError, Symmetry
-from .weights import WeightSpace
+from ..weightspace.spec import NetworkSpec, SpecError, Symmetry
+from ..weightspace.weights import WeightSpace
 
 __all__ = [
     "INPUT",

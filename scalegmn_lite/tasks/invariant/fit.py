@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from scipy.stats import kendalltau
 from torch import nn
 
-from .progress import progress_bar, set_postfix
-from .weights import WeightSpace
+from ...common.progress import progress_bar, set_postfix
+from ...weightspace.weights import WeightSpace
 
 __all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS"]
 

@@ -1,4 +1,4 @@
-"""Objectives on batches of networks (:class:`~scalegmn_lite.weights.WeightSpace`), evaluated for all
+"""Objectives on batches of networks (:class:`~scalegmn_lite.weightspace.weights.WeightSpace`), evaluated for all
 ``B`` networks in one batched computation (no Python loop over networks).
 
 Every function returns one value per network, ``Tensor[B]``, and keeps the autograd graph to the
@@ -10,7 +10,7 @@ Data conventions (``N`` samples):
     ``x``: ``[N, *input_shape]`` shared by all networks, or ``[B, N, *input_shape]`` with
     ``per_network=True``; ``y``: ``[N]`` (or ``[B, N]``) integer class labels in ``0..n_out-1``.
 
-All functions here are invariant under the gauge group (:mod:`scalegmn_lite.gauge`) except the
+All functions here are invariant under the gauge group (:mod:`scalegmn_lite.weightspace.gauge`) except the
 weight norms (:func:`l1_norm`, :func:`near_zero_fraction`), which are permutation invariant but
 change under scalings: that is why an L1 penalty can pick a point on a scaling orbit.
 """
@@ -22,8 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .spec import SpecError
-from .weights import WeightSpace, batched_forward
+from ..weightspace.spec import SpecError
+from ..weightspace.weights import WeightSpace, batched_forward
 
 __all__ = [
     "check_inputs",

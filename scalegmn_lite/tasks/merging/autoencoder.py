@@ -21,7 +21,7 @@ losses are in function space and gauge invariant as well (:class:`INRLoss`, :cla
 * classifiers: ``T^2 KL(softmax(f_theta(x) / T) || softmax(f_{theta_hat}(x) / T))`` on data.
 
 Saved with :func:`save_autoencoder` (state and config, atomic, SHA-256 verified by
-:func:`~scalegmn_lite.io.load_tensors`) and restored with :func:`load_autoencoder`.
+:func:`~scalegmn_lite.common.io.load_tensors`) and restored with :func:`load_autoencoder`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .io import CorruptFileError, load_tensors, save_tensors
-from .losses import distillation_kl, inr_mse, render_inr
-from .merging import canonicalize_scale, weight_matching
-from .models import ScaleGMN, ScaleGMNConfig
-from .spec import NetworkSpec, SpecError
-from .stable import StableTrainer, TrainingHistory
-from .weights import WeightSpace
+from ...common.io import CorruptFileError, load_tensors, save_tensors
+from ...common.stable import StableTrainer, TrainingHistory
+from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
+from ...weightspace.spec import NetworkSpec, SpecError
+from ...weightspace.weights import WeightSpace
+from ..losses import distillation_kl, inr_mse, render_inr
+from .matching import canonicalize_scale, weight_matching
 
 __all__ = [
     "AutoencoderConfig",
@@ -95,7 +95,7 @@ def _layer_rms(ws: WeightSpace) -> torch.Tensor:
 
 
 class WeightAutoencoder(nn.Module):
-    """Encoder: invariant :class:`~scalegmn_lite.models.ScaleGMN` (``mode="auto"``: each hidden layer's
+    """Encoder: invariant :class:`~scalegmn_lite.nn.scalegmn.ScaleGMN` (``mode="auto"``: each hidden layer's
     own symmetry); decoder: MLP from the latent to all ``P`` parameters of ``spec``.
 
     Args:
@@ -218,9 +218,9 @@ LossFn = Callable[[WeightSpace, WeightSpace], torch.Tensor]
 def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int = 100, seed: int = 0,
                       batch_size: int = 64, progress: bool = False) -> WeightSpace:
     """``[B]`` networks ``g_b . ws_b`` aligned to the decoder's template ``t`` by
-    :func:`~scalegmn_lite.merging.weight_matching` (signed permutations, scale normalisation), with
+    :func:`~scalegmn_lite.tasks.merging.paths.weight_matching` (signed permutations, scale normalisation), with
     positive-scale (ReLU) layers then put in their canonical scale (unit-norm incoming rows,
-    :func:`~scalegmn_lite.merging.canonicalize_scale`) rather than the template's: matching to the
+    :func:`~scalegmn_lite.tasks.merging.paths.canonicalize_scale`) rather than the template's: matching to the
     template's scales pushes a network's whole scale into its last layer (up to ~20x the template's
     weights in a quick ReLU zoo), which swamped the weight-space loss.
 
@@ -233,7 +233,7 @@ def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int
     out = []
     rng = range(0, ws.batch_size, batch_size)
     if progress:
-        from .progress import progress_bar
+        from ...common.progress import progress_bar
         rng = progress_bar(rng, desc="canonical targets")
     for i in rng:
         chunk = ws[i:i + batch_size]
@@ -269,14 +269,15 @@ def train_autoencoder(
     weight_loss: float = 0.0,
 ) -> TrainingHistory:
     """Train ``model`` on the networks ``train`` (``B`` networks of ``model.spec``) with AdamW,
-    cosine decay, warm-up, clipping and rollback (:class:`~scalegmn_lite.stable.StableTrainer`).
+    cosine decay, warm-up, clipping and rollback (:class:`~scalegmn_lite.common.stable.StableTrainer`).
 
     Step ``t`` draws ``batch_size`` networks (seeded) and minimises ``mean_b loss_fn(D(E(theta_b)), theta_b)``.
     With ``targets`` (``B`` networks aligned with ``train``, e.g. :func:`canonical_targets`) and
     ``weight_loss > 0`` it adds ``weight_loss * mean_b weight_space_loss(D(E(theta_b)), targets_b)``:
     an auxiliary pull towards a fixed representative of each orbit that keeps the decoder from
     collapsing to one network. With ``checkpoint_path``, the model is saved there every
-    ``checkpoint_every`` steps (if > 0) and at the end. Returns the :class:`~scalegmn_lite.stable.TrainingHistory`.
+    ``checkpoint_every`` steps (if > 0) and at the end.
+    Returns the :class:`~scalegmn_lite.common.stable.TrainingHistory`.
     """
     if train.spec != model.spec:
         raise SpecError(f"training networks are {train.spec.to_text()!r}, the model is for {model.spec.to_text()!r}")
@@ -332,7 +333,7 @@ def save_autoencoder(model: WeightAutoencoder, path: str | Path, extra: dict | N
 
 def load_autoencoder(path: str | Path, device=None) -> WeightAutoencoder:
     """Restore a :class:`WeightAutoencoder` saved by :func:`save_autoencoder`; raises
-    :class:`~scalegmn_lite.io.CorruptFileError` for a missing, truncated or altered file."""
+    :class:`~scalegmn_lite.common.io.CorruptFileError` for a missing, truncated or altered file."""
     state, meta = load_tensors(path)
     if meta.get("format") != FORMAT:
         raise CorruptFileError(f"{path}: not a weight autoencoder (format {meta.get('format')!r}, expected {FORMAT!r})")

@@ -1,5 +1,5 @@
 """``torch.nn`` side of a network description: our Sine / pooling modules and the converters
-between :class:`~scalegmn_lite.spec.LayerSpec` lists and ``torch.nn.Sequential``."""
+between :class:`~scalegmn_lite.weightspace.layer.LayerSpec` lists and ``torch.nn.Sequential``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .spec import SUPPORTED_MODULES, LayerSpec, SpecError
+from .layer import SUPPORTED_MODULES, LayerSpec, SpecError
 
 __all__ = ["Sine", "GlobalAvgPool", "module_to_layers", "layers_to_module"]
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from .baselines import FlatMLP, StatNN, gauge_augment
-from .gauge import GaugeElement
-from .invariant_tasks import FitConfig, fit, predict, score
-from .models import ScaleGMN, ScaleGMNConfig
-from .spec import NetworkSpec
-from .weights import WeightSpace
+from ...nn.baselines import FlatMLP, StatNN, gauge_augment
+from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
+from ...weightspace.gauge import GaugeElement
+from ...weightspace.spec import NetworkSpec
+from ...weightspace.weights import WeightSpace
+from .fit import FitConfig, fit, predict, score
 
 __all__ = ["MODEL_NAMES", "TaskData", "accuracy_task", "inr_task", "make_model", "gauge_shift", "compare"]
 

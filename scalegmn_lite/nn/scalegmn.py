@@ -1,6 +1,6 @@
 """The ScaleGMN metanetwork: embedding, a stack of :class:`ScaleGMNLayer`, and a head.
 
-Input: a batch of network graphs (:func:`scalegmn_lite.graphs.to_graph`), or weight spaces that
+Input: a batch of network graphs (:func:`scalegmn_lite.nn.graphs.to_graph`), or weight spaces that
 are converted internally. Symmetry per row (vertex or edge) is chosen by ``config.mode``:
 
 * ``"scale"``: hidden vertices use the positive-scale view (ReLU-like networks);
@@ -34,6 +34,8 @@ from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter
 
+from ..weightspace.spec import Symmetry
+from ..weightspace.weights import WeightSpace
 from .graphs import HIDDEN, INPUT, SYM_CODES, graph_to_weights, to_graph
 from .layers import (
     VIEW_FREE,
@@ -46,8 +48,6 @@ from .layers import (
     ScaleInv,
     mlp,
 )
-from .spec import Symmetry
-from .weights import WeightSpace
 
 __all__ = ["ScaleGMNConfig", "ScaleGMN", "apply_update", "MODES"]
 

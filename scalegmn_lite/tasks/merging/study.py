@@ -5,13 +5,13 @@ Methods for a pair ``(theta_0, theta_1)`` of networks of one spec (``alpha`` in 
 
 * ``"naive"``:            ``(1 - alpha) theta_0 + alpha theta_1``;
 * ``"weight_matching"``:  ``(1 - alpha) theta_0 + alpha g theta_1`` with ``g`` from
-  :func:`~scalegmn_lite.merging.weight_matching` (Git Re-Basin, signed permutations, scale normalisation);
+  :func:`~scalegmn_lite.tasks.merging.paths.weight_matching` (Git Re-Basin, signed permutations, scale normalisation);
 * ``"decoded"``:          ``(1 - alpha) D(E(theta_0)) + alpha D(E(theta_1))``: both networks are
   replaced by their canonical representatives (the encoder is invariant, so ``D(E(.))`` is
   constant on every gauge orbit) and the decoded weights are interpolated;
 * ``"latent"``:           ``D((1 - alpha) E(theta_0) + alpha E(theta_1))``.
 
-Task losses along a path (the barrier is :func:`~scalegmn_lite.merging.loss_barrier` of the curve):
+Task losses along a path (the barrier is :func:`~scalegmn_lite.tasks.merging.paths.loss_barrier` of the curve):
 
 * INRs (:class:`INRMergeTask`): MSE between the rendering of ``theta_alpha`` and the pixel-space
   blend of the *original* networks' renderings, ``(1 - alpha) f_{theta_0} + alpha f_{theta_1}``
@@ -30,11 +30,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ...weightspace.gauge import GaugeElement
+from ...weightspace.weights import WeightSpace
+from ..losses import accuracy, classification_loss, psnr, render_inr
 from .autoencoder import WeightAutoencoder
-from .gauge import GaugeElement
-from .losses import accuracy, classification_loss, psnr, render_inr
-from .merging import LossCurve, _alphas, align, loss_barrier, loss_curve
-from .weights import WeightSpace
+from .matching import align
+from .paths import LossCurve, _alphas, loss_barrier, loss_curve
 
 __all__ = [
     "METHODS",

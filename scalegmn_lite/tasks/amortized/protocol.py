@@ -1,0 +1,290 @@
+"""The pieces of the amortized-optimization protocol (issue 5): settings, the study configuration,
+initial networks and their split by network, operator construction and caching, the SGD baselines and
+one result-table row. :mod:`~scalegmn_lite.tasks.amortized.study` runs them in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ...common.config import cache_dir, is_full
+from ...common.io import CorruptFileError, load_tensors, save_tensors
+from ...weightspace.spec import NetworkSpec
+from ...weightspace.weights import WeightSpace
+from ...zoo import Zoo, ZooRecipe, get_recipe
+from ...zoo.data import Dataset
+from ...zoo.train import train_batched
+from ..losses import l1_norm, l1_reduction
+from .operator import AmortizedOperator, OperatorTrainConfig, network_metrics, train_operator
+
+__all__ = [
+    "COLUMNS", "KINDS", "STUDY_FORMAT", "StudyConfig", "Setting", "initial_networks", "split_initial",
+    "operator_overrides", "count_params", "match_hidden", "operator_key", "train_or_load_operator",
+    "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "full_settings", "SMALL_MLP_RECIPE",
+]
+
+#: the columns of the result table (published columns + the setting, method and parameter count)
+COLUMNS = ["setting", "method", "mean_acc", "max_acc", "test_loss", "l1_reduction_pct", "near_zero_frac",
+           "seconds_per_network", "params"]
+
+#: operator kinds -> (ScaleGMN mode, bidirectional, input_norm)
+KINDS: dict[str, tuple[str, bool, bool | None]] = {
+    "scalegmn-b": ("auto", True, None),
+    "scalegmn-f": ("auto", False, None),
+    "gmn": ("permutation", False, True),
+    "no-canon": ("permutation", True, False),
+}
+
+#: bump when the protocol changes so cached operators are retrained
+STUDY_FORMAT = 2  # 2: ScaleGMN log-RMS gain
+
+#: quick-mode MLP zoo: the mlp-mnist1d recipe with one hidden layer of 16 (graphs of 66 vertices and
+#: 800 edges instead of 114/2624, so the operators train ~4x faster on 2 CPU cores)
+SMALL_MLP_RECIPE = ZooRecipe(
+    name="mlp-small-mnist1d", dataset="mnist1d", arch="mlp 40-16-10 relu", activations=("relu", "tanh"),
+    num_networks=128, epochs=6, checkpoint_epochs=(0, 1, 2, 6), train_size=1000, batch_size=100,
+    lr=(3e-3, 0.3), init_scale=(0.3, 3.0), weight_decay=(1e-6, 3e-2),
+    description="small MLPs on MNIST-1D for the quick amortized study")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row group of the table: ``zoo`` (recipe name or recipe) restricted to ``activation``,
+    L1 weight ``lam``, the operator ``kinds`` to train and whether it is a CNN zoo."""
+
+    name: str
+    zoo: str | ZooRecipe
+    activation: str
+    lam: float
+    kinds: tuple[str, ...]
+
+    def recipe(self, full: bool) -> ZooRecipe:
+        return get_recipe(self.zoo, full=full)
+
+    @property
+    def is_cnn(self) -> bool:
+        return NetworkSpec.from_text(get_recipe(self.zoo, full=False).arch[0]).family != "mlp"
+
+
+def quick_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
+    """Quick mode (2 CPU cores, all on MNIST-1D): tanh CNN (all four kinds), tanh CNN with L1, ReLU
+    CNN, tanh MLP (ScaleGMN-B, GMN). Full mode adds digits (Conv2d and MLP zoos: SGD-150 on the
+    whole digits training set costs ~3 minutes per setting on 2 cores), ReLU and L1 everywhere,
+    all kinds on every zoo and the full-size zoos (mlp-mnist1d: 40-32-32-10)."""
+    return (
+        Setting("cnn1d-tanh", "cnn1d-mnist1d", "tanh", 0.0, ("scalegmn-b", "scalegmn-f", "gmn", "no-canon")),
+        Setting("cnn1d-tanh-l1", "cnn1d-mnist1d", "tanh", lam, ("scalegmn-b",)),
+        Setting("cnn1d-relu", "cnn1d-mnist1d", "relu", 0.0, ("scalegmn-b",)),
+        Setting("mlp-tanh", SMALL_MLP_RECIPE, "tanh", 0.0, ("scalegmn-b", "gmn")),
+    )
+
+
+def full_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
+    """Full mode: every zoo x {tanh, relu} x {0, lam} with all four operator kinds."""
+    out = []
+    for zoo, short in (("cnn1d-mnist1d", "cnn1d"), ("cnn2d-digits", "cnn2d-digits"), ("mlp-mnist1d", "mlp"),
+                       ("mlp-digits", "mlp-digits")):
+        for act in ("tanh", "relu"):
+            for lv in (0.0, lam):
+                out.append(Setting(f"{short}-{act}" + ("-l1" if lv else ""), zoo, act, lv, tuple(KINDS)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Sizes of the study. :meth:`quick` fits 2 CPU cores; :meth:`full` is for a GPU."""
+
+    hidden_dim: int = 16
+    num_layers: int = 2
+    max_io: int = 64
+    update_scale_init: float = 0.1
+    steps: int = 200
+    batch_networks: int = 8
+    data_batch: int = 256
+    lr: float = 3e-3
+    lam: float = 1e-3
+    sgd_epochs: tuple[int, ...] = (25, 50, 100, 150)
+    sgd_lr: float = 0.01
+    sgd_batch: int = 100
+    split: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    max_test_networks: int = 32
+    seed: int = 0
+    full: bool = False
+    settings: tuple[Setting, ...] = field(default_factory=quick_settings)
+
+    @classmethod
+    def quick(cls, **kw) -> "StudyConfig":
+        return cls(**kw)
+
+    @classmethod
+    def full_size(cls, **kw) -> "StudyConfig":
+        base = dict(hidden_dim=64, num_layers=4, steps=3000, batch_networks=32, data_batch=512,
+                    max_test_networks=256, full=True, settings=full_settings())
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def from_env(cls, **kw) -> "StudyConfig":
+        return cls.full_size(**kw) if is_full() else cls.quick(**kw)
+
+    def train_config(self, lam: float) -> OperatorTrainConfig:
+        return OperatorTrainConfig(steps=self.steps, batch_networks=self.batch_networks, data_batch=self.data_batch,
+                                   lr=self.lr, warmup_steps=max(1, self.steps // 10), lam=lam, seed=self.seed)
+
+
+# ---------------------------------------------------------------------- networks
+def initial_networks(zoo: Zoo, checkpoints: Sequence[int] | None = None, device=None) -> WeightSpace:
+    """The starting points ``theta``: every network of a single-spec ``zoo`` at each of
+    ``checkpoints`` (default: all recorded epochs strictly between 0 and the final one, or all but
+    the final if there are none), stacked network-major: ``B = len(zoo) * len(checkpoints)``.
+    Networks with non-finite weights at any of them are dropped."""
+    if checkpoints is None:
+        mid = [c for c in zoo.checkpoints[:-1] if c > 0]
+        checkpoints = mid or list(zoo.checkpoints[:-1]) or [zoo.checkpoints[-1]]
+    per = [zoo.weights(c, device=device) for c in checkpoints]
+    flat = torch.stack([w.flatten() for w in per], 1)  # [N, C, P]
+    ok = torch.isfinite(flat).all(-1).all(-1)
+    flat = flat[ok].reshape(-1, flat.shape[-1])
+    if flat.shape[0] == 0:
+        raise ValueError("initial_networks: no network with finite weights at the chosen checkpoints")
+    return WeightSpace.unflatten(zoo.spec, flat)
+
+
+def split_initial(zoo: Zoo, fractions: Sequence[float], seed: int, max_test: int | None = None,
+                  device=None) -> tuple[WeightSpace, WeightSpace, WeightSpace]:
+    """Train/val/test initial networks, split *by network* (every checkpoint of a network lands in
+    the same split); the test split is capped at ``max_test`` starting points."""
+    tr, va, te = zoo.split(fractions, seed=seed)
+    out = [initial_networks(z, device=device) for z in (tr, va, te)]
+    if max_test is not None and out[2].batch_size > max_test:
+        out[2] = out[2][:max_test]
+    return out[0], out[1], out[2]
+
+
+# ---------------------------------------------------------------------- operators
+def operator_overrides(kind: str, hidden_dim: int, num_layers: int, max_io: int = 64,
+                       update_scale_init: float = 1e-2) -> dict:
+    """ScaleGMN overrides of an operator ``kind`` (see :data:`KINDS`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown operator kind {kind!r}; choose one of {sorted(KINDS)}")
+    mode, bi, norm = KINDS[kind]
+    return dict(hidden_dim=hidden_dim, num_layers=num_layers, mode=mode, bidirectional=bi, input_norm=norm,
+                max_io=max_io, update_scale_init=update_scale_init)
+
+
+def count_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def match_hidden(kind: str, target: int, num_layers: int, max_io: int = 64, lo: int = 4, hi: int = 256) -> int:
+    """The hidden size whose ``kind`` operator has the parameter count closest to ``target``."""
+    def n(h):
+        return count_params(AmortizedOperator(**operator_overrides(kind, h, num_layers, max_io)))
+
+    while hi - lo > 1:  # the count grows with h
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if n(mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda h: abs(n(h) - target))
+
+
+def _digest(ws: WeightSpace) -> str:
+    return hashlib.sha256(ws.flatten().detach().cpu().double().numpy().tobytes()).hexdigest()[:16]
+
+
+def operator_key(kind: str, overrides: dict, train_cfg: OperatorTrainConfig, train_ws: WeightSpace,
+                 data_tag: str) -> str:
+    """Cache key: hash of the operator and training configs, the training networks and the data."""
+    blob = json.dumps({"kind": kind, "op": overrides, "train": asdict(train_cfg), "nets": _digest(train_ws),
+                       "spec": train_ws.spec.to_text(), "data": data_tag, "format": STUDY_FORMAT}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_or_load_operator(kind: str, overrides: dict, train_ws: WeightSpace, x: torch.Tensor, y: torch.Tensor,
+                           train_cfg: OperatorTrainConfig, data_tag: str, device=None, progress: bool = True,
+                           cache: str | Path | None = None, name: str = "") -> tuple[AmortizedOperator, dict]:
+    """Train an operator (or load it from ``cache_dir()/operators``) and return it with its
+    training record ``{"steps", "rollbacks", "rollback_reasons", "final_loss", "first_loss",
+    "seconds", "cached", "params", "losses"}``."""
+    key = operator_key(kind, overrides, train_cfg, train_ws, data_tag)
+    path = Path(cache or cache_dir()) / "operators" / f"{name or kind}-{kind}-{key}.pt"
+    if path.exists():
+        try:
+            op = AmortizedOperator.load(path, map_location=device or "cpu")
+            _, meta = load_tensors(path)
+            rec = dict(meta["record"], cached=True)
+            return op, rec
+        except (CorruptFileError, KeyError) as exc:
+            print(f"cached operator unusable, retraining: {exc}")
+    torch.manual_seed(train_cfg.seed)
+    op = AmortizedOperator(**overrides).to(device or "cpu")
+    t0 = time.perf_counter()
+    hist = train_operator(op, train_ws, x, y, train_cfg, progress=progress)
+    acc = hist.accepted_losses
+    rec = {"steps": hist.num_steps, "rollbacks": len(hist.rollbacks),
+           "rollback_reasons": sorted({r.reason for r in hist.rollbacks}),
+           "first_loss": float(np.mean(acc[:10])) if acc else float("nan"),
+           "final_loss": float(np.mean(acc[-10:])) if acc else float("nan"),
+           "seconds": time.perf_counter() - t0, "cached": False, "params": count_params(op),
+           "losses": [round(float(v), 5) for v in hist.losses]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "AmortizedOperator", "config": op.config.to_dict(), "trained_on": op.trained_on, "record": rec}
+    save_tensors(path, op.state_dict(), meta)
+    return op, rec
+
+
+# ---------------------------------------------------------------------- baselines and rows
+def sgd_baseline(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, epochs: Sequence[int], lam: float, lr: float,
+                 batch_size: int, seed: int = 0, progress: bool = True) -> tuple[dict[int, WeightSpace], float]:
+    """SGD (momentum 0.9, vectorized over the ``B`` networks) from ``ws`` on
+    ``lam ||theta||_1 + CE``; returns the weights after each of ``epochs`` and the wall time per
+    network of the whole run (``seconds / B``; the networks train together)."""
+    extra = (lambda w: lam * l1_norm(w)) if lam > 0 else None
+    if ws.device.type == "cuda":
+        torch.cuda.synchronize(ws.device)
+    t0 = time.perf_counter()
+    res = train_batched(ws, (x, y), max(epochs), lr, 0.0, batch_size, generator=torch.Generator().manual_seed(seed),
+                        extra_loss=extra, checkpoint_epochs=list(epochs), progress=progress, desc="SGD")
+    if ws.device.type == "cuda":
+        torch.cuda.synchronize(ws.device)
+    return {e: res.checkpoints[e] for e in epochs}, (time.perf_counter() - t0) / ws.batch_size
+
+
+def cached_sgd_baseline(te: WeightSpace, data: Dataset, cfg: StudyConfig, lam: float, data_tag: str,
+                        progress: bool = True, cache: str | Path | None = None) -> tuple[dict[int, WeightSpace], float]:
+    """:func:`sgd_baseline` on ``data``'s training set, cached in ``cache_dir()/sgd`` by a hash of the
+    starting networks, the SGD settings and the data (the stored time per network is the one
+    measured by the run that computed it, on its device)."""
+    blob = json.dumps({"nets": _digest(te), "epochs": list(cfg.sgd_epochs), "lam": lam, "lr": cfg.sgd_lr,
+                       "batch": cfg.sgd_batch, "seed": cfg.seed, "data": data_tag, "device": te.device.type,
+                       "format": STUDY_FORMAT}, sort_keys=True)
+    path = Path(cache or cache_dir()) / "sgd" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
+    if path.exists():
+        try:
+            tensors, meta = load_tensors(path, map_location=te.device)
+            return {int(e): WeightSpace.unflatten(te.spec, tensors[str(e)]) for e in cfg.sgd_epochs}, meta["seconds"]
+        except (CorruptFileError, KeyError) as exc:
+            print(f"cached SGD baseline unusable, recomputing: {exc}")
+    sgd, sec = sgd_baseline(te, data.x_train, data.y_train, cfg.sgd_epochs, lam, cfg.sgd_lr, cfg.sgd_batch,
+                            cfg.seed, progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(path, {str(e): w.flatten() for e, w in sgd.items()}, {"seconds": sec})
+    return sgd, sec
+
+
+def table_row(setting: str, method: str, before: WeightSpace, after: WeightSpace, x_test: torch.Tensor,
+              y_test: torch.Tensor, seconds: float, params: int | None = None) -> dict:
+    """One row of :data:`COLUMNS` for ``B`` proposed networks ``after`` (started from ``before``)."""
+    m = network_metrics(after, x_test, y_test)
+    red = l1_reduction(before, after)
+    return {"setting": setting, "method": method, "mean_acc": float(m["acc"].mean()), "max_acc": float(m["acc"].max()),
+            "test_loss": float(m["loss"].mean()), "l1_reduction_pct": float(red.mean()),
+            "near_zero_frac": float(m["near_zero"].mean()), "seconds_per_network": float(seconds),
+            "params": params}
