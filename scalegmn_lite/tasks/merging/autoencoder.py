@@ -218,9 +218,9 @@ LossFn = Callable[[WeightSpace, WeightSpace], torch.Tensor]
 def canonical_targets(model: WeightAutoencoder, ws: WeightSpace, max_sweeps: int = 100, seed: int = 0,
                       batch_size: int = 64, progress: bool = False) -> WeightSpace:
     """``[B]`` networks ``g_b . ws_b`` aligned to the decoder's template ``t`` by
-    :func:`~scalegmn_lite.tasks.merging.paths.weight_matching` (signed permutations, scale normalisation), with
+    :func:`~scalegmn_lite.tasks.merging.matching.weight_matching` (signed permutations, scale normalisation), with
     positive-scale (ReLU) layers then put in their canonical scale (unit-norm incoming rows,
-    :func:`~scalegmn_lite.tasks.merging.paths.canonicalize_scale`) rather than the template's: matching to the
+    :func:`~scalegmn_lite.tasks.merging.matching.canonicalize_scale`) rather than the template's: matching to the
     template's scales pushes a network's whole scale into its last layer (up to ~20x the template's
     weights in a quick ReLU zoo), which swamped the weight-space loss.
 
