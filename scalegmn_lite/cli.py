@@ -21,19 +21,27 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
     """``REPORT.md``: one table of all claims plus per-experiment timings."""
     lines = ["# scalegmn-lite reproduce report", ""]
     total = sum(len(r["claims"]) for r in results.values())
-    held = sum(c["holds"] for r in results.values() for c in r["claims"])
-    lines += [f"{held} of {total} claims hold.", "", "| experiment | claim | statement | measured | target | holds |",
-              "|---|---|---|---|---|---|"]
+    counts = {k: sum(c.get("status", "holds" if c["holds"] else "refuted") == k for r in results.values()
+                     for c in r["claims"]) for k in ("holds", "refuted", "inconclusive")}
+    lines += [f"{counts['holds']} of {total} claims hold, {counts['refuted']} refuted, {counts['inconclusive']} "
+              "inconclusive. Trained claims: mean over seeds and held-out networks with a 95% bootstrap interval; "
+              "holds = the interval excludes the opposite, refuted = it excludes the claim.", "",
+              "| experiment | claim | statement | measured | 95% interval | seeds | target | status |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         for c in r["claims"]:
             measured = json.dumps(c["measured"]) if not isinstance(c["measured"], str) else c["measured"]
             if len(measured) > 160:
                 measured = measured[:157] + "..."
-            lines.append(f"| {name} | `{c['id']}` | {c['statement']} | {measured} | {c['target']} | "
-                         f"{'yes' if c['holds'] else '**no**'} |")
+            ci = c.get("ci")
+            ci_text = f"[{float(ci[0]):.4g}, {float(ci[1]):.4g}]" if ci else "exact"
+            status = c.get("status", "holds" if c["holds"] else "refuted")
+            shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}[status]
+            lines.append(f"| {name} | `{c['id']}` | {c['statement']} | {measured} | {ci_text} | {c.get('seeds') or ''} "
+                         f"| {c['target']} | {shown} |")
     lines += ["", "| experiment | mode | device | seconds |", "|---|---|---|---|"]
     for name, r in results.items():
-        mode = "quick" if r.get("quick") else "full"
+        mode = r.get("mode") or ("quick" if r.get("quick") else "full")
         lines.append(f"| {name} | {mode} | {r.get('device')} | {r.get('seconds', 0):.1f} |")
     path = out / "REPORT.md"
     from .common.io import atomic_write_bytes
@@ -42,8 +50,55 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
     return path
 
 
+def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str) -> Path:
+    """``manifest.json``: commit, command, versions, CPU, date and wall time of a reproduce run."""
+    import os
+    import platform
+    import subprocess
+
+    import numpy
+    import torch
+
+    from . import __version__
+    from .common.io import atomic_write_json
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).resolve().parent).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        import scipy
+        scipy_v = scipy.__version__
+    except ImportError:  # pragma: no cover
+        scipy_v = None
+    info = {"mode": mode, "experiments": names, "command": " ".join(["scalegmn-lite", *sys.argv[1:]]),
+            "commit": git("rev-parse", "HEAD"),
+            "dirty_files": [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln.strip()],
+            "versions": {"scalegmn_lite": __version__, "python": platform.python_version(), "torch": torch.__version__,
+                         "numpy": numpy.__version__, "scipy": scipy_v},
+            "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "platform": platform.platform(),
+            "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(seconds, 1)}
+    path = out / "manifest.json"
+    atomic_write_json(path, info)
+    return path
+
+
 def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[str] | None = None,
-              seed: int = 0, progress: bool = True) -> dict[str, dict]:
+              seed: int = 0, progress: bool = True, reference: bool = False) -> dict[str, dict]:
+    """Run the experiments at quick, reference (``reference=True``: bigger zoos, more steps and seeds,
+    sized for ~1 hour on 2 CPU cores; experiments without a reference size run quick) or full size
+    (``quick=False``, for a GPU); writes
+    ``<out>/<experiment>.json``, ``REPORT.md`` and ``manifest.json``."""
     from .common.config import resolve_device, seed_everything
     from .common.io import atomic_write_json
     from .experiments import RunContext, load_all
@@ -53,31 +108,51 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     unknown = [n for n in names if n not in experiments]
     if unknown:
         raise SystemExit(f"unknown experiment(s) {unknown}; available: {list(experiments)}")
-    ctx = RunContext(quick=quick, device=resolve_device(device), out_dir=Path(out), seed=seed, progress=progress)
+    if reference:  # reference sizes build on the quick ones: experiments enlarge what ctx.reference names
+        quick = True
+    mode = "reference" if reference else ("quick" if quick else "full")
+    ctx = RunContext(quick=quick, device=resolve_device(device), out_dir=Path(out), seed=seed, progress=progress,
+                     reference=reference)
+    started, t_all = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in names:
         seed_everything(seed)
         t0 = time.perf_counter()
-        print(f"[reproduce] {name} ({'quick' if quick else 'full'}, {ctx.device}) ...", flush=True)
+        print(f"[reproduce] {name} ({mode}, {ctx.device}) ...", flush=True)
         result = experiments[name](ctx)
         result = dict(result)
-        result.update(experiment=name, quick=quick, device=str(ctx.device), seconds=time.perf_counter() - t0)
+        result.update(experiment=name, quick=quick, mode=mode, device=str(ctx.device),
+                      seconds=time.perf_counter() - t0)
         result["claims"] = _claims_as_dicts(result)
         atomic_write_json(out / f"{name}.json", result)
         results[name] = result
         for c in result["claims"]:
-            status = "HOLDS " if c["holds"] else "MISSED"
-            print(f"  {status} {c['id']}: {c['measured']} (target {c['target']})", flush=True)
+            status = c.get("status", "holds" if c["holds"] else "refuted").upper()
+            ci = f" ci {c['ci']}" if c.get("ci") else ""
+            print(f"  {status:12s} {c['id']}: {c['measured']}{ci} (target {c['target']})", flush=True)
     report = write_report(out, results)
-    print(f"[reproduce] wrote {report}")
+    _manifest(out, mode, names, time.perf_counter() - t_all, started)
+    print(f"[reproduce] wrote {report} and manifest.json")
     return results
 
 
 def _zoo_command(args, parser) -> int:
     from .zoo import build_zoo, get_recipe, list_recipes, save_zoo
+    from .zoo.shards import ShardError, build_shard, merge_shards, parse_shard, save_shard
 
+    if args.action == "merge":  # scalegmn-lite zoo merge SHARD_DIR... --out DIR
+        if not args.out:
+            parser.error("zoo merge needs --out DIR")
+        try:
+            zoo = merge_shards(args.shards, out=args.out)
+        except ShardError as exc:
+            raise SystemExit(f"scalegmn-lite zoo merge: error: {exc}") from None
+        print(f"{zoo} merged from {len(args.shards)} shards, saved to {args.out}")
+        return 0
+    if args.shards:
+        parser.error(f"unexpected arguments {args.shards}; did you mean `scalegmn-lite zoo merge ...`?")
     if args.list:
         for name in list_recipes():
             q, f = get_recipe(name, full=False), get_recipe(name, full=True)
@@ -85,8 +160,19 @@ def _zoo_command(args, parser) -> int:
         return 0
     if not args.recipe or not args.out:
         parser.error("zoo needs --recipe NAME and --out DIR (or --list)")
-    recipe = get_recipe(args.recipe, full=args.full)
+    from .tasks.launch import recipe_from_arg
+
+    recipe = recipe_from_arg(args.recipe, full=args.full)
     t0 = time.perf_counter()
+    if args.shard:  # shard K/N: networks K, K+N, ... into a verified shard folder
+        try:
+            k, n = parse_shard(args.shard)
+            zoo = build_shard(recipe, k, n, device=args.device, progress=True)
+        except ShardError as exc:
+            raise SystemExit(f"scalegmn-lite zoo: error: {exc}") from None
+        path = save_shard(zoo, args.out, recipe, k, n)
+        print(f"shard {k}/{n}: {zoo} built in {time.perf_counter() - t0:.1f} s, saved to {path.parent}")
+        return 0
     zoo = build_zoo(recipe, device=args.device, progress=True)
     path = save_zoo(zoo, args.out)
     print(f"{zoo} built in {time.perf_counter() - t0:.1f} s, saved to {path.parent}")
@@ -100,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = rep.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", default=True, help="small recipes (default)")
     mode.add_argument("--full", action="store_true", help="full-size recipes (GPU recommended)")
+    mode.add_argument("--reference", action="store_true",
+                      help="reference size: bigger zoos, more steps and seeds (~1 hour on 2 CPU cores); "
+                           "the committed run lives in results/reference/")
     rep.add_argument("--out", type=Path, default=Path("results"))
     rep.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     rep.add_argument("--only", nargs="*", help="run only these experiments")
@@ -112,15 +201,50 @@ def main(argv: list[str] | None = None) -> int:
     zp.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     zp.add_argument("--full", action="store_true", help="full-size recipe (default: quick)")
     zp.add_argument("--list", action="store_true", help="list the named recipes and exit")
+    zp.add_argument("--shard", metavar="K/N", help="build only shard K of N (networks K, K+N, ...) into --out")
+    zp.add_argument("action", nargs="?", choices=["merge"], help="merge: join shard folders into --out")
+    zp.add_argument("shards", nargs="*", type=Path, help="shard folders (with merge)")
+    tp = sub.add_parser("train", help="train a metanetwork on a zoo, as one process or under torchrun "
+                                      "(data-parallel over networks)")
+    tp.add_argument("kind", choices=["invariant", "operator", "autoencoder"])
+    src = tp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--recipe", help="zoo recipe name or recipe JSON file (built or read from the cache)")
+    src.add_argument("--zoo", type=Path, help="a saved zoo folder (e.g. merged shards)")
+    tp.add_argument("--full", action="store_true", help="full-size recipe (default: quick)")
+    tp.add_argument("--out", type=Path, required=True, help="rank 0 writes model.pt and summary.json here")
+    tp.add_argument("--steps", type=int, default=50, help="optimizer steps (invariant: epochs)")
+    tp.add_argument("--batch", type=int, default=16, help="networks per global batch (any number of processes)")
+    tp.add_argument("--networks", type=int, help="use only the first N networks of the zoo")
+    tp.add_argument("--hidden", type=int, default=16)
+    tp.add_argument("--layers", type=int, default=2)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    tp.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    tp.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
-        results = reproduce(args.out, quick=not args.full, device=args.device, only=args.only, seed=args.seed)
-        missed = [c["id"] for r in results.values() for c in r["claims"] if not c["holds"]]
+        results = reproduce(args.out, quick=not (args.full or args.reference), device=args.device, only=args.only,
+                            seed=args.seed, reference=args.reference)
+        missed = [c["id"] for r in results.values() for c in r["claims"] if not c["holds"]]  # refuted or inconclusive
         if missed:
             print(f"[reproduce] claims that do not hold: {missed}")
         return 1 if (args.strict and missed) else 0
     if args.cmd == "zoo":
         return _zoo_command(args, parser)
+    if args.cmd == "train":
+        from .tasks.launch import TrainJob, recipe_from_arg, run_training
+
+        job = TrainJob(args.kind, args.out, recipe=recipe_from_arg(args.recipe, args.full) if args.recipe else None,
+                       zoo_dir=args.zoo, steps=args.steps, batch=args.batch, networks=args.networks,
+                       hidden=args.hidden, layers=args.layers, seed=args.seed, device=args.device,
+                       dtype=args.dtype, progress=not args.no_progress)
+        summary = run_training(job)
+        from .common.distributed import current, finish
+
+        if current().is_main:
+            print(json.dumps(summary))
+        finish()
+        return 0
     parser.error(f"unknown command {args.cmd}")
     return 2
 

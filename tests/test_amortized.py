@@ -94,7 +94,7 @@ def test_training_reduces_objective_and_metrics_shapes():
     assert all(v.shape == (16,) for v in m.values())
 
 
-def test_forced_spike_rolls_back_operator_training():
+def test_forced_spikes_are_skipped_then_rolled_back_in_operator_training():
     spec = NetworkSpec.from_text("mlp 5-8-3 tanh")
     ws = WeightSpace.randn(spec, 8, generator=torch.Generator().manual_seed(0))
     x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
@@ -104,10 +104,12 @@ def test_forced_spike_rolls_back_operator_training():
 
     def step(t):
         loss = amortized_objective(op(ws), x, y, 0.0).mean()
-        return loss * 1e6 if t == 6 else loss
+        return loss * 1e6 if t in (6, 9, 10, 11) else loss
 
-    hist = trainer.run(step, 10)
-    assert [r.step for r in hist.rollbacks] == [6]
+    hist = trainer.run(step, 14)
+    # an isolated spike is skipped; three in a row (the third is rejected) roll back to a snapshot
+    assert hist.skipped_spikes == [6, 9, 10]
+    assert [(r.step, r.reason) for r in hist.rollbacks] == [(11, "loss_spike")]
     assert all(torch.isfinite(p).all() for p in op.parameters())
 
 

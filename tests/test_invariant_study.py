@@ -62,3 +62,25 @@ def test_compare_rows():
     assert list(df.model) == ["scalegmn", "statnn"] and set(models) == {("scalegmn", 0), ("statnn", 0)}
     assert {"test_score", "best_val", "gauge_shift", "seconds", "params"} <= set(df.columns)
     assert df.loc[df.model == "scalegmn", "gauge_shift"].item() < 1e-4
+
+
+def test_compare_keeps_per_network_predictions_for_intervals():
+    import numpy as np
+
+    from scalegmn_lite.experiments.invariant import accuracy_difference, tau_difference
+
+    data = accuracy_task(_zoo(12))
+    df = compare(data, ("scalegmn", "statnn"), seeds=(0, 1), fit_config=FitConfig(epochs=1, batch_size=8),
+                 hidden=8, layers=1, progress=False)
+    n = data.sizes()["test"]
+    assert all(len(p) == n for p in df.test_pred)
+    y = data.test[1].double().numpy()
+    d = tau_difference(df, y, data.name, "scalegmn", "statnn")
+    assert d["seeds"] == 2 and d["n"] == n and d["ci"][0] <= d["ci"][1]
+    same = tau_difference(df, y, data.name, "statnn", "statnn")  # a model against itself: exactly 0
+    assert same["mean"] == 0 and same["ci"] == [0.0, 0.0]
+    # classification: per-network correctness; a perfect model beats a constant one
+    df2 = df.copy()
+    df2["test_pred"] = [list(y) if m == "scalegmn" else [y[0] + 1] * n for m in df2.model]
+    acc = accuracy_difference(df2, y, data.name, "scalegmn", "statnn")
+    assert acc["mean"] == 1.0 and np.allclose(acc["ci"], [1.0, 1.0])

@@ -8,8 +8,8 @@ from scalegmn_lite.nn.layers import (
     VIEW_NONZERO,
     VIEW_POSITIVE,
     VIEW_SIGN,
+    GraphTopology,
     KindGroups,
-    LayerGroups,
     ScaleEq,
     ScaleGMNLayer,
     ScaleInv,
@@ -99,16 +99,16 @@ def test_layer_equivariant(kind, bidirectional):
     d = 5
     vk = torch.tensor([VIEW_FREE] * 3 + [kind] * 4 + [VIEW_FREE] * 2)
     ek = torch.where((vk[ei[0]] != VIEW_FREE) | (vk[ei[1]] != VIEW_FREE), kind, VIEW_FREE)
-    groups = LayerGroups(vk, ek, ei)
+    groups = GraphTopology(vk, ek, ei)
     layer = ScaleGMNLayer(d, bidirectional=bidirectional).double()
     x = torch.randn(9, d, generator=gen, dtype=torch.float64)
     e = torch.randn(ei.shape[1], d, generator=gen, dtype=torch.float64)
     q = torch.ones(9, 1, dtype=torch.float64)
     q[3:7] = _q(kind, 4, gen)
-    x1, e1 = layer(x, e, ei, groups)
-    x2, e2 = layer(q * x, q[ei[1]] / q[ei[0]] * e, ei, groups)
+    x1, (e1,) = layer(x, [e], groups)
+    x2, (e2,) = layer(q * x, [q[ei[1]] / q[ei[0]] * e], groups)
     assert torch.allclose(x2, q * x1, atol=1e-12)
     assert torch.allclose(e2, q[ei[1]] / q[ei[0]] * e1, atol=1e-12)
     # a mismatched edge scaling (not a symmetry) changes the result
-    x3, _ = layer(q * x, e, ei, groups)
+    x3, _ = layer(q * x, [e], groups)
     assert not torch.allclose(x3, q * x1, atol=1e-6)

@@ -159,3 +159,31 @@ def test_function_distance_ratio_detects_a_collapsed_decoder():
     task = INRMergeTask(coordinate_grid(4, 4))
     # the zero-initialised decoder outputs the template for every code: ratio 0
     assert function_distance_ratio(ae, ws[:2], ws[2:], task) == 0.0
+
+
+def test_path_figures_report_absolute_losses_next_to_the_barrier():
+    from scalegmn_lite.tasks.merging.paths import LossCurve
+    from scalegmn_lite.tasks.merging.study import path_figures
+
+    a = torch.linspace(0, 1, 5, dtype=torch.float64)
+    # pair 0: flat path at a high loss (no barrier, bad endpoints); pair 1: a bump between good endpoints
+    losses = torch.tensor([[3.0, 3.0, 3.0, 3.0, 3.0], [0.5, 0.8, 1.5, 0.8, 0.5]], dtype=torch.float64)
+    f = path_figures({"decoded": LossCurve(a, losses)})["decoded"]
+    assert torch.allclose(f["barrier"], torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(f["max_loss"], torch.tensor([3.0, 1.5], dtype=torch.float64))
+    assert torch.allclose(f["endpoint_loss"], torch.tensor([3.0, 0.5], dtype=torch.float64))
+    assert torch.allclose(f["mean_loss"], losses.mean(1))
+    # the barrier alone ranks the bad flat path first; the absolute loss does not
+    assert f["barrier"][0] < f["barrier"][1] and f["max_loss"][0] > f["max_loss"][1]
+
+
+def test_zoo_claim_needs_every_zoo():
+    from scalegmn_lite.experiments.merging import _zoo_claim
+
+    good = {"a": {"mean": -0.2, "ci": [-0.3, -0.1], "seeds": 3}, "b": {"mean": -0.1, "ci": [-0.15, -0.05], "seeds": 3}}
+    c = _zoo_claim("x", "s", good, "<")
+    assert c.status == "holds" and c.measured["interval_of"] == "b" and c.ci == [-0.15, -0.05]
+    mixed = dict(good, c={"mean": 0.0, "ci": [-0.1, 0.1], "seeds": 3})
+    assert _zoo_claim("x", "s", mixed, "<").status == "inconclusive"
+    bad = dict(good, c={"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3})
+    assert _zoo_claim("x", "s", bad, "<").status == "refuted"

@@ -12,6 +12,14 @@
 # $\sigma(Q x) = Q\,\sigma(x)$. Which $Q$ are allowed depends on $\sigma$; we **derive** the answer in
 # sympy, check it against the library's one source of truth (`scalegmn_lite.weightspace.spec`), then verify it
 # numerically and visually.
+#
+# **Sources.** The scaling symmetries as the group ScaleGMN is built for: Kalogeropoulos, Bouritsas &
+# Panagakis, *Scale Equivariant Graph Metanetworks*, NeurIPS 2024. SIREN (sine activations):
+# Sitzmann et al., *Implicit Neural Representations with Periodic Activation Functions*, NeurIPS 2020.
+#
+# **You will learn** which permutations and scalings of hidden neurons leave a network's function
+# unchanged, why the answer depends on the activation, and how to check it symbolically,
+# numerically and with your own eyes.
 
 # %%
 from scalegmn_lite.common.config import notebook_setup
@@ -150,6 +158,35 @@ assert torch.allclose(ws_g.biases[0][0], b1s)
 print("library == from scratch:", True)
 
 # %% [markdown]
+# The two parameter vectors side by side: the rows of $W_1$ are shuffled and rescaled, the columns of
+# $W_2$ shuffled and rescaled inversely, and yet both compute the function checked above.
+
+# %% tags=["nbval-ignore-output"]
+mats = {"$W_1$": W1, "$W_1' = M W_1$": W1s, "$W_2$": W2, "$W_2' = W_2 M^{-1}$": W2s}
+vmax = max(float(m.abs().max()) for m in mats.values())
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [2, 2, 5, 5]})
+for i, (ax, (name, m)) in enumerate(zip(axes, mats.items())):
+    im = ax.imshow(m.numpy(), cmap="coolwarm", vmin=-vmax, vmax=vmax)
+    ax.set(title=name, xlabel="input neuron", ylabel="output neuron" if i in (0, 2) else "")
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
+    ax.grid(False)
+fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
+fig.suptitle("before and after a gauge transformation: different weights, same function", y=1.05)
+plt.show()
+
+# %% [markdown]
+# **Quick check.** Why is $b_2$ (the output bias) not transformed, and why would permuting the
+# *output* neurons not be a symmetry?
+#
+# <details><summary>Answer</summary>
+#
+# The outputs are what the network computes: permuting or rescaling them changes $f$ (unless the
+# task ignores that). Only hidden neurons are internal, so only they can be relabelled and rescaled
+# when the next layer undoes it; $P_L = Q_L = I$ and $b_L$ stays.
+# </details>
+
+# %% [markdown]
 # ## 4. Numerically, on many random networks
 #
 # Random layouts (MLP, conv1d, conv2d, SIREN; every activation), 4 networks each, float64, evaluated
@@ -181,6 +218,7 @@ long = df.melt(id_vars=["network"], value_vars=["gauge", "non-symmetry"], var_na
 ax = sns.stripplot(long, x="transform", y="relative change", hue="transform", size=7)
 ax.set_yscale("log")
 ax.set_title("gauge elements change nothing (rounding); non-symmetries change the function")
+ax.set_ylabel("relative change of the outputs")
 plt.show()
 
 # %% [markdown]
@@ -214,6 +252,24 @@ grid.figure.suptitle("gauge-transformed networks overlap the original; a wrong s
 plt.show()
 
 # %% [markdown]
+# **Explore it: scale one neuron.** Multiply one hidden neuron's incoming weights and bias by $q$ and
+# divide its outgoing weights by $q$. The bars move; the curve $f(x)$ does not, because
+# $\mathrm{ReLU}(qz) = q\,\mathrm{ReLU}(z)$ for $q > 0$. The last row flips the sign ($q = -1$), which is
+# not a symmetry of ReLU: the function changes. The figure shows a few values of $q$; in Jupyter, the
+# widget in the next cell lets you slide $q$, pick the neuron and flip the sign yourself.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.widgets import neuron_scaling_grid, neuron_scaling_widget
+
+explore_net = WeightSpace.randn(NetworkSpec.from_text("mlp 1-8-8-1 relu"), 1, dtype=torch.float64, bias_std=0.5,
+                                generator=torch.Generator().manual_seed(SEED))
+fig = neuron_scaling_grid(explore_net, layer=1, neuron=0, qs=(0.3, 1.0, 3.0, -1.0))
+plt.show()
+
+# %% tags=["nbval-ignore-output", "remove-output", "widget"]
+neuron_scaling_widget(explore_net, layer=1, neuron=0)
+
+# %% [markdown]
 # ## Summary
 #
 # * The allowed scalings follow from $\sigma(qx) = q\sigma(x)$: $q > 0$ for ReLU/LeakyReLU, $q = \pm 1$
@@ -223,13 +279,93 @@ plt.show()
 # * The library's `GaugeElement` equals the hand-built $P$, $Q$ matrices and preserves the function of
 #   MLPs, CNNs and SIRENs to float64 rounding, while non-symmetries change it.
 #
+# **Quick check.** A tanh network and a ReLU network have the same widths. Which one has the larger
+# gauge group, and is either group finite?
+#
+# <details><summary>Answer</summary>
+#
+# Both have all permutations of each hidden layer. ReLU adds a continuous factor $q_i > 0$ per hidden
+# neuron (an infinite group, of dimension = number of hidden neurons); tanh only adds a sign per
+# neuron, so its group is finite: $\prod_l n_l!\, 2^{n_l}$ elements.
+# </details>
+#
 # ## Exercises
 #
-# 1. Derive the scalings for $\sigma(x) = x^3$ (Taylor coefficients) and for $\sigma(x) = |x|$. For
-#    $|x|$, show $\sigma(qx) = |q|\,\sigma(x)$: negating a neuron's incoming weights and bias is a
-#    symmetry that leaves the outgoing weights alone, one our group does not list.
-# 2. LeakyReLU with slope $a = 1$ is the identity: check that `derive_scalings("leaky_relu", param=1.0)`
-#    admits negative $q$. What happens for $a = -1$ (i.e. $|x|$)?
-# 3. SIREN has an extra symmetry: $b \mapsto b + \pi / w_0$ together with negating the outgoing weights.
-#    Verify it numerically for $w_0 = 30$, and show that using $\pi$ instead of $\pi/w_0$ fails.
-# 4. Compose two gauge elements and check `(g2 @ g1).apply(ws)` equals `g2.apply(g1.apply(ws))`.
+# Each exercise with a `check_*` cell: put your answer in place of `None` / `raise NotImplementedError`
+# and run it.
+#
+# **1.** Derive the scalings for $\sigma(x) = x^3$ (Taylor coefficients) and for $\sigma(x) = |x|$.
+#
+# *Hint:* for $x^3$ the only coefficient is that of $x^3$; for $|x|$ try $q = -1$ and $q = 2$ at $x = 1$.
+#
+# <details><summary>Solution</summary>
+#
+# $(qx)^3 - q x^3 = (q^3 - q)x^3$, so $q \in \{-1, 1\}$ ($q = 0$ is not invertible): a sign symmetry.
+# $|qx| = |q|\,|x|$ equals $q|x|$ only for $q > 0$: `"positive_scale"`. Note that negating a neuron's
+# incoming weights and bias is *also* a symmetry of $|x|$ that leaves the outgoing weights alone,
+# one our group does not list.
+# </details>
+
+# %%
+from scalegmn_lite.course.gauge import check_composition, check_cubic_and_abs, check_siren_shift
+
+cubic_q = None  # the set of allowed q for x**3, e.g. {...}
+abs_group = None  # "positive_scale", "sign" or "permutation"
+check_cubic_and_abs(cubic_q, abs_group)
+
+# %% [markdown]
+# **2.** LeakyReLU with slope $a = 1$ is the identity: check that `derive_scalings("leaky_relu", param=1.0)`
+# admits negative $q$. What happens for $a = -1$ (i.e. $|x|$)?
+#
+# <details><summary>Solution</summary>
+#
+# With $a = 1$ every $q \ne 0$ works (a linear map commutes with any scaling). With $a = -1$ the
+# activation is $|x|$: only $q > 0$, as in exercise 1.
+# </details>
+#
+# **3.** SIREN has an extra symmetry: shift one hidden neuron's bias by $\pi / w_0$ and negate its
+# outgoing weights ($\sin(z + \pi) = -\sin z$). Write `shift(ws, layer, neuron)` for a batch of SIRENs
+# (`ws.spec.layers[layer - 1].activation_param` is $w_0$). Why does $\pi$ instead of $\pi/w_0$ fail?
+#
+# *Hint:* `WeightSpace(ws.spec, weights, biases)` builds the result; `weights[layer]` is the next
+# layer, `[B, n_out, n_in]`.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# import math
+# def shift(ws, layer, neuron):
+#     w0 = ws.spec.layers[layer - 1].activation_param
+#     weights, biases = [t.clone() for t in ws.weights], [t.clone() for t in ws.biases]
+#     biases[layer - 1][:, neuron] += math.pi / w0
+#     weights[layer][:, :, neuron] *= -1
+#     return WeightSpace(ws.spec, weights, biases)
+# ```
+# The activation is $\sin(w_0 z)$, so the bias must move by $\pi / w_0$ for the argument to move by $\pi$.
+# </details>
+
+# %%
+def shift(ws, layer, neuron):
+    raise NotImplementedError
+
+
+check_siren_shift(shift)
+
+# %% [markdown]
+# **4.** Compose two gauge elements: write `compose(g1, g2)` returning the element "first `g1`,
+# then `g2`", checked against `g2.apply(g1.apply(ws))`.
+#
+# *Hint:* `GaugeElement` implements `@` as composition, `(a @ b)` = apply `b` first, then `a`.
+#
+# <details><summary>Solution</summary>
+#
+# `compose = lambda g1, g2: g2 @ g1`. The order matters: `g1 @ g2` fails the check because
+# permutations and scalings of the same layer do not commute.
+# </details>
+
+# %%
+def compose(g1, g2):
+    raise NotImplementedError
+
+
+check_composition(compose)

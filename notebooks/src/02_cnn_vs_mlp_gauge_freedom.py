@@ -9,6 +9,14 @@
 # a block **Toeplitz** matrix (for conv2d: blocks of Toeplitz blocks, *doubly-block Toeplitz*). Every
 # kernel weight appears in many entries. A dense layer of the same unrolled size may rescale every
 # neuron separately; which scalings keep a convolution a convolution?
+#
+# **Sources.** The comparison $G_\text{scale}(W^\text{CNN}) \subsetneq G_\text{scale}(W^\text{MLP})$ is
+# the argument of *Symmetry-Aware Fully-Amortized Optimization with Scale Equivariant Graph
+# Metanetworks*, arXiv 2510.08300 (2025), for why equivariance should matter more for MLPs; the group
+# is the one of ScaleGMN (Kalogeropoulos et al., NeurIPS 2024). Notebook 07 comes back to it.
+#
+# **You will learn** to unroll a convolution into a Toeplitz matrix, to turn "stays a convolution"
+# into linear equations, and to count the gauge dimension of CNNs and MLPs.
 
 # %%
 from scalegmn_lite.common.config import notebook_setup
@@ -71,6 +79,31 @@ x = torch.randn(5, c_in, n, dtype=torch.float64)
 assert torch.allclose(x.reshape(5, -1) @ M.T, F.conv1d(x, w).reshape(5, -1))
 assert torch.equal(M, unrolled_matrix(w, conv1d_index(c_out, c_in, k, n)))
 print("hand-built Toeplitz == conv1d == library:", True)
+
+# %% [markdown]
+# The same matrix coloured by *which kernel weight* each entry holds ($K[o, c, j]$, one colour per
+# weight; white = structural zero). Each colour runs along a diagonal inside its block: that
+# repetition is the weight sharing that the scalings below must respect.
+
+# %% tags=["nbval-ignore-output"]
+import matplotlib as mpl
+import numpy as np
+
+idx = conv1d_index(c_out, c_in, k, n).astype(float)  # 0 = zero entry, else 1 + flat kernel index
+idx[idx == 0] = np.nan
+fig, ax = plt.subplots(figsize=(9, 3.4))
+im = ax.imshow(idx - 1, cmap=mpl.colormaps["tab20"].resampled(c_out * c_in * k), aspect="equal")
+for c in range(1, c_in):
+    ax.axvline(c * n - 0.5, color="k", lw=1)
+ax.axhline(n_out - 0.5, color="k", lw=1)
+ax.set(xlabel="input (channel c, position)", ylabel="output (channel o, position p)",
+       title=f"unrolled conv1d: {c_out} x {c_in} blocks, kernel size {k}")
+ax.grid(False)
+ax.set_xticks(range(0, c_in * n, n), [f"c={c}" for c in range(c_in)])
+ax.set_yticks(range(0, c_out * n_out, n_out), [f"o={o}" for o in range(c_out)])
+cb = fig.colorbar(im, ax=ax, ticks=range(0, c_out * c_in * k, k))
+cb.set_label("kernel entry (o, c, j), flattened")
+plt.show()
 
 # %% [markdown]
 # ## 2. Linearize: which diagonal scalings keep the weight sharing?
@@ -190,6 +223,27 @@ ax.set(xscale="log", yscale="log", ylabel="dim G_scale", title="scaling gauge: o
 sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
 plt.show()
 
+# %%
+cnn_by_length = dims[dims.model == "CNN"].pivot(index="channels", columns="length", values="dim")
+print("CNN dimension independent of the signal length:", bool((cnn_by_length.nunique(axis=1) == 1).all()))
+
+# %% [markdown]
+# Where are the CNN lines? There are three of them (one per length) and they lie exactly on top of
+# each other, as the cell above checks: the CNN's gauge dimension is $2c$ whatever the signal
+# length, because a channel is one vertex at every position. The MLP lines fan out with the length,
+# $2c \cdot n$ up to the positions lost at the borders. That independence is the whole point: the
+# gap grows with the input size.
+#
+# **Quick check.** A conv2d network with 8 channels per hidden layer on $28 \times 28$ images (kernel
+# 3, no padding): roughly how many scaling directions does the unrolled MLP have per hidden layer,
+# and the CNN?
+#
+# <details><summary>Answer</summary>
+#
+# The CNN: 8 per hidden layer (one per channel). The MLP: $8 \times 26 \times 26 = 5408$ for the first
+# hidden layer (8 channels at $26 \times 26$ positions), $8 \times 24 \times 24 = 4608$ for the second.
+# </details>
+
 # %% [markdown]
 # ## Summary
 #
@@ -202,10 +256,55 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Add stride 2 and padding 1 to the growth experiment: how do the MLP counts change, and the CNN ones?
-# 2. Include the bias constraints (`network_scaling_dims(..., bias=True)`). Why do they not change the
-#    CNN count in a network?
-# 3. Circular padding makes the matrix circulant. Which scalings survive for a single layer then (is
-#    the ramp still allowed)?
-# 4. Flattening the last conv layer into a dense layer instead of global average pooling: extend
-#    `network_index` and count again. Which neurons are tied now?
+# **1.** Add stride and padding to the growth experiment: write the closed form
+# `formula(c, n, stride, padding) -> (dim_cnn, dim_mlp)` for `conv1d 1-c-c/3 k3 s{stride} p{padding}
+# relu 1x{n}` (two hidden conv layers of $c$ channels, kernel 3). How do the MLP counts change, and the
+# CNN ones?
+#
+# *Hint:* a conv layer maps $n$ positions to $\lfloor (n + 2p - k)/s \rfloor + 1$; the second hidden
+# layer reads the first one's output.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# def formula(c, n, stride, padding):
+#     n1 = (n + 2 * padding - 3) // stride + 1
+#     n2 = (n1 + 2 * padding - 3) // stride + 1
+#     return 2 * c, c * (n1 + n2)
+# ```
+# The CNN count does not move (one factor per channel); the MLP count follows the number of positions.
+# </details>
+
+# %%
+from scalegmn_lite.course.gauge import check_conv_dims_formula
+
+
+def formula(c, n, stride, padding):
+    raise NotImplementedError
+
+
+check_conv_dims_formula(formula)
+
+# %% [markdown]
+# **2.** Include the bias constraints (`network_scaling_dims(..., bias=True)`). Why do they not change
+# the CNN count in a network?
+#
+# <details><summary>Solution</summary>
+#
+# A bias is shared by all positions of its channel, so it asks for one factor per channel: exactly
+# what the weight sharing already forces. (For the MLP, each neuron's bias scales with that neuron.)
+# </details>
+#
+# **3.** Circular padding makes the matrix circulant. Which scalings survive for a single layer then
+# (is the ramp still allowed)?
+#
+# *Hint:* the ramp $u_p = \beta p$ has to be consistent after wrapping around from position $n-1$ to 0.
+#
+# <details><summary>Solution</summary>
+#
+# The wrap-around entries tie position $n-1$ to position 0, so $\beta n = 0$: the ramp is gone and only
+# the two common scales (inputs, outputs) remain.
+# </details>
+#
+# **4.** Flattening the last conv layer into a dense layer instead of global average pooling: extend
+# `network_index` and count again. Which neurons are tied now?

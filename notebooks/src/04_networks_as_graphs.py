@@ -1,4 +1,3 @@
-# ruff: noqa: E402  (the mandated notebook_setup cell comes before the imports)
 # %% [markdown]
 # # 04 · Networks as graphs
 #
@@ -10,6 +9,14 @@
 # Under a gauge element (permutations $P_l$, scalings $Q_l$ of hidden layers) a hidden vertex
 # feature becomes $q_t\,x_t$ and an edge feature $\frac{q_t}{q_s} e_{st}$: the graph is permuted
 # and rescaled, never restructured. That is what makes graph neural networks a natural fit.
+#
+# **Sources.** Networks as graphs for metanetworks: Lim et al., *Graph Metanetworks for Processing
+# Diverse Neural Architectures* (GMN), ICLR 2024; with scaling symmetries: Kalogeropoulos et al.,
+# *Scale Equivariant Graph Metanetworks* (ScaleGMN), NeurIPS 2024. The weight-space alternative
+# (no graph): Zhou et al., *Permutation Equivariant Neural Functionals* (NFN), NeurIPS 2023.
+#
+# **You will learn** how a network becomes a graph (vertices, edges, features), how the gauge group
+# acts on that graph, and how to go back from graph features to weights exactly.
 
 # %%
 from scalegmn_lite.common.config import notebook_setup
@@ -19,7 +26,6 @@ FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
 
 # %%
 import matplotlib.pyplot as plt
-import networkx as nx
 import torch
 
 from scalegmn_lite import GaugeElement, NetworkSpec, WeightSpace
@@ -67,34 +73,52 @@ print("sym  ", g.sym.tolist(), " (0 fixed, 1 positive scale, 2 sign, 3 permutati
 
 # %% [markdown]
 # ## Drawing it
-# Edge width proportional to $|w|$, colour by sign; vertices placed by layer.
+# Three panels on **one** colour scale (vertex colour = bias; inputs have none) and one edge-width
+# scale (width $\propto |w|$, blue positive, red negative; every edge labelled with its weight):
+# the network, the same network with its hidden neurons only *rescaled* ($q$ printed under each
+# hidden vertex), and with a full gauge element (permuted and rescaled).
 
 # %% tags=["nbval-ignore-output"]
-def draw(batch, ax, title):
-    G = nx.DiGraph()
-    layer, pos_in = batch.layer.tolist(), batch.pos.tolist()
-    n_per = {l: layer.count(l) for l in set(layer)}
-    for v in range(batch.num_nodes):
-        G.add_node(v, pos=(layer[v], pos_in[v] - (n_per[layer[v]] - 1) / 2))
-    w = batch.edge_attr[:, 0]
-    for (s, t), val in zip(batch.edge_index.t().tolist(), w.tolist()):
-        G.add_edge(s, t, w=val)
-    widths = [3 * abs(d["w"]) / float(w.abs().max()) + 0.3 for *_, d in G.edges(data=True)]
-    colors = ["tab:red" if d["w"] < 0 else "tab:blue" for *_, d in G.edges(data=True)]
-    nx.draw(G, nx.get_node_attributes(G, "pos"), ax=ax, width=widths, edge_color=colors,
-            node_color=batch.x[:, 0].tolist(), cmap="coolwarm", node_size=250, arrows=False)
-    ax.set_title(title)
+from scalegmn_lite.course.plots import draw_network_graph, shared_norm
 
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-draw(g, axes[0], "MLP 2-3-1")
-g_gauge = to_graph(GaugeElement.sample(spec, 1, gen).apply(ws))
-draw(g_gauge, axes[1], "same function, gauge-transformed")
+g_scale_only = GaugeElement(spec, [torch.arange(3)[None]], [torch.tensor([[2.0, 0.5, 3.0]])])  # easy to read q
+g_full = GaugeElement.sample(spec, 1, gen)
+panels = {"MLP 2-3-1": (g, None),
+          "rescaled: x_t -> q_t x_t, e_st -> (q_t/q_s) e_st": (to_graph(g_scale_only.apply(ws)), g_scale_only),
+          "permuted and rescaled (same function)": (to_graph(g_full.apply(ws)), g_full)}
+norm = shared_norm(*[b.x for b, _ in panels.values()])
+wmax = max(float(b.edge_attr.abs().max()) for b, _ in panels.values())
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+for ax, (title, (b, gauge)) in zip(axes, panels.items()):
+    notes = None
+    if gauge is not None:  # q of the hidden vertex in each position (the scales are in the new order)
+        notes = {2 + i: f"q={float(q):.2f}" for i, q in enumerate(gauge.scales[0][0])}
+    mappable = draw_network_graph(b, ax, norm, wmax, title=title, notes=notes)
+fig.colorbar(mappable, ax=axes, shrink=0.7, label="vertex feature: bias $b_t$")
 plt.show()
+
+# %%
+print("input and output vertices unchanged by the gauge:",
+      all(torch.equal(b.x[b.vtype != 1], g.x[g.vtype != 1]) for b, _ in panels.values()))
+scaled = panels["rescaled: x_t -> q_t x_t, e_st -> (q_t/q_s) e_st"][0]
+q = torch.cat([torch.ones(2), g_scale_only.scales[0][0], torch.ones(1)])  # q per vertex, inputs/outputs fixed
+s_, t_ = g.edge_index
+print("rescaled edges == (q_t / q_s) * original edges:",
+      torch.allclose(scaled.edge_attr[:, 0], q[t_] / q[s_] * g.edge_attr[:, 0]))
 
 # %% [markdown]
 # The gauge-transformed network computes the same function; its graph is the same graph with
-# hidden vertices permuted and edge widths rescaled by $q_t / q_s$.
+# hidden vertices permuted and edge widths rescaled by $q_t / q_s$. Input and output vertices keep
+# their colour in every panel (checked above): only hidden vertices move.
+#
+# **Quick check.** An edge from an input vertex $s$ to a hidden vertex $t$ is rescaled by what?
+# And an edge from a hidden vertex to an output vertex?
+#
+# <details><summary>Answer</summary>
+#
+# $q_t / q_s$ with $q_s = 1$ at inputs: by $q_t$. Into an output ($q_t = 1$): by $1/q_s$. So the first
+# layer's rows and the last layer's columns carry the scales, as in the matrices of notebook 01.
+# </details>
 #
 # ## Convolutions
 # A conv layer has a vertex per *channel*; the edge $s \to t$ carries the whole kernel slice
@@ -129,9 +153,69 @@ print("round trip exact:", True)
 # * `to_graph` / `from_graph` are exact inverses on heterogeneous batches.
 #
 # ## Exercises
-# 1. Verify numerically that the edge features of `g_gauge` equal $\frac{q_t}{q_s}$ times the
-#    permuted edges of `g` (use `GaugeElement.perms` and `.scales`).
-# 2. Build the graph of a conv1d network with kernel 5 and a conv2d network with kernel 3 in one
-#    batch. What is the edge width, and how many entries are masked?
-# 3. Why would flattening conv features without pooling break the "one vertex per channel"
-#    picture? Which group acts on the dense layer's inputs then?
+#
+# **1.** Predict the edge features of the graph of $g\cdot\theta$ from the graph of $\theta$ and $g$,
+# without calling `g.apply`: write `predict(graph, g)` for one MLP (edges in the library's order:
+# layer by layer, target-major).
+#
+# *Hint:* per layer, reshape the layer's edges to the matrix $W_l$ `[n_l, n_{l-1}]`; the new edge
+# $(t, s)$ holds $q_t / q_s$ times the old edge $(p_t, p_s)$, with `g.perms[l-1][0]` and `g.scales[l-1][0]`
+# for hidden layer $l$ (identity for inputs and outputs).
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# def predict(graph, g):
+#     widths, dt = graph.spec[0].widths, graph.edge_attr.dtype
+#     perms = [torch.arange(widths[0])] + [p[0] for p in g.perms] + [torch.arange(widths[-1])]
+#     scales = ([torch.ones(widths[0], dtype=dt)] + [s[0].to(dt) for s in g.scales]
+#               + [torch.ones(widths[-1], dtype=dt)])
+#     out, off = [], 0
+#     for l in range(1, len(widths)):
+#         E = graph.edge_attr[off:off + widths[l] * widths[l - 1], 0].reshape(widths[l], widths[l - 1])
+#         out.append((scales[l][:, None] * E[perms[l]][:, perms[l - 1]] / scales[l - 1][None, :]).reshape(-1, 1))
+#         off += widths[l] * widths[l - 1]
+#     return torch.cat(out)
+# ```
+# </details>
+
+# %%
+from scalegmn_lite.course.layers import EXERCISE_04_2_NETWORKS, check_edge_rescaling, check_edge_width
+
+
+def predict(graph, g):
+    raise NotImplementedError
+
+
+check_edge_rescaling(predict)
+
+# %% [markdown]
+# **2.** Build the graph of one network of each of the two architectures below in one batch. What is
+# the edge width, and how many edge entries are masked (padding)?
+#
+# *Hint:* count the edges of each layer and the entries each one is missing against the widest kernel.
+#
+# <details><summary>Solution</summary>
+#
+# Width 9 (the $3 \times 3$ kernel). Masked: the conv1d's $4 + 16$ kernel edges miss $9 - 5 = 4$
+# entries each, and each network's $4 \times 3$ dense edges miss 8: $80 + 96 + 96 = 272$.
+# `batch = to_graph([WeightSpace.randn(NetworkSpec.from_text(s), 1) for s in EXERCISE_04_2_NETWORKS])`,
+# then `batch.edge_attr.shape[1]` and `(~batch.edge_mask).sum()`.
+# </details>
+
+# %%
+print(EXERCISE_04_2_NETWORKS)
+edge_width, masked_entries = None, None  # your answers
+check_edge_width(edge_width, masked_entries)
+
+# %% [markdown]
+# **3.** Why would flattening conv features without pooling break the "one vertex per channel"
+# picture? Which group acts on the dense layer's inputs then?
+#
+# <details><summary>Solution</summary>
+#
+# After flattening, the dense layer has one input per (channel, position), but the conv layer's
+# gauge scales whole channels: all positions of a channel share one $q$. The dense layer's inputs
+# would be grouped in blocks tied to one vertex each, which the graph (one vertex per neuron) cannot
+# express; `NetworkSpec` therefore rejects it.
+# </details>

@@ -1,4 +1,3 @@
-# ruff: noqa: E402  (the mandated notebook_setup cell comes before the imports)
 # %% [markdown]
 # # 08 · ScaleGMN autoencoders and model merging in a canonical gauge
 #
@@ -14,6 +13,15 @@
 # $E(g\cdot\theta) = E(\theta)$) and a decoder $D$ to all parameters. Since $D(E(\cdot))$ is constant
 # on every orbit, $D(E(\theta))$ is one canonical representative, and the losses are in function
 # space (the rendering of an INR, or distillation for classifiers), which are gauge invariant as well.
+#
+# **Sources.** *Symmetry-Aware Graph Metanetwork Autoencoders: Model Merging through Parameter
+# Canonicalization*, arXiv 2511.12601 (2025), the setting of this notebook. Git Re-Basin: Ainsworth,
+# Hayase & Srinivasa, *Git Re-Basin: Merging Models modulo Permutation Symmetries*, ICLR 2023 (the
+# weight-matching baseline). ScaleGMN: Kalogeropoulos et al., NeurIPS 2024 (the encoder). SIREN:
+# Sitzmann et al., NeurIPS 2020 (the INRs).
+#
+# **You will learn** how an invariant encoder gives a learned canonical gauge, how to measure a loss
+# barrier, and why a small barrier alone does not make a good merge.
 
 # %%
 from scalegmn_lite.common.config import notebook_setup
@@ -130,7 +138,8 @@ print("moved by each non-symmetry (relative change > 1e-4):", {k: v > 1e-4 for k
 
 # %% tags=["nbval-ignore-output"]
 steps = setup.steps if FULL else 400
-hist = train_autoencoder(ae, ws_tr, train_loss, steps=steps, batch_size=setup.batch_size, lr=setup.lr, seed=SEED)
+hist = train_autoencoder(ae, ws_tr, train_loss, steps=steps, batch_size=setup.batch_size, lr=setup.lr, seed=SEED,
+                         progress=False)
 ax = pd.Series(hist.losses).rolling(20, min_periods=1).mean().plot(logy=True, figsize=(5, 3))
 ax.set(xlabel="step", ylabel="reconstruction MSE (smoothed)", title="autoencoder training")
 plt.show()
@@ -173,6 +182,18 @@ print("naive barrier > 0.01:", float(loss_barrier(naive)) > 0.01)
 print("decoded barrier < 1e-6:", float(loss_barrier(decoded)) < 1e-6)
 
 # %% [markdown]
+# **Quick check.** The decoded path has no barrier because both ends decode to the *same* network.
+# Is its loss therefore zero along the path?
+#
+# <details><summary>Answer</summary>
+#
+# No. The loss here is the MSE to the *original* rendering, and along the decoded path it is the
+# reconstruction error of $D(E(\theta))$ at every $\alpha$: flat, but not zero. A barrier measures
+# the bump *above the straight line between the endpoints*, so it says nothing about how high the
+# endpoints themselves are.
+# </details>
+
+# %% [markdown]
 # The library runs all four methods (naive, weight matching, decoded, latent) for a batch of
 # networks at once; a little weight noise (relative size $10^{-4}$ per tensor) moves the partner off
 # the orbit (the sine's frequency $w_0$ amplifies weight noise in the rendering).
@@ -206,11 +227,60 @@ rows = [{"method": m, "alpha": float(a), "loss": float(v)} for m, c in curves.it
         for b in range(c.losses.shape[0]) for a, v in zip(c.alphas, c.losses[b])]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 sns.lineplot(pd.DataFrame(rows), x="alpha", y="loss", hue="method", errorbar="sd", ax=ax)
-ax.set(yscale="log", ylabel="MSE to the blended rendering", title="interpolation between INRs of the same digit")
+# naive and weight-matching paths are exactly 0 at their endpoints (they *are* the two networks),
+# so a log axis would drop those points: a linear axis shows every curve whole
+ax.set(ylabel="MSE to the blended rendering", title="interpolation between INRs of the same digit")
 plt.show()
 ratio = function_distance_ratio(ae, ws_te[i0], ws_te[i1], task)
 print(f"decoded pairs are {ratio:.3f} x as far apart (in function space) as the original pairs")
 pd.DataFrame(pair_bar).T[["mean", "std", "median", "max"]]
+
+# %% [markdown]
+# **Reading the barriers together with the endpoints.** The table above ranks paths by barrier.
+# The lines below put each path's barrier next to the height of its endpoints and the naive path's
+# peak (means over the pairs), so that a flat path that is flat *because it is uniformly bad* shows.
+
+# %% tags=["nbval-ignore-output"]
+naive_peak = float(curves["naive"].losses.max(1).values.mean())
+for m, c in curves.items():
+    ends = float(c.losses[:, [0, -1]].mean())
+    bar = float(pair_bar[m]["mean"])
+    verdict = ("its endpoints alone are worse than the naive path's peak: a small barrier here means "
+               "'uniformly poor', not 'a better merge'" if ends > naive_peak else
+               "its endpoints are below the naive path's peak")
+    print(f"{m:>16}: barrier {bar:.2e}, endpoint loss {ends:.2e} (naive peak {naive_peak:.2e}); {verdict}")
+closer = "closer together than" if ratio < 1 else "at least as far apart as"
+print(f"decoded pairs are {closer} the original pairs in function space (ratio {ratio:.2f}); "
+      f"held-out reconstructions at {rec_te:.1f} dB against the zoo's {md_te['psnr'].mean():.1f} dB")
+
+# %% [markdown]
+# **What not to conclude.** A zero barrier for the decoded and latent paths follows from how they are
+# built (both ends are decodings, and the decoder is smooth), not from a good merge. The last printed
+# line gives the two numbers to read it with: how well the decoder reconstructs (against the zoo's
+# own SIRENs) and whether decoding pulls pairs together (a ratio below 1 means part of each pair's
+# difference is lost in the reconstruction). Weight matching (Git Re-Basin), which aligns
+# the actual networks, is the baseline to beat; a better decoder (full mode, more steps) is what
+# would make the decoded path a real competitor.
+
+# %% [markdown]
+# **Explore it: slide along the paths.** The pair of section 4 with the largest naive barrier, rendered
+# along each path: the naive path, the weight-matched path (the second network aligned to the first, then
+# interpolated) and the
+# decoded path, against the pixel blend $(1-\alpha) f_{\theta_0} + \alpha f_{\theta_1}$ (the target of
+# the loss above; the titles give each rendering's MSE to it). The figure shows five values of $\alpha$;
+# in Jupyter, the widget in the next cell slides $\alpha$ and marks it on the loss curves.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.widgets import merge_endpoints, merge_path_grid, merge_path_widget, render_paths
+
+k = int(barriers(curves)["naive"].argmax())  # the pair where naive interpolation does worst
+path_ends = merge_endpoints(ws_te[i0[k:k + 1]], ws_te[i1[k:k + 1]], ae=ae, seed=SEED)
+paths = render_paths(path_ends, lambda w: render_inr(w, task.coords).reshape(-1, size, size), alphas=21)
+fig = merge_path_grid(paths, alphas=(0.0, 0.25, 0.5, 0.75, 1.0))
+plt.show()
+
+# %% tags=["nbval-ignore-output", "remove-output", "widget"]
+merge_path_widget(paths)
 
 # %% [markdown]
 # ## 5. The latent space and the reconstructions
@@ -250,30 +320,70 @@ plt.show()
 #   always read the barriers together with the PSNR of the decoded networks and with how far apart
 #   the decoded pairs are: a decoder that collapses to one network would have a small barrier for
 #   a trivial reason.
-# * Whether a decoder can learn a zoo at all depends on the zoo: SIRENs from independent inits
-#   (or with $w_0 = 30$ on 16x16 images) have no low-dimensional weight structure, and an
-#   autoencoder trained on them collapsed to the mean image (about 14 dB); with one shared init and
-#   $w_0 = 10$ the same autoencoder reconstructs held-out INRs (see section 2).
+# * Whether a decoder can learn a zoo at all depends on the zoo: the PCA probe of this notebook
+#   shows the independent-init twin has far less low-dimensional structure than the shared-init zoo.
 # * An auxiliary weight-space loss against *canonical targets* (`canonical_targets`: each training
 #   network aligned to the decoder's template by weight matching, one fixed representative per
-#   orbit; `train_autoencoder(..., targets=, weight_loss=)`) keeps the decoder apart for the
-#   classifier zoos (quick `merging` experiment: decoded pairs of tanh MLPs 0.95 x as far apart as
-#   the originals, 0.61 without it); it did not rescue the independent-init SIRENs. For ReLU layers
-#   the targets and the template sit in the canonical *scale* too (unit-norm incoming rows): matched
-#   to the template's scales instead, a network's whole scale lands in its last layer and swamps the loss.
-# * `scalegmn-lite reproduce` writes `merging.json` with the claims for the INR and classifier zoos.
+#   orbit; `train_autoencoder(..., targets=, weight_loss=)`) is the library's remedy for zoos whose
+#   decoder collapses; the `merging` experiment of `scalegmn-lite reproduce` measures it on classifier
+#   zoos (it is not run in this notebook).
+# * `scalegmn-lite reproduce merging` writes `merging.json` with the claims for the INR and classifier zoos.
 #
 # ## Exercises
 #
-# 1. Replace the function-space loss by an MSE in weight space against the input weights. Why does the
-#    invariant encoder make this loss impossible to drive to zero (hint: which target should the
-#    decoder output for $\theta$ and for $g\cdot\theta$)? Then use `canonical_targets(ae, ws_tr)` as the
-#    target instead and explain why that loss is well defined.
-# 2. Train the classifier autoencoder (`QUICK_SETUPS[1]`) and compare the distillation temperature
-#    $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers.
-# 3. Increase the orbit noise from $10^{-4}$ to $10^{-2}$. How do the weight-matching and decoded
-#    barriers grow? Relate it to $w_0$ in the SIREN's first layer (rebuild the zoo with `a=30`).
-# 5. Train the autoencoder on the independent-init twin zoo (`twin`) and compare the held-out PSNR and
-#    the decoded-pair distance ratio with section 2.
-# 4. Swap the encoder's `mode` to `"permutation"` (the GMN baseline) and redo section 1: which part of
-#    the orbit test breaks?
+# **1.** Write the loss barrier from scratch: `barrier(alphas, losses)` with `losses [B, A]` returns,
+# per curve, the largest gap between the loss and the straight line joining its endpoints.
+#
+# *Hint:* the line is $(1-\alpha) L(0) + \alpha L(1)$; broadcast `alphas` against `losses[:, :1]`.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# def barrier(alphas, losses):
+#     line = losses[:, :1] * (1 - alphas) + losses[:, -1:] * alphas
+#     return (losses - line).max(1).values
+# ```
+# </details>
+
+# %%
+from scalegmn_lite.course.metanets import check_loss_barrier
+
+
+def barrier(alphas, losses):
+    raise NotImplementedError
+
+
+check_loss_barrier(barrier)
+
+# %% [markdown]
+# **2.** Replace the function-space loss by an MSE in weight space against the input weights. Why does
+# the invariant encoder make this loss impossible to drive to zero? Then use
+# `canonical_targets(ae, ws_tr)` as the target instead and explain why that loss is well defined.
+#
+# *Hint:* which target should the decoder output for $\theta$ and for $g\cdot\theta$?
+#
+# <details><summary>Solution</summary>
+#
+# $E(g\cdot\theta) = E(\theta)$, so $D(E(g\cdot\theta)) = D(E(\theta))$: one output for two different
+# targets $\theta \ne g\cdot\theta$, and the loss is at least half their squared distance. Canonical
+# targets pick one representative per orbit, so every member of an orbit asks for the same output.
+# </details>
+#
+# **3.** Train the classifier autoencoder (`QUICK_SETUPS[1]`) and compare the distillation temperature
+# $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers.
+#
+# **4.** Increase the orbit noise from $10^{-4}$ to $10^{-2}$. How do the weight-matching and decoded
+# barriers grow? Relate it to $w_0$ in the SIREN's first layer.
+#
+# **5.** Train the autoencoder on the independent-init twin zoo (`twin`) and compare the held-out PSNR
+# and the decoded-pair distance ratio with section 2 and section 4.
+#
+# **6.** Swap the encoder's `mode` to `"permutation"` (the GMN baseline) and redo section 1: which part
+# of the orbit test breaks?
+#
+# <details><summary>Solution</summary>
+#
+# The code is no longer invariant to the sign flips of the SIREN's hidden neurons, so
+# `check_invariance` fails and the decoded orbit partners differ: the decoded barrier of section 3
+# is no longer zero. Permutations alone are still handled.
+# </details>

@@ -1,7 +1,17 @@
 """Claims: a statement, a measured figure, a target and whether it holds - computed, never typed.
 
 Every experiment run by ``scalegmn-lite reproduce`` returns a list of claims; ``REPORT.md`` shows
-them as a table.
+them as a table. A claim has a ``status``:
+
+* deterministic claims (:func:`claim`: a gauge identity, a zoo count) are ``"holds"`` or
+  ``"refuted"`` from the measurement itself (``ci`` and ``seeds`` are ``None``);
+* trained claims (:func:`interval_claim`) carry a 95% bootstrap interval ``ci = [lo, hi]`` over
+  held-out networks and ``seeds`` training seeds (:mod:`scalegmn_lite.common.stats`): ``"holds"``
+  when the interval excludes the opposite, ``"refuted"`` when it excludes the claim,
+  ``"inconclusive"`` otherwise.
+
+``holds`` is always ``status == "holds"``. :func:`validate_claim` checks a claim dict read back from
+a result file (the schema of ``results/*.json``).
 """
 
 from __future__ import annotations
@@ -9,11 +19,12 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
-__all__ = ["Claim", "claim"]
+__all__ = ["Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES"]
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+STATUSES = ("holds", "refuted", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,17 @@ class Claim:
     measured: Any
     target: str
     holds: bool
+    status: str = ""
+    ci: list | None = None
+    seeds: int | None = None
+
+    def __post_init__(self) -> None:
+        status = self.status or ("holds" if self.holds else "refuted")
+        if status not in STATUSES:
+            raise ValueError(f"claim {self.id!r}: status must be one of {STATUSES}, got {status!r}")
+        if bool(self.holds) != (status == "holds"):
+            raise ValueError(f"claim {self.id!r}: holds={self.holds} contradicts status={status!r}")
+        object.__setattr__(self, "status", status)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,11 +58,11 @@ def _num(x):
 
 def claim(id: str, statement: str, measured: Any, op: str | None = None, threshold: Any = None,
           *, holds: bool | None = None, target: str | None = None) -> Claim:
-    """Build a claim whose ``holds`` is computed from the measurement.
+    """Build a deterministic claim whose ``holds`` is computed from the measurement.
 
     Either compare ``measured <op> threshold`` (``op`` in ``>=, <=, >, <, ==``) or pass ``holds``
     computed by the caller from measured values (with a ``target`` text saying what was checked).
-    A NaN measurement never holds.
+    A NaN measurement never holds. The status is ``"holds"`` or ``"refuted"``.
     """
     if op is not None:
         if op not in _OPS:
@@ -54,3 +76,70 @@ def claim(id: str, statement: str, measured: Any, op: str | None = None, thresho
     if isinstance(measured, dict):
         measured = {k: _num(v) for k, v in measured.items()}
     return Claim(id, statement, _num(measured), target or "", bool(holds))
+
+
+def combine_status(statuses: Sequence[str]) -> str:
+    """Status of a conjunction: ``holds`` if all hold, ``refuted`` if any is refuted, else ``inconclusive``."""
+    statuses = list(statuses)
+    if not statuses:
+        return "inconclusive"
+    if all(s == "holds" for s in statuses):
+        return "holds"
+    return "refuted" if "refuted" in statuses else "inconclusive"
+
+
+def interval_claim(id: str, statement: str, interval: dict, op: str, threshold: float = 0.0, *,
+                   measured: Any = None, target: str | None = None, status: str | None = None) -> Claim:
+    """A trained claim ``mean <op> threshold`` decided by its interval.
+
+    Args:
+        interval: ``{"mean", "ci": [lo, hi], "seeds", ...}`` from
+            :func:`~scalegmn_lite.common.stats.bootstrap_mean` / ``bootstrap_stat``.
+        op: ``>``, ``>=``, ``<`` or ``<=``.
+        measured: the figure shown (default: the interval's mean); may be a dict of figures.
+        status: a status computed by the caller for a compound claim (:func:`combine_status`);
+            default: :func:`~scalegmn_lite.common.stats.decide` on the interval.
+    """
+    from .stats import decide
+
+    ci = [float(v) for v in interval["ci"]]
+    st = status or decide(ci, op, threshold)
+    if measured is None:
+        measured = float(interval["mean"])
+    if isinstance(measured, dict):
+        measured = {k: _num(v) for k, v in measured.items()}
+    return Claim(id, statement, _num(measured), target or f"{op} {threshold:g} (95% interval)", st == "holds",
+                 st, [_num(v) for v in ci], int(interval.get("seeds") or 1))
+
+
+_KEYS = {"id": str, "statement": str, "target": str, "holds": bool, "status": str}
+
+
+def validate_claim(d: dict, where: str = "claim") -> None:
+    """Raise ``ValueError`` (naming ``where`` and the field) unless ``d`` is a valid claim dict."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: a claim must be a JSON object, got {type(d).__name__}")
+    for k, t in _KEYS.items():
+        if k not in d:
+            raise ValueError(f"{where}: missing field {k!r} (re-run `scalegmn-lite reproduce` with this version)")
+        if not isinstance(d[k], t):
+            raise ValueError(f"{where}: field {k!r} must be {t.__name__}, got {d[k]!r}")
+    if "measured" not in d:
+        raise ValueError(f"{where}: missing field 'measured'")
+    if d["status"] not in STATUSES:
+        raise ValueError(f"{where}: status {d['status']!r} is not one of {STATUSES}")
+    if d["holds"] != (d["status"] == "holds"):
+        raise ValueError(f"{where}: holds={d['holds']} contradicts status={d['status']!r}")
+    ci, seeds = d.get("ci"), d.get("seeds")
+    if (ci is None) != (seeds is None):
+        raise ValueError(f"{where}: 'ci' and 'seeds' go together (a trained claim has both, a deterministic none)")
+    if ci is not None:
+        if not (isinstance(ci, list) and len(ci) == 2):
+            raise ValueError(f"{where}: ci must be [lo, hi], got {ci!r}")
+        lo, hi = (float(v) for v in ci)
+        if lo == lo and hi == hi and lo > hi:
+            raise ValueError(f"{where}: ci {ci} has lo > hi")
+        if (lo != lo or hi != hi) and d["status"] != "inconclusive":
+            raise ValueError(f"{where}: a NaN interval can only be inconclusive")
+        if not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"{where}: seeds must be an integer >= 1, got {seeds!r}")

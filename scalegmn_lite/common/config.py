@@ -63,9 +63,10 @@ class NotebookConfig:
 
 
 def notebook_setup(seed: int = 0, threads: int | None = None) -> NotebookConfig:
-    """First cell of every notebook: mode, seeding, device, quiet warnings (nbval compares stderr)."""
+    """First cell of every notebook: mode, seeding, device, quiet warnings (nbval compares stderr) and
+    no progress bars (``SCALEGMN_LITE_PROGRESS=0`` unless already set: a notebook's outputs are kept)."""
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("TQDM_DISABLE", "0")
+    os.environ.setdefault("SCALEGMN_LITE_PROGRESS", "0")
     if threads:
         torch.set_num_threads(threads)
     seed_everything(seed)

@@ -1,15 +1,33 @@
 """Stable training for metanetworks (issue 5, DESIGN.md section 6): linear learning-rate warm-up,
 gradient clipping, and rollback to the last good state on NaN/inf losses, NaN/inf gradients,
-non-finite parameters or loss spikes. A run never ends silently with a diverged model: after
-``max_rollbacks`` rollbacks it raises :class:`TrainingDivergedError`.
+non-finite parameters or persistent loss spikes. A run never ends silently with a diverged model:
+after ``max_rollbacks`` rollbacks it raises :class:`TrainingDivergedError`.
 
 A step ``t`` (0-based) does::
 
     lr_t   = base_lr * warmup(t) * lr_schedule(t) * lr_scale       warmup(t) = min(1, (t + 1) / warmup_steps)
     loss_t = step_fn(t)                                             (a scalar tensor with a graph)
-    reject if loss_t is not finite, or loss_t > spike_factor * median(last spike_window accepted losses)
+    reject if loss_t is not finite
+    spike  if loss_t is above spike_threshold(recent accepted losses)   (below)
     loss_t.backward();  reject if ||grad|| is not finite;  clip ||grad|| to clip_norm;  optimizer.step()
     reject if a parameter became non-finite
+
+Spikes are judged against the loss's own spread, not as a ratio to its median (a run whose median
+minibatch loss is 0.003 may well see ordinary minibatches at 0.05-0.16). The reference ``w`` is
+the older half of the last ``spike_window`` accepted losses (at least ``spike_min_history`` of
+them: the lag lets a loss that creeps up geometrically, each step only a little above the last,
+still stand out), in log space when they are all positive (minibatch losses vary
+multiplicatively), else as they are::
+
+    log space:  m = median(log w),  s = max(1.4826 * MAD(log w), 0.01);  spike if log loss_t > m + k s
+    linear:     m = median(w),      s = max(1.4826 * MAD(w), (q90(w) - m) / 1.2816, 0.01 |m|)
+
+with ``k = spike_factor`` (each term estimates a standard deviation; in linear space the quantile
+term sees a heavy upper tail that the MAD misses; the floors stand in for a constant loss). With
+k = 10 and minibatch losses whose log varies by 0.5 (typical), a spike is ~500x the median. A spike step is
+*skipped* (no update, no
+rollback): an isolated bad minibatch is not divergence. ``spike_patience`` spikes in a row are (the
+model itself has gone wrong), so that step is rejected.
 
 A rejected step restores model and optimizer from the last good snapshot and multiplies
 ``lr_scale`` by ``lr_decay_on_rollback``. Snapshots are deep copies of both ``state_dict``\\ s taken
@@ -21,7 +39,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -29,7 +46,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["TrainingDivergedError", "Rollback", "TrainingHistory", "StableTrainer", "train_stable", "warmup_factor"]
+__all__ = ["TrainingDivergedError", "Rollback", "TrainingHistory", "StableTrainer", "train_stable", "warmup_factor",
+           "spike_threshold"]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -45,7 +63,7 @@ class Rollback:
     """One rollback: the step that failed, why, its loss, and the step whose state was restored."""
 
     step: int
-    reason: str  # "nonfinite_loss" | "loss_spike" | "nonfinite_grad" | "nonfinite_params"
+    reason: str  # "nonfinite_loss" | "loss_spike" (spike_patience in a row) | "nonfinite_grad" | "nonfinite_params"
     loss: float
     restored_step: int
     lr_scale: float  # the LR scale in force after the rollback
@@ -61,6 +79,7 @@ class TrainingHistory:
     grad_norms: list[float] = field(default_factory=list)  # before clipping (NaN if not computed)
     metrics: list[dict[str, float]] = field(default_factory=list)
     rollbacks: list[Rollback] = field(default_factory=list)
+    skipped_spikes: list[int] = field(default_factory=list)  # steps skipped as isolated loss spikes
 
     @property
     def num_steps(self) -> int:
@@ -74,6 +93,21 @@ class TrainingHistory:
         d = asdict(self)
         d["rollbacks"] = [asdict(r) for r in self.rollbacks]
         return d
+
+
+def spike_threshold(window, spike_factor: float) -> float:
+    """The loss above which a step is a spike, for the recent accepted losses ``window`` (see the
+    module docstring): ``exp(m + k s)`` of the log losses if all are positive, else ``m + k s``."""
+    w = torch.as_tensor(list(window), dtype=torch.float64)
+    log = bool((w > 0).all())
+    if log:
+        w = w.log()
+    m = float(w.median())
+    mad = 1.4826 * float((w - m).abs().median())
+    if log:
+        return math.exp(m + spike_factor * max(mad, 0.01))
+    q90 = float(torch.quantile(w, 0.9))
+    return m + spike_factor * max(mad, (q90 - m) / 1.2816, 0.01 * abs(m))
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -96,15 +130,19 @@ class StableTrainer:
         optimizer: its optimizer (its ``state_dict`` is snapshotted too; LRs are set every step).
         warmup_steps: linear warm-up length in steps (0: none).
         clip_norm: max global gradient norm (``None``: no clipping; the norm is still checked).
-        spike_factor: a loss above ``spike_factor * median(recent accepted losses)`` is a spike
-            (``None`` disables spike detection; meant for non-negative losses).
-        spike_window: number of recent accepted losses in the median.
+        spike_factor: ``k``: a loss above ``median + k * robust scale`` of the recent losses is a
+            spike (module docstring; ``None`` disables spike detection).
+        spike_window: number of recent accepted losses the median and scale are taken over.
         spike_min_history: no spike detection before this many accepted losses.
+        spike_patience: this many spikes in a row are rejected (rollback); fewer are skipped.
         snapshot_every: steps between snapshots.
         max_rollbacks: the rollback after this many raises :class:`TrainingDivergedError`.
         lr_decay_on_rollback: LR multiplier applied at every rollback (1.0: keep the LR).
         lr_schedule: optional multiplier ``step -> float`` on top of the warm-up (e.g. cosine decay).
         progress: show a tqdm progress bar.
+        dist: a :class:`~scalegmn_lite.common.distributed.DistContext` for data-parallel runs: ``step_fn``
+            returns this rank's share of the global loss; the loss value is summed over ranks before the
+            checks and the gradients after ``backward`` (``None``: single process).
     """
 
     def __init__(
@@ -116,16 +154,20 @@ class StableTrainer:
         spike_factor: float | None = 10.0,
         spike_window: int = 50,
         spike_min_history: int = 10,
+        spike_patience: int = 3,
         snapshot_every: int = 50,
         max_rollbacks: int = 10,
         lr_decay_on_rollback: float = 0.5,
         lr_schedule: Callable[[int], float] | None = None,
         progress: bool = True,
+        dist: Any = None,
     ) -> None:
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
-        if spike_factor is not None and spike_factor <= 1:
-            raise ValueError(f"spike_factor must be > 1 (or None to disable), got {spike_factor}")
+        if spike_factor is not None and spike_factor <= 0:
+            raise ValueError(f"spike_factor must be > 0 (or None to disable), got {spike_factor}")
+        if spike_patience < 1:
+            raise ValueError(f"spike_patience must be >= 1, got {spike_patience}")
         if clip_norm is not None and clip_norm <= 0:
             raise ValueError(f"clip_norm must be > 0 (or None), got {clip_norm}")
         if not 0 < lr_decay_on_rollback <= 1:
@@ -133,9 +175,11 @@ class StableTrainer:
         self.model, self.optimizer = model, optimizer
         self.warmup_steps, self.clip_norm = warmup_steps, clip_norm
         self.spike_factor, self.spike_min_history = spike_factor, spike_min_history
+        self.spike_patience, self._spike_run = spike_patience, 0
         self.snapshot_every, self.max_rollbacks = snapshot_every, max_rollbacks
         self.lr_decay_on_rollback, self.lr_schedule = lr_decay_on_rollback, lr_schedule
         self.progress = progress
+        self.dist = dist
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.lr_scale = 1.0
         self.step_count = 0
@@ -185,6 +229,8 @@ class StableTrainer:
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise TypeError("step_fn(step) must return a scalar loss tensor (or (loss, metrics_dict))")
         value = float(loss.detach())
+        if self.dist is not None:
+            value = self.dist.sum_scalar(value)  # the global loss: every rank decides alike
         h.losses.append(value)
         h.lrs.append(lrs[0] if lrs else math.nan)
         h.metrics.append({k: float(v) for k, v in metrics.items()})
@@ -193,16 +239,23 @@ class StableTrainer:
         try:
             if not math.isfinite(value):
                 raise _Reject("nonfinite_loss")
-            if (
-                self.spike_factor is not None
-                and len(self._recent) >= self.spike_min_history
-                and statistics.median(self._recent) > 0
-                and value > self.spike_factor * statistics.median(self._recent)
-            ):
-                raise _Reject("loss_spike")
+            n_ref = max(self.spike_min_history, len(self._recent) // 2)
+            spike = (self.spike_factor is not None and len(self._recent) >= self.spike_min_history
+                     and value > spike_threshold(list(self._recent)[:n_ref], self.spike_factor))
+            if spike:
+                self._spike_run += 1
+                if self._spike_run >= self.spike_patience:
+                    self._spike_run = 0
+                    raise _Reject("loss_spike")
+                self._pending = None  # the state at the start of this step gave a spike: not a rollback target
+                h.skipped_spikes.append(t)
+                return
+            self._spike_run = 0
             if self._pending is not None:  # the state at the start of this step produced a good loss
                 self._good, self._pending = self._pending, None
             loss.backward()
+            if self.dist is not None:
+                self.dist.sync_grads(self._params())
             params = [p for p in self._params() if p.grad is not None]
             max_norm = self.clip_norm if self.clip_norm is not None else math.inf
             norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0

@@ -19,7 +19,7 @@ __all__ = ["RunContext", "experiment", "EXPERIMENTS", "load_all"]
 EXPERIMENTS: dict[str, Callable] = {}
 
 #: modules that register experiments, in the order reproduce runs them
-EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "merging"]
+EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "merging", "distributed"]
 
 
 @dataclass
@@ -29,6 +29,13 @@ class RunContext:
     out_dir: Path = Path("results")
     seed: int = 0
     progress: bool = True
+    #: reference size (``reproduce --reference``, with ``quick`` still True): bigger than quick, sized for
+    #: ~1 hour on 2 CPU cores; an experiment without a reference size runs its quick size
+    reference: bool = False
+
+    @property
+    def mode(self) -> str:
+        return "reference" if self.reference else ("quick" if self.quick else "full")
 
     def path(self, name: str) -> Path:
         self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,14 @@
-"""``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issue 5).
+"""``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issues 5, 13).
 
-Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` (quick settings: tanh/ReLU Conv1d on MNIST-1D,
-tanh Conv1d with L1, tanh small MLP on MNIST-1D, tanh Conv2d on digits; full mode: every zoo x
-activation x lambda with all four operator kinds) and writes the table, the operator training
-records (rollbacks included), the SGD accuracy curves, the transfer results and the claims:
-
-    ``one-shot-beats-sgd150-cnn``, ``l1-reduction-85``, ``one-shot-1000x-faster``,
-    ``equivariance-gap-mlp-vs-cnn`` (see :func:`~scalegmn_lite.tasks.amortized.study.compute_claims`).
+Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` with seed 000's protocol: the *final*
+networks of the headroom zoos (``cnn1d-hp-mnist1d``, ``mlp-hp-mnist1d``), held-out networks and
+images, operators trained with several seeds, SGD-k (plain SGD, k epochs over the training images)
+and a tuned Adam baseline. Quick: tanh CNN (CE and L1) and tanh MLP, 3 seeds; reference: 5 seeds,
+more steps and test networks, plus the MLP with L1 and the ReLU CNN; full: every zoo x activation x
+lambda (GPU). Writes the table (means), the 95% intervals (``intervals``), the per-network figures,
+the accuracy-against-time data (``accuracy_vs_time``), the Adam tuning, the operator training
+records, the transfer results, the dim G_scale sweep (``gscale_sweep``) and the claims of
+:func:`~scalegmn_lite.tasks.amortized.study.compute_claims` (plus ``gain-grows-with-gscale-dim``).
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ def run(ctx: RunContext) -> dict:
     from ..tasks.amortized.protocol import StudyConfig
     from ..tasks.amortized.study import compute_claims, run_study
 
-    cfg = StudyConfig.quick(seed=ctx.seed) if ctx.quick else StudyConfig.full_size(seed=ctx.seed)
+    if ctx.reference:
+        cfg = StudyConfig.reference_size(seed=ctx.seed)
+    else:
+        cfg = StudyConfig.quick(seed=ctx.seed) if ctx.quick else StudyConfig.full_size(seed=ctx.seed)
     res = run_study(cfg, device=ctx.device, progress=ctx.progress)
     out = res.to_json()
-    out["claims"] = compute_claims(res.table, cfg.settings, sgd_final=max(cfg.sgd_epochs))
+    out["claims"] = compute_claims(res)
     tr = res.training
     out["relu_stability"] = {
         "operators": int(len(tr)),
-        "rollbacks_by_setting": {f"{r.setting}/{r.method}": int(r.rollbacks) for r in tr.itertuples()},
-        "relu_rollbacks": int(tr[tr["setting"].str.contains("relu")]["rollbacks"].sum()) if len(tr) else 0,
+        "rollbacks_by_setting": {f"{r.setting}/{r.method}/s{r.seed}": int(r.rollbacks) for r in tr.itertuples()},
         "note": "StableTrainer rolls back on NaN/Inf or loss spikes; a run that keeps diverging raises "
                 "TrainingDivergedError instead of ending silently diverged.",
     }
+    from ..tasks.amortized.gscale import gscale_sweep, sweep_claim
+
+    sweep = gscale_sweep(res.per_network, res.counts)
+    out["gscale_sweep"] = sweep
+    out["claims"].append(sweep_claim(sweep))
     out["device"] = str(ctx.device)
     return out

@@ -20,6 +20,7 @@ from torch import nn
 from ..weightspace.gauge import GaugeElement
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace
+from .guards import check_weights
 
 __all__ = ["StatNN", "FlatMLP", "mlp", "layer_statistics", "gauge_augment"]
 
@@ -75,6 +76,7 @@ class _Standardized(nn.Module):
     def fit_normalization(self, ws: WeightSpace) -> "_Standardized":
         """Set the input standardisation from training networks ``ws``."""
         self._check(ws)
+        check_weights(ws, f"{type(self).__name__}.fit_normalization")
         f = self.features(ws.to(device=self.mean.device, dtype=self.mean.dtype))
         self.mean.copy_(f.mean(0))
         self.std.copy_(f.std(0).clamp_min(1e-6))
@@ -84,6 +86,7 @@ class _Standardized(nn.Module):
         if not isinstance(ws, WeightSpace):  # a list of weight spaces of this architecture
             ws = WeightSpace.stack(list(ws))
         self._check(ws)
+        check_weights(ws, f"{type(self).__name__} input")  # NaN/inf or meta weights raise, naming the networks
         f = self.features(ws.to(device=self.mean.device, dtype=self.mean.dtype))
         return self.net((f - self.mean) / self.std)
 

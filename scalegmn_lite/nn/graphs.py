@@ -7,8 +7,11 @@ Graph of one network with widths ``n_0 .. n_L`` (neurons for dense layers, chann
   vertices get the constant ``0``.
 * an edge ``s -> t`` for every weight of layer ``l`` from neuron ``s`` of layer ``l-1`` to neuron
   ``t`` of layer ``l``; edge feature ``edge_attr`` (``[E, K]``): ``W_l[t, s]`` for dense layers,
-  the kernel slice ``K_l[t, s]`` flattened (row-major) for convolutions, zero-padded to ``K``, the
-  largest kernel size in the batch; ``edge_mask`` (``[E, K]`` bool) marks the real entries.
+  the kernel slice ``K_l[t, s]`` flattened (row-major) for convolutions, and for a dense layer
+  after ``Flatten`` (LeNet-style) the block ``W_l[t, s*P:(s+1)*P]`` of the ``P = H*W`` weights
+  that dense neuron ``t`` gives to the positions of channel ``s``; zero-padded to ``K``, the
+  widest edge (:attr:`NetworkSpec.max_kernel_numel`) in the batch; ``edge_mask`` (``[E, K]``
+  bool) marks the real entries.
   Edges of layer ``l`` are ordered ``t``-major (``e = t * n_{l-1} + s``), i.e. like
   ``W_l.reshape(n_l * n_{l-1}, -1)``.
 
@@ -22,9 +25,11 @@ Per-edge: ``edge_layer`` (``1..L``). Per graph: ``spec`` (the :class:`NetworkSpe
 Gauge action (``DESIGN.md`` §2): under ``g`` a hidden vertex feature becomes ``q_t x_t`` (and moves
 to the permuted position); an edge feature ``q_t / q_s e_st``; input/output vertices are fixed.
 
-Flattening conv features into a dense layer without global pooling is rejected by
-:class:`~scalegmn_lite.weightspace.spec.NetworkSpec` itself (it would tie dense inputs to (channel, position)
-pairs, a different group), so every supported spec has a graph.
+A channel of the last convolution is one vertex whether it is pooled or flattened: under the gauge
+group its scale and permutation act on its whole block of ``P`` dense inputs (``W[t, s, :] ->
+W[t, perm(s), :] / q_s``), so the block is one edge feature of ``P`` entries that transforms like a
+kernel slice. Every structure :class:`~scalegmn_lite.weightspace.spec.NetworkSpec` accepts has a graph;
+a metanetwork needs an edge width (``ScaleGMNConfig.max_kernel``) of at least ``max_kernel_numel``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ so weights and biases transform as (``DESIGN.md`` section 1, ``P_l Q_l W_l Q_{l-
     ``b'_l[i]    = scale_l[i] * b_l[perm_l[i]]``
 
 with identity permutation and unit scale at the input and output layers. For convolutions the
-indices are channels and the kernel axes are untouched. The scaling of layer ``l`` must belong to
-``spec.symmetries[l-1]`` (positive, +-1 or 1) for ``g`` to preserve the network's function.
+indices are channels and the kernel axes are untouched. A dense layer after ``Flatten`` stores its
+weight as ``[out, C, P]`` (``P = H*W`` positions per channel), so channel ``j``'s permutation moves
+its whole block ``W[:, j*P:(j+1)*P]`` of the ``torch.nn.Linear`` weight and its scaling divides it.
+The scaling of layer ``l`` must belong to ``spec.symmetries[l-1]`` (positive, +-1 or 1) for ``g`` to
+preserve the network's function.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 A :class:`NetworkSpec` is a frozen description of a feed-forward network: a sequence of
 :class:`LayerSpec` (dense or convolutional layers, each followed by an optional activation and,
-for the last convolution, an optional global average pooling). The symbolic derivations, the
-gauge group action, the graph builder, the metanetwork layers and the tests all read it.
+for the last convolution, a global average pooling or a ``Flatten`` into the first dense layer).
+Every layer has its own kernel, stride, padding and activation. The symbolic derivations, the gauge
+group action, the graph builder, the metanetwork layers and the tests all read it; its text form
+(:meth:`NetworkSpec.to_text`, :mod:`~scalegmn_lite.weightspace.spec_text`) describes any of them.
 
 Symmetry of hidden layer ``l`` (the output neurons/channels of layer ``l`` for ``l < L-1``) is
 decided by the activation that follows layer ``l``:
@@ -23,11 +25,11 @@ Permutations of hidden neurons (channels for convolutions) are symmetries in eve
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
-from .layer import (
+from .layer import (  # noqa: F401  (DEFAULT_ACTIVATION_PARAM is re-exported)
     ACTIVATIONS,
     DEFAULT_ACTIVATION_PARAM,
     SUPPORTED_MODULES,
@@ -37,6 +39,7 @@ from .layer import (
     symmetry_of,
 )
 from .modules import layers_to_module, module_to_layers
+from .spec_text import format_spec, parse_spec
 
 __all__ = [
     "Symmetry",
@@ -56,10 +59,18 @@ class NetworkSpec:
     Input neurons (``n_0``) and output neurons (``n_L``) are fixed by the gauge group; each hidden
     layer ``l = 1..L-1`` has a permutation and a scaling whose kind is ``symmetries[l-1]``.
 
+    Supported layouts: dense layers (MLP); or convolutions of one kind (each with its own kernel,
+    stride, padding and activation) followed by either global average pooling (``pool_after`` on
+    the last one) or ``Flatten`` into the first dense layer (``flatten_size`` on that layer, the
+    positions per channel), then dense layers. A network may end in pooling.
+
     Attributes:
         layers: the dense/conv layers in order.
         input_shape: shape of one input sample without the batch axis, e.g. ``(64,)``,
-            ``(1, 40)`` for conv1d, ``(1, 8, 8)`` for conv2d. ``None`` if unknown.
+            ``(1, 40)`` for conv1d, ``(1, 8, 8)`` for conv2d. ``None`` if unknown (set to
+            ``(n_0,)`` for MLPs). When known it is checked against the layers: channels, kernels
+            that fit, and the ``flatten_size`` of a LeNet-style network (the conv output's
+            ``H*W`` from the strides and paddings).
     """
 
     layers: tuple[LayerSpec, ...]
@@ -72,34 +83,77 @@ class NetworkSpec:
             object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
         if not layers:
             raise SpecError("a network needs at least one Linear or Conv layer")
+        if not all(isinstance(layer, LayerSpec) for layer in layers):
+            raise SpecError("NetworkSpec.layers must be LayerSpec objects")
         if self.input_shape is None and not layers[0].is_conv:
             object.__setattr__(self, "input_shape", (layers[0].in_dim,))
-        spatial = layers[0].is_conv
+        if layers[0].is_flatten:
+            raise SpecError("the first layer cannot read flattened conv features (flatten_size); describe the "
+                            "input with input_shape instead")
         for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
             if a.out_dim != b.in_dim:
                 raise SpecError(
                     f"mismatched shapes: layer {i} ({a.kind}) has {a.out_dim} outputs but layer "
                     f"{i + 1} ({b.kind}) expects {b.in_dim} inputs"
                 )
-            if spatial and b.is_conv and a.kind != b.kind:
-                raise SpecError(f"layer {i + 1}: cannot mix {a.kind} and {b.kind}")
-            if spatial and not b.is_conv and not a.pool_after:
+            if b.is_conv:
+                if not a.is_conv:
+                    raise SpecError(f"layer {i + 1}: a convolution cannot follow a Linear layer")
+                if a.pool_after:
+                    raise SpecError(f"layer {i + 1}: a convolution cannot follow global pooling")
+                if a.kind != b.kind:
+                    raise SpecError(f"layer {i + 1}: cannot mix {a.kind} and {b.kind}")
+            elif a.is_conv and not a.pool_after and not b.is_flatten:
                 raise SpecError(
-                    f"layer {i + 1} is Linear after a {a.kind} without global average pooling; "
-                    "insert AdaptiveAvgPool(1) + Flatten (flattening conv features is not supported)"
+                    f"layer {i + 1} is Linear after a {a.kind} without pooling or flattening; insert "
+                    "AdaptiveAvgPool(1) + Flatten, or Flatten (LayerSpec(..., flatten_size=H*W))"
                 )
-            if a.pool_after and b.is_conv:
-                raise SpecError(f"layer {i + 1}: a convolution cannot follow global pooling")
-            if not a.is_conv and b.is_conv:
-                raise SpecError(f"layer {i + 1}: a convolution cannot follow a Linear layer")
-            spatial = spatial and not a.pool_after
+            elif b.is_flatten and not (a.is_conv and not a.pool_after):
+                raise SpecError(f"layer {i + 1} has flatten_size but does not follow an unpooled convolution")
         if layers[-1].is_conv and not layers[-1].pool_after:
             raise SpecError(
                 "the network ends in a convolution without global pooling; end with "
-                "AdaptiveAvgPool(1) + Flatten (+ Linear) so the output is a vector"
+                "AdaptiveAvgPool(1) + Flatten (+ Linear), or Flatten + Linear, so the output is a vector"
             )
+        self._check_input_shape()
+
+    def _check_input_shape(self) -> None:
+        shape, first = self.input_shape, self.layers[0]
+        if shape is None:
+            return
+        if any(s < 1 for s in shape):
+            raise SpecError(f"input_shape {shape} has a non-positive size")
+        if not first.is_conv:
+            if math.prod(shape) != first.in_dim:
+                raise SpecError(f"input_shape {shape} has {math.prod(shape)} entries, the first Linear layer "
+                                f"takes {first.in_dim}")
+            return
+        ndim = len(first.kernel_size)
+        if len(shape) != ndim + 1 or shape[0] != first.in_dim:
+            raise SpecError(f"a {first.kind} network with {first.in_dim} input channels needs input_shape "
+                            f"(C={first.in_dim}, {'L' if ndim == 1 else 'H, W'}), got {shape}")
+        self.spatial_shapes()  # raises if a kernel does not fit
 
     # ------------------------------------------------------------------ structure
+    def spatial_shapes(self) -> tuple[tuple[int, ...], ...] | None:
+        """Output spatial shape of every layer (``()`` for dense layers and after pooling), from
+        ``input_shape`` and the kernels, strides and paddings; ``None`` if ``input_shape`` is unknown.
+        Raises :class:`SpecError` if a kernel does not fit or a ``flatten_size`` disagrees."""
+        if self.input_shape is None:
+            return None
+        spatial = tuple(self.input_shape[1:]) if self.layers[0].is_conv else ()
+        out = []
+        for i, layer in enumerate(self.layers):
+            if layer.is_flatten and layer.flatten_size != math.prod(spatial):
+                raise SpecError(
+                    f"layer {i} reads flattened conv features with flatten_size={layer.flatten_size} positions "
+                    f"per channel, but on inputs {self.input_shape} the last convolution outputs "
+                    f"{'x'.join(map(str, spatial))} = {math.prod(spatial)} positions"
+                )
+            spatial = layer.output_spatial(spatial) if layer.is_conv else ()
+            out.append(() if layer.pool_after else spatial)
+        return tuple(out)
+
     @property
     def num_layers(self) -> int:
         """L, the number of dense/conv layers."""
@@ -149,7 +203,13 @@ class NetworkSpec:
 
     @property
     def max_kernel_numel(self) -> int:
+        """Widest edge feature: the largest kernel, or positions per channel of a Flatten."""
         return max(layer.kernel_numel for layer in self.layers)
+
+    @property
+    def has_flatten(self) -> bool:
+        """A convolution is flattened into a dense layer (LeNet-style)."""
+        return any(layer.is_flatten for layer in self.layers)
 
     def with_activation(self, activation: str | None) -> "NetworkSpec":
         """The same layout with every hidden activation replaced (the output layer keeps its own)."""
@@ -160,118 +220,43 @@ class NetworkSpec:
         return NetworkSpec(layers, self.input_shape)
 
     def describe(self) -> str:
-        """Human-readable one-liner, e.g. ``mlp 64-32-10 [relu -> positive_scale]``."""
-        acts = sorted({str(layer.activation) for layer in self.layers[:-1]})
-        syms = sorted({s.value for s in self.symmetries})
-        return f"{self.to_text()}  [{', '.join(acts) or '-'} -> {', '.join(syms) or 'no hidden layer'}]"
+        """Human-readable one-liner: the text form, then each distinct hidden activation with the
+        symmetry of its neurons, in layer order, e.g. ``mlp 64-32-10 relu  [relu -> positive_scale]``
+        or ``mlp 3-5-5-2 relu,tanh  [relu -> positive_scale, tanh -> sign]``."""
+        pairs = []
+        for layer, sym in zip(self.layers[:-1], self.symmetries):
+            pair = f"{layer.activation} -> {sym.value}"
+            if pair not in pairs:
+                pairs.append(pair)
+        return f"{self.to_text()}  [{', '.join(pairs) or 'no hidden layer'}]"
 
     # ------------------------------------------------------------------ text form
     def to_text(self) -> str:
-        """The short text form read by :meth:`from_text` (uniform activations only)."""
-        hidden = {(layer.activation, layer.activation_param) for layer in self.layers[:-1]}
-        if len(hidden) > 1:
-            raise SpecError("to_text needs one activation for all hidden layers; use from_sequential")
-        act, param = hidden.pop() if hidden else ("identity", None)
-        act = act or "identity"
-        last_act = self.layers[-1].activation
-        tail = [] if last_act is None else [f"out={last_act}"]
-        convs = [layer for layer in self.layers if layer.is_conv]
-        denses = [layer for layer in self.layers if not layer.is_conv]
-        param_tok = []
-        if param is not None and param != DEFAULT_ACTIVATION_PARAM.get(act):
-            param_tok = [f"a={param:g}"]
-        if not convs:
-            widths = "-".join(str(w) for w in self.widths)
-            return " ".join(["mlp", widths, act, *param_tok, *tail])
-        c = convs[0]
-        chans = "-".join(str(w) for w in [c.in_dim, *(x.out_dim for x in convs)])
-        dense = "-".join(str(x.out_dim) for x in denses)
-        k = "x".join(str(s) for s in c.kernel_size)
-        extra = []
-        if any(x.kernel_size != c.kernel_size or x.stride != c.stride or x.padding != c.padding for x in convs):
-            raise SpecError("to_text needs one kernel size, stride and padding for all convolutions")
-        if c.stride != 1:
-            extra.append(f"s{c.stride}")
-        if c.padding != 0:
-            extra.append(f"p{c.padding}")
-        shape = ("x".join(str(s) for s in self.input_shape),) if self.input_shape else ()
-        widths = f"{chans}/{dense}" if dense else chans
-        return " ".join([c.kind, widths, f"k{k}", *extra, act, *param_tok, *tail, *shape])
+        """The text form read by :meth:`from_text`, for every network this class accepts: the short
+        form for uniform networks (``"mlp 64-32-10 relu"``), per-layer lists otherwise
+        (``"conv2d 1-6-16/10 k5,3 s1,2 relu,tanh flatten 1x28x28"``); see
+        :mod:`scalegmn_lite.weightspace.spec_text`. ``NetworkSpec.from_text(s.to_text()) == s``."""
+        return format_spec(self.layers, self.input_shape)
 
     @classmethod
     def from_text(cls, text: str) -> "NetworkSpec":
-        """Parse the short text form.
+        """Parse the text form.
 
         Examples:
             ``"mlp 64-32-10 relu"``: Linear 64->32, ReLU, Linear 32->10.
             ``"mlp 2-32-32-1 sine a=30"``: a SIREN with w0 = 30.
+            ``"mlp 4-8-8-2 relu,leaky_relu=0.2"``: ReLU after layer 1, LeakyReLU(0.2) after layer 2.
             ``"conv1d 1-8-8/10 k3 tanh 1x40"``: two conv1d layers (1->8->8, kernel 3), tanh, global
             average pooling, Linear 8->10; optional input shape ``1x40``.
             ``"conv2d 1-8-16/32-10 k3 s1 p1 relu"``: conv 1->8->16, pool, Linear 16->32->10.
-        Tokens: family, widths, ``kN``/``kHxW`` kernel, ``sN`` stride, ``pN`` padding, an activation
-        name, ``a=X`` activation parameter, ``out=NAME`` output activation, ``AxB...`` input shape.
+            ``"conv2d 1-6-16/120-10 k5,3 s1,2 relu,tanh,relu flatten 1x28x28"``: LeNet-style, the
+            16 feature maps of the second convolution flattened into Linear 16*H*W -> 120.
+        Tokens: family, widths, ``kN``/``kHxW`` kernel, ``sN`` stride, ``pN`` padding (each also as a
+        comma list, one per convolution), ``flatten``/``flatten=N``, activation (or comma list, one
+        per hidden layer, ``name=X`` for a parameter), ``a=X`` activation parameter, ``out=NAME``
+        output activation, ``AxB...`` input shape.
         """
-        tokens = text.split()
-        if len(tokens) < 2:
-            raise SpecError(f"cannot parse {text!r}: expected e.g. 'mlp 64-32-10 relu'")
-        family, widths_tok, rest = tokens[0].lower(), tokens[1], tokens[2:]
-        if family not in ("mlp", "siren", "conv1d", "conv2d"):
-            raise SpecError(f"cannot parse {text!r}: family must be mlp, siren, conv1d or conv2d")
-        act, param, out_act, kernel, stride, padding, shape = None, None, None, None, 1, 0, None
-        if family == "siren":
-            family, act = "mlp", "sine"
-        for tok in rest:
-            low = tok.lower()
-            if low in ACTIVATIONS:
-                act = low
-            elif low.startswith("a="):
-                param = float(low[2:])
-            elif low.startswith("out="):
-                out_act = None if low[4:] in ("none", "identity") else low[4:]
-            elif re.fullmatch(r"k\d+(x\d+)?", low):
-                kernel = tuple(int(v) for v in low[1:].split("x"))
-            elif re.fullmatch(r"s\d+", low):
-                stride = int(low[1:])
-            elif re.fullmatch(r"p\d+", low):
-                padding = int(low[1:])
-            elif re.fullmatch(r"\d+(x\d+)*", low):
-                shape = tuple(int(v) for v in low.split("x"))
-            else:
-                raise SpecError(f"cannot parse token {tok!r} in {text!r}")
-        if act is None:
-            raise SpecError(f"{text!r} names no activation; add one of {sorted(ACTIVATIONS)}")
-        if act == "identity":
-            act = None
-        conv_part, _, dense_part = widths_tok.partition("/")
-        try:
-            conv_w = [int(v) for v in conv_part.split("-")]
-            dense_w = [int(v) for v in dense_part.split("-")] if dense_part else []
-        except ValueError:
-            raise SpecError(f"cannot parse widths {widths_tok!r}: use e.g. 64-32-10 or 1-8-8/10") from None
-        layers: list[LayerSpec] = []
-        if family == "mlp":
-            if dense_w or len(conv_w) < 2:
-                raise SpecError(f"an mlp needs widths like 64-32-10, got {widths_tok!r}")
-            for a, b in zip(conv_w[:-1], conv_w[1:]):
-                layers.append(LayerSpec("linear", a, b, activation=act, activation_param=param))
-        else:
-            ndim = 1 if family == "conv1d" else 2
-            if kernel is None:
-                raise SpecError(f"{text!r}: a {family} needs a kernel size token such as k3")
-            if len(kernel) == 1:
-                kernel = kernel * ndim
-            if len(kernel) != ndim:
-                raise SpecError(f"{text!r}: {family} needs a {ndim}-d kernel, got {kernel}")
-            if len(conv_w) < 2:
-                raise SpecError(f"{text!r}: need at least two channel counts, e.g. 1-8/10")
-            for a, b in zip(conv_w[:-1], conv_w[1:]):
-                layers.append(LayerSpec(family, a, b, kernel, stride, padding, act, param))
-            layers[-1] = replace(layers[-1], pool_after=True)
-            prev = conv_w[-1]
-            for b in dense_w:
-                layers.append(LayerSpec("linear", prev, b, activation=act, activation_param=param))
-                prev = b
-        layers[-1] = replace(layers[-1], activation=out_act, activation_param=None)
+        layers, shape = parse_spec(text)
         return cls(tuple(layers), shape)
 
     # ------------------------------------------------------------------ torch.nn
@@ -287,7 +272,4 @@ class NetworkSpec:
 
 
 def _prod(shape: Iterable[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+    return math.prod(shape)

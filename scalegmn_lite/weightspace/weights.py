@@ -2,7 +2,8 @@
 one :class:`~scalegmn_lite.weightspace.spec.NetworkSpec`, and a batched functional forward.
 
 Shapes (``B`` networks, layer ``l`` with ``n_l`` outputs and ``n_{l-1}`` inputs):
-    ``weights[l]``: ``[B, n_l, n_{l-1}, *kernel_size]``;  ``biases[l]``: ``[B, n_l]``.
+    ``weights[l]``: ``[B, n_l, n_{l-1}, *kernel_size]`` (``[B, n_l, C, P]`` for a dense layer after
+    ``Flatten``, see ``LayerSpec.flatten_size``);  ``biases[l]``: ``[B, n_l]``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ __all__ = ["WeightSpace", "NonFiniteWeightsError", "activation_fn", "batched_for
 
 
 class NonFiniteWeightsError(ValueError):
-    """NaN or inf in weights or biases: they would silently poison every result."""
+    """NaN or inf in weights or biases: they would silently poison every result. ``networks``
+    holds the indices of the offending networks."""
+
+    def __init__(self, message: str, networks: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.networks = list(networks)
 
 
 def activation_fn(name: str | None, param: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -185,18 +191,42 @@ class WeightSpace:
         return max(float((a - b).abs().max()) for a, b in zip(self.params(), other.params()))
 
     # ------------------------------------------------------------------ checks
-    def check_finite(self, what: str = "weights") -> "WeightSpace":
-        """Raise :class:`NonFiniteWeightsError` naming the first layer with NaN/inf entries."""
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            for name, t in (("weight", w), ("bias", b)):
-                bad = ~torch.isfinite(t)
-                if bool(bad.any()):
-                    nets = torch.nonzero(bad.flatten(1).any(1)).flatten().tolist()
-                    raise NonFiniteWeightsError(
-                        f"{what}: layer {l} {name} has {int(bad.sum())} NaN/inf entries in networks "
-                        f"{nets[:10]}{'...' if len(nets) > 10 else ''}; drop those networks "
-                        "(e.g. ws[mask]) or fix the training run that produced them"
-                    )
+    def check_materialized(self, what: str = "weights") -> "WeightSpace":
+        """Raise ``ValueError`` if the tensors live on the ``meta`` device (shapes, no values)."""
+        if self.device.type == "meta":
+            raise ValueError(
+                f"{what}: the weights are on the 'meta' device (shapes only, no values), e.g. from a module built "
+                "under torch.device('meta') or init_empty_weights; materialize them first: "
+                "module.to_empty(device='cpu') then module.load_state_dict(state) (or reset_parameters())"
+            )
+        return self
+
+    def finite_mask(self) -> torch.Tensor:
+        """``[B]`` bool: ``True`` for networks whose weights and biases are all finite."""
+        self.check_materialized()
+        ok = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
+        for t in self.params():
+            ok &= torch.isfinite(t).flatten(1).all(1)
+        return ok
+
+    def nonfinite_networks(self) -> list[int]:
+        """Indices of the networks with a NaN or inf weight or bias (``from_modules`` keeps them)."""
+        return torch.nonzero(~self.finite_mask()).flatten().tolist()
+
+    def check_finite(self, what: str = "weights", offset: int = 0) -> "WeightSpace":
+        """Raise :class:`NonFiniteWeightsError` naming the networks (indices ``+ offset``) and layers
+        with NaN/inf entries, and ``ValueError`` for ``meta`` tensors. Returns ``self``."""
+        bad = self.nonfinite_networks()
+        if bad:
+            layers = [f"{l} {name}" for l, (w, b) in enumerate(zip(self.weights, self.biases))
+                      for name, t in (("weight", w), ("bias", b)) if not bool(torch.isfinite(t).all())]
+            nets = [i + offset for i in bad]
+            raise NonFiniteWeightsError(
+                f"{what}: {len(nets)} of {self.batch_size} networks have NaN/inf weights: networks "
+                f"{nets[:20]}{'...' if len(nets) > 20 else ''} (layers {', '.join(layers)}); drop them "
+                "(ws[ws.finite_mask()]), pass on_nonfinite='drop' where offered, or fix the run that produced them",
+                nets,
+            )
         return self
 
     # ------------------------------------------------------------------ flat view
@@ -254,8 +284,8 @@ class WeightSpace:
             if other.layers != spec.layers:
                 raise SpecError(f"module has structure {other.to_text()!r}, expected {spec.to_text()!r}")
             params = [p for p in m.modules() if isinstance(p, (nn.Linear, nn.Conv1d, nn.Conv2d))]
-            for l, p in enumerate(params):
-                weights[l].append(p.weight.detach())
+            for l, p in enumerate(params):  # a Linear after Flatten: [out, C*P] -> [out, C, P]
+                weights[l].append(p.weight.detach().reshape(spec.layers[l].weight_shape))
                 biases[l].append(p.bias.detach())
         return cls(spec, [torch.stack(w) for w in weights], [torch.stack(b) for b in biases])
 
@@ -269,7 +299,7 @@ class WeightSpace:
         params = [p for p in module.modules() if isinstance(p, (nn.Linear, nn.Conv1d, nn.Conv2d))]
         with torch.no_grad():
             for l, p in enumerate(params):
-                p.weight.copy_(self.weights[l][index])
+                p.weight.copy_(self.weights[l][index].reshape(p.weight.shape))
                 p.bias.copy_(self.biases[l][index])
         return module
 
@@ -320,7 +350,9 @@ def _tap_slices(off: tuple[int, ...], s: int, out: tuple[int, ...]) -> tuple[sli
 
 
 def _conv_features(h: torch.Tensor, convs, B: int) -> torch.Tensor:
-    """The convolutional part of ``B`` networks: ``[B, N, C, *spatial] -> [B, N, C_last]`` (pooled).
+    """The convolutional part of ``B`` networks: ``[B, N, C, *spatial] -> [B, N, C_last]`` when the
+    last convolution is pooled, ``[B, N, C_last * P]`` (channel-major, like ``nn.Flatten``) when it is
+    flattened into a dense layer.
 
     Each layer computes ``out_b[n, o, j] = bias_b[o] + sum_{c, t} W_b[o, c, t] h_b[n, c, s*j + t]``
     (cross-correlation with stride ``s``, zero padding), then the activation; global average pooling
@@ -352,6 +384,10 @@ def _conv_features(h: torch.Tensor, convs, B: int) -> torch.Tensor:
             cols = _Im2Col.apply(h, k, s, out)  # [B, C*k, N*P]
             h = torch.baddbmm(b.unsqueeze(2), w.reshape(B, layer.out_dim, -1), cols).view(B, -1, N, *out)
         h = activation_fn(layer.activation, layer.activation_param)(h)
+    if not convs[-1][0].pool_after:  # Flatten: [B, N, C_last * P]
+        if grouped:
+            return h.reshape(N, B, -1).transpose(0, 1)
+        return h.transpose(1, 2).reshape(B, N, -1)
     if grouped:
         return h.flatten(2).mean(-1).view(N, B, -1).transpose(0, 1)  # [B, N, C_last]
     return h.flatten(3).mean(-1).transpose(1, 2)
@@ -391,10 +427,16 @@ def batched_forward(ws: WeightSpace, x: torch.Tensor, per_network: bool = False)
             raise SpecError(f"inputs have {h.shape[2]} channels, the network expects {first.in_dim}")
     h = h.to(ws.dtype)
     layers = list(zip(spec.layers, ws.weights, ws.biases))
-    n_conv = sum(layer.is_conv for layer in spec.layers)  # convolutions come first, then pooling
+    n_conv = sum(layer.is_conv for layer in spec.layers)  # convolutions come first, then pooling/Flatten
     if n_conv:
         h = _conv_features(h, layers[:n_conv], B)  # [B, N, C]
     for layer, w, b in layers[n_conv:]:
-        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [B, N, out]
+        if h.shape[-1] != layer.fan_in:  # only possible after Flatten (then fan_in = C * P)
+            raise SpecError(
+                f"the convolutions output {h.shape[-1] // layer.in_dim} positions per channel but the Linear "
+                f"after Flatten expects flatten_size={layer.flatten_size}; the inputs {tuple(x.shape)} have the "
+                f"wrong spatial size for this network (set input_shape in the spec to have it checked)"
+            )
+        h = torch.baddbmm(b.unsqueeze(1), h, w.reshape(B, layer.out_dim, -1).transpose(1, 2))  # [B, N, out]
         h = activation_fn(layer.activation, layer.activation_param)(h)
     return h

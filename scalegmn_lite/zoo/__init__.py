@@ -1,5 +1,5 @@
 """Model zoos: recipes, vectorized training, the :class:`Zoo` object, storage, caching and loaders
-for the public zoo formats (Small CNN Zoo, DWSNets/NFN INRs)."""
+for the public zoo formats (Small CNN Zoo, DWSNets/NFN INRs); taught in notebook 03."""
 
 from .build import build_zoo, load_or_build, zoo_path
 from .recipes import RECIPES, RecipeError, ZooRecipe, get_recipe, list_recipes

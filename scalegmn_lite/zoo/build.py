@@ -3,8 +3,11 @@
 ``build_zoo(recipe)``: network ``i`` draws its hyperparameters and seed from ``recipe.sample(i)``;
 networks are grouped by spec and trained together in chunks of ``recipe.chunk_size`` with
 :func:`~scalegmn_lite.zoo.train.train_batched` (per-network seeds: own init and data order), so
-the result does not depend on the chunking. ``load_or_build(name)``: the same, cached under
-``cache_dir()/zoos/<name>-<recipe hash>``.
+the result does not depend on the chunking. ``build_zoo(recipe, indices=...)`` trains only some
+networks, bit-identical to the same networks of the whole build (every random draw of network ``i``
+comes from ``(recipe.seed, i)``; evaluation chunks do not depend on which networks train together):
+the basis of sharded builds (:mod:`scalegmn_lite.zoo.shards`). ``load_or_build(name)``: the same,
+cached under ``cache_dir()/zoos/<name>-<recipe hash>``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 import torch
@@ -19,45 +23,50 @@ import torch
 from ..common.config import cache_dir, resolve_device
 from ..common.io import CorruptFileError
 from .data import load_dataset
-from .recipes import ZooRecipe, get_recipe
+from .recipes import RecipeError, ZooRecipe, get_recipe
 from .storage import load_zoo, save_zoo
 from .train import init_weights, train_batched
 from .zoo import Zoo
 
-__all__ = ["build_zoo", "load_or_build", "zoo_path"]
+__all__ = ["build_zoo", "check_indices", "load_or_build", "zoo_path"]
 
 
-def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True) -> Zoo:
-    """Train every network of ``recipe`` (quick/full by ``SCALEGMN_LITE_FULL`` for a name)."""
+def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True,
+              indices: Sequence[int] | None = None) -> Zoo:
+    """Train every network of ``recipe`` (quick/full by ``SCALEGMN_LITE_FULL`` for a name), or only
+    the networks ``indices`` (ascending, distinct, in ``[0, num_networks)``), in zoo order."""
     recipe = get_recipe(recipe)
     dev = resolve_device(device)
+    indices = check_indices(recipe, indices)
     t0 = time.perf_counter()
     if recipe.task == "inr":
         from .inr import build_inr_zoo
 
-        zoo = build_inr_zoo(recipe, device=dev, progress=progress)
+        zoo = build_inr_zoo(recipe, device=dev, progress=progress, indices=indices)
     else:
         data = load_dataset(recipe.dataset, device=dev)
         if recipe.train_size is not None:
             data = data.subset(n_train=recipe.train_size)
-        hp = [recipe.sample(i) for i in range(recipe.num_networks)]
-        by_arch: dict[str, list[dict]] = {}
+        hp = [recipe.sample(i) for i in indices]
+        by_arch: dict[tuple, list[dict]] = {}  # (arch, optimizer, training-set size) -> networks
+        n_all = len(data.y_train)
         for row in hp:
-            by_arch.setdefault(row["arch"], []).append(row)
+            by_arch.setdefault((row["arch"], recipe.optimizer_of(row), recipe.train_count(row, n_all)), []).append(row)
         specs = {s.to_text(): s for s in recipe.specs()}
         groups = []
-        for arch, rows_all in by_arch.items():
+        for (arch, opt, n_train), rows_all in by_arch.items():
             spec = specs[arch]
+            part = data if n_train == n_all else data.subset(n_train=n_train)
             for s in range(0, len(rows_all), recipe.chunk_size):
                 rows = rows_all[s:s + recipe.chunk_size]
                 seeds = [r["seed"] for r in rows]
                 scales = torch.tensor([r["init_scale"] for r in rows])
                 ws0 = init_weights(spec, [recipe.init_seed(r) for r in rows], scales, device=dev)
                 res = train_batched(
-                    ws0, data, recipe.epochs, torch.tensor([r["lr"] for r in rows]),
+                    ws0, part, recipe.epochs, torch.tensor([r["lr"] for r in rows]),
                     torch.tensor([r["weight_decay"] for r in rows]), recipe.batch_size,
                     checkpoint_epochs=recipe.checkpoint_epochs, progress=progress, seeds=seeds,
-                    optimizer=recipe.optimizer, desc=f"{recipe.name} {spec.family} {s}:{s + len(rows)}",
+                    optimizer=opt, desc=f"{recipe.name} {spec.family} {opt} n={n_train} {s}:{s + len(rows)}",
                 )
                 md = pd.DataFrame(rows)
                 md["diverged"] = res.diverged.cpu().numpy()
@@ -69,6 +78,19 @@ def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True) -> Zo
         zoo = Zoo.from_weight_spaces(groups, recipe.checkpoint_epochs, recipe.to_dict())
     zoo.metadata.attrs["build_seconds"] = time.perf_counter() - t0
     return zoo
+
+
+def check_indices(recipe: ZooRecipe, indices: Sequence[int] | None) -> list[int]:
+    """``indices`` as a list (default: every network), checked ascending, distinct and in range."""
+    if indices is None:
+        return list(range(recipe.num_networks))
+    out = [int(i) for i in indices]
+    if not out:
+        raise RecipeError(f"recipe {recipe.name!r}: no networks to build (empty index list)")
+    if any(b <= a for a, b in zip(out, out[1:])) or out[0] < 0 or out[-1] >= recipe.num_networks:
+        raise RecipeError(f"recipe {recipe.name!r}: network indices must be ascending, distinct and in "
+                          f"[0, {recipe.num_networks}); got {out[:5]}{'...' if len(out) > 5 else ''}")
+    return out
 
 
 def zoo_path(recipe: ZooRecipe | str, cache: str | Path | None = None) -> Path:

@@ -81,6 +81,12 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
     """
     from ..common.progress import progress_bar
 
+    if ws.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: fit a copy alongside, so an
+        # INR's weights do not depend on how many are fitted with it (sharded zoo builds)
+        lr2 = torch.as_tensor(lr, dtype=torch.float64).reshape(-1).expand(2)
+        final, ckpts, mses = fit_inrs(WeightSpace.stack([ws, ws]), images.expand(2, *images.shape[1:]), steps, lr2,
+                                      checkpoint_steps, progress)
+        return final[:1], {k: w[:1] for k, w in ckpts.items()}, {k: m[:1] for k, m in mses.items()}
     B, size = ws.batch_size, images.shape[-1]
     coords = coordinate_grid(size, ws.device, ws.dtype)
     target = images.to(ws.device, ws.dtype).reshape(B, -1)
@@ -107,16 +113,17 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
     return final, ckpts, mses
 
 
-def build_inr_zoo(recipe: ZooRecipe, device=None, progress: bool = True) -> Zoo:
-    """Build an INR zoo: network ``i`` fits digit image ``i`` (sklearn order) at ``recipe.image_size``."""
+def build_inr_zoo(recipe: ZooRecipe, device=None, progress: bool = True, indices: Sequence[int] | None = None) -> Zoo:
+    """Build an INR zoo: network ``i`` fits digit image ``i`` (sklearn order) at ``recipe.image_size``
+    (only the networks ``indices``, ascending, if given: the same weights as in the whole build)."""
     spec = recipe.specs()[0]
     images, labels = digit_images(recipe.image_size, device=device)
     if recipe.num_networks > len(images):
         raise ValueError(f"recipe {recipe.name!r} asks for {recipe.num_networks} INRs but digits has "
                          f"{len(images)} images")
-    hp = [recipe.sample(i) for i in range(recipe.num_networks)]
+    hp = [recipe.sample(i) for i in (range(recipe.num_networks) if indices is None else indices)]
     groups = []
-    for s in range(0, recipe.num_networks, recipe.chunk_size):
+    for s in range(0, len(hp), recipe.chunk_size):
         rows = hp[s:s + recipe.chunk_size]
         idx = [r["net"] for r in rows]
         ws0 = init_siren(spec, [recipe.init_seed(r) for r in rows], device=device)

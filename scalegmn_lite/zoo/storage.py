@@ -5,6 +5,8 @@ A zoo folder holds
     (:func:`scalegmn_lite.common.io.save_tensors`);
     ``metadata.json``: the per-network table;
     ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last.
+Architectures are stored as :meth:`NetworkSpec.to_text` (exact for every structure the spec accepts:
+per-layer activations, kernels, strides, paddings, LeNet-style Flatten) plus the input shapes.
 Every file is written atomically (temp file + rename); a folder without ``zoo.json`` is incomplete.
 Loading verifies every hash and raises :class:`~scalegmn_lite.common.io.CorruptFileError` naming the file.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..common.io import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, save_tensors, sha256
-from ..weightspace.spec import NetworkSpec
+from ..weightspace.spec import NetworkSpec, SpecError
 from .zoo import Zoo
 
 __all__ = ["save_zoo", "load_zoo", "STORAGE_FORMAT"]
@@ -53,6 +55,12 @@ def load_zoo(folder: str | Path) -> Zoo:
     """Load and verify a zoo written by :func:`save_zoo`."""
     folder = Path(folder)
     man_path = folder / "zoo.json"
+    if folder.is_file():
+        raise CorruptFileError(
+            f"{folder}: a file, but a saved zoo is a folder (zoo.json, metadata.json, weights.pt) written by "
+            "save_zoo(zoo, folder). For weights saved with plain torch.save, load them yourself and build the zoo "
+            "(WeightSpace.unflatten / Zoo.from_weight_spaces), then save_zoo it; public zoo formats have loaders "
+            "in scalegmn_lite.zoo.loaders")
     if not man_path.exists():
         raise CorruptFileError(f"{man_path}: missing (the zoo at {folder} is incomplete); rebuild it")
     try:
@@ -75,8 +83,8 @@ def load_zoo(folder: str | Path) -> Zoo:
                                "the files come from different builds, rebuild the zoo")
     specs = []
     for text, shape in zip(man["specs"], man.get("input_shapes", [None] * len(man["specs"]))):
-        spec = NetworkSpec.from_text(text)
-        if shape and spec.input_shape is None:
+        spec = _parse_spec(text, man_path)
+        if shape and tuple(shape) != spec.input_shape:  # files from before MLP texts carried a shape
             spec = NetworkSpec(spec.layers, tuple(shape))
         specs.append(spec)
     try:
@@ -87,6 +95,13 @@ def load_zoo(folder: str | Path) -> Zoo:
         raise CorruptFileError(f"{md_path}: cannot be parsed ({exc})") from exc
     flats = tuple(tensors[f"group{g}"] for g in range(len(specs)))
     return Zoo(tuple(specs), flats, tuple(man["checkpoints"]), md, man.get("recipe"))
+
+
+def _parse_spec(text: str, where: Path) -> NetworkSpec:
+    try:
+        return NetworkSpec.from_text(text)
+    except SpecError as exc:
+        raise CorruptFileError(f"{where}: cannot read the architecture {text!r} ({exc})") from exc
 
 
 def _plain(o):

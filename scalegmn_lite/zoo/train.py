@@ -159,17 +159,28 @@ def _eval_chunk(spec: NetworkSpec, x: torch.Tensor, B: int, budget: int = 2**25)
 def evaluate(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy ``[B]`` and accuracy ``[B]`` of every network on ``(x [N, ...], y [N])``,
-    batched over networks and chunked over samples to bound memory."""
+    batched over networks and chunked to bound memory: over samples in chunks that do not depend on
+    ``B`` and over networks, so a network's figures do not depend on which networks it is evaluated
+    with (a zoo shard matches the whole build bit for bit)."""
+    if ws.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: evaluate a copy alongside
+        loss, acc = evaluate(WeightSpace.stack([ws, ws]), x, y, chunk)
+        return loss[:1], acc[:1]
     B, n = ws.batch_size, len(x)
-    chunk = chunk or _eval_chunk(ws.spec, x, B)
+    chunk = chunk or _eval_chunk(ws.spec, x, 1)
+    nets = max(2, 2**25 // (_sample_numel(ws.spec, tuple(x.shape[1:])) * chunk))  # the budget of _eval_chunk
+    starts = list(range(0, B, nets))
+    if B - starts[-1] == 1:  # no part of a single network (see above)
+        starts.pop()
     loss = torch.zeros(B, dtype=torch.float64, device=ws.device)
     correct = torch.zeros(B, dtype=torch.float64, device=ws.device)
-    for s in range(0, n, chunk):
-        xb, yb = x[s:s + chunk], y[s:s + chunk]
-        logits = batched_forward(ws, xb)  # [B, n, C]
-        ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(B, -1), reduction="none")
-        loss += ce.double().sum(1)
-        correct += (logits.argmax(-1) == yb).double().sum(1)
+    for i, a in enumerate(starts):
+        part = ws[a:starts[i + 1] if i + 1 < len(starts) else B]
+        for s in range(0, n, chunk):
+            xb, yb = x[s:s + chunk], y[s:s + chunk]
+            logits = batched_forward(part, xb)  # [b, n, C]
+            ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(part.batch_size, -1), reduction="none")
+            loss[a:a + part.batch_size] += ce.double().sum(1)
+            correct[a:a + part.batch_size] += (logits.argmax(-1) == yb).double().sum(1)
     return (loss / n).to(ws.dtype), (correct / n).to(ws.dtype)
 
 
@@ -216,6 +227,15 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
     """
     from ..common.progress import progress_bar, set_postfix
 
+    if ws.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: train a copy alongside, so
+        # a network's weights do not depend on how many networks train with it (sharded zoo builds)
+        two = [torch.as_tensor(v, dtype=torch.float64).reshape(-1).expand(2) for v in (lr, weight_decay)]
+        res = train_batched(WeightSpace.stack([ws, ws]), data, epochs, two[0], two[1], batch_size, generator,
+                            extra_loss, checkpoint_epochs, progress, seeds=None if seeds is None else list(seeds) * 2,
+                            optimizer=optimizer, momentum=momentum, max_steps=max_steps, desc=desc)
+        return TrainResult(res.ws[:1], {e: w[:1] for e, w in res.checkpoints.items()},
+                           {k: v[:, :1] for k, v in res.metrics.items()}, res.checkpoint_epochs, res.history[:, :1],
+                           res.diverged[:1], res.seconds)
     t0 = time.perf_counter()
     spec, B, dev = ws.spec, ws.batch_size, ws.device
     x, y, xt, yt = as_tensors(data)

@@ -22,12 +22,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ...common.distributed import current as current_dist
 from ...common.io import CorruptFileError, load_tensors, save_tensors
 from ...common.stable import StableTrainer, TrainingHistory
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
 from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
-from ..losses import accuracy, amortized_objective, classification_loss, l1_norm, near_zero_fraction
+from ..losses import accuracy, amortized_objective, check_labels, classification_loss, l1_norm, near_zero_fraction
 
 __all__ = ["AmortizedOperator", "OperatorTrainConfig", "train_operator", "network_metrics", "timed_apply"]
 
@@ -76,11 +77,18 @@ class AmortizedOperator(nn.Module):
     @torch.no_grad()
     def apply_module(self, module: nn.Module, input_shape: Sequence[int] | None = None) -> nn.Sequential:
         """Improve a plain ``torch.nn.Sequential`` (see ``NetworkSpec.from_sequential`` for what is
-        supported); returns a new module, the input is not modified."""
+        supported); returns a new module of the input's dtype and device (the operator itself runs
+        in its own), the input is not modified. NaN/inf weights raise
+        :class:`~scalegmn_lite.weightspace.weights.NonFiniteWeightsError`; ``meta`` weights a ``ValueError``."""
         spec = NetworkSpec.from_sequential(module, input_shape)
-        ws = WeightSpace.from_modules([module], spec).check_finite("input module")
+        ws = WeightSpace.from_modules([module], spec).check_materialized("input module").check_finite("input module")
+        was_training = self.training
         self.eval()
-        return self(ws).to_module(0)
+        try:
+            out = self(ws)
+        finally:
+            self.train(was_training)
+        return out.to(device=ws.device, dtype=ws.dtype).to_module(0)
 
     # ------------------------------------------------------------------ storage
     def save(self, path: str | Path) -> str:
@@ -90,6 +98,11 @@ class AmortizedOperator(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, map_location="cpu") -> "AmortizedOperator":
+        if Path(path).is_file() and not Path(f"{path}.json").exists():
+            raise CorruptFileError(
+                f"{path}: no {Path(path).name}.json next to it, so not written by AmortizedOperator.save (a plain "
+                "torch.save file?). Save with op.save(path) (atomic, hashed, with its config); to use a plain state "
+                "dict, build AmortizedOperator(config) and call op.load_state_dict(torch.load(path))")
         state, meta = load_tensors(path, map_location)
         if meta.get("kind") != "AmortizedOperator":
             raise CorruptFileError(f"{path}: not an AmortizedOperator checkpoint (kind={meta.get('kind')!r})")
@@ -108,27 +121,52 @@ def _pool(networks: WeightSpace | Sequence[WeightSpace]) -> list[WeightSpace]:
     return pool
 
 
+def _check_usable(op: AmortizedOperator, pool: list[WeightSpace], x: torch.Tensor, y: torch.Tensor,
+                  lam: float) -> list[str]:
+    """Every architecture's text form (for ``trained_on``), after one no-grad forward of the operator
+    and the objective on one network of each and two samples, and a check of all labels: an
+    architecture the operator cannot take (edge width, depth, input/output sizes) or data that do not
+    fit it raise here, before training starts."""
+    names = [w.spec.to_text() for w in pool]
+    was_training = op.training
+    op.eval()
+    try:
+        with torch.no_grad():
+            for w in pool:
+                amortized_objective(op(w[:1]), x[:2], y[:2], lam)
+                check_labels(y, w.spec.widths[-1], len(y))
+    finally:
+        op.train(was_training)
+    return names
+
+
 def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[WeightSpace], x: torch.Tensor,
                    y: torch.Tensor, config: OperatorTrainConfig | None = None, progress: bool = True,
-                   trainer_kwargs: dict | None = None) -> TrainingHistory:
+                   trainer_kwargs: dict | None = None, dist=None) -> TrainingHistory:
     """Train ``op`` on the networks (one or several architectures) and data ``x [N, ...]``, ``y [N]``.
 
     Every step samples ``batch_networks`` networks from the pool (per architecture group, weighted
     by group size) and ``data_batch`` examples, and minimises the mean amortized objective of the
     proposed networks. Raises :class:`~scalegmn_lite.common.stable.TrainingDivergedError` if training keeps
-    diverging after rollbacks.
+    diverging after rollbacks. ``dist`` (default: the initialised process group, if any,
+    :func:`scalegmn_lite.common.distributed.current`): data-parallel over the networks of each step's
+    global batch, the same result for any number of processes.
     """
     cfg = config or OperatorTrainConfig()
+    dist = dist if dist is not None else current_dist()
+    dist.require_batch(cfg.batch_networks, "train_operator")
     pool = _pool(networks)
     device = next(op.parameters()).device
     dtype = next(op.parameters()).dtype
     pool = [w.to(device=device, dtype=dtype) for w in pool]
     x, y = x.to(device=device, dtype=dtype), y.to(device)
+    names = _check_usable(op, pool, x, y, cfg.lam)  # fail before any step, not after all of them
     sizes = torch.tensor([w.batch_size for w in pool], dtype=torch.float64)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(op.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dist.broadcast_module(op)
     trainer = StableTrainer(op, opt, warmup_steps=cfg.warmup_steps, clip_norm=cfg.clip_norm, progress=progress,
-                            **(trainer_kwargs or {}))
+                            dist=dist if dist.enabled else None, **(trainer_kwargs or {}))
 
     def step(t: int):
         counts = torch.distributions.Multinomial(cfg.batch_networks, sizes / sizes.sum()).sample()
@@ -138,16 +176,33 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
                 idx = torch.randint(0, w.batch_size, (int(c),), generator=gen).to(device)
                 batch.append(w[idx])
         d_idx = torch.randint(0, len(y), (min(cfg.data_batch, len(y)),), generator=gen).to(device)
+        n = sum(w.batch_size for w in batch)
+        batch = _local_groups(batch, dist)
         proposed = op(batch)
         losses = torch.cat([amortized_objective(p, x[d_idx], y[d_idx], cfg.lam) for p in proposed])
-        return losses.mean()
+        return losses.mean() * dist.share(n)
 
     torch.manual_seed(cfg.seed)  # the Multinomial draw uses the global generator
     op.train()
     history = trainer.run(step, cfg.steps)
-    op.trained_on = sorted({*op.trained_on, *(w.spec.to_text() for w in pool)})
+    op.trained_on = sorted({*op.trained_on, *names})
     op.eval()
     return history
+
+
+def _local_groups(batch: list[WeightSpace], dist) -> list[WeightSpace]:
+    """This rank's networks of a global batch given as per-architecture groups (positions counted
+    across the groups in order), empty groups dropped."""
+    if not dist.enabled:
+        return batch
+    keep, start, n = [], 0, sum(w.batch_size for w in batch)
+    mine = set(dist.local_positions(n))
+    for w in batch:
+        pos = [i for i in range(w.batch_size) if start + i in mine]
+        if pos:
+            keep.append(w[torch.tensor(pos, device=w.device)])
+        start += w.batch_size
+    return keep
 
 
 @torch.no_grad()

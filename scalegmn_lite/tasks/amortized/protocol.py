@@ -1,6 +1,12 @@
-"""The pieces of the amortized-optimization protocol (issue 5): settings, the study configuration,
-initial networks and their split by network, operator construction and caching, the SGD baselines and
-one result-table row. :mod:`~scalegmn_lite.tasks.amortized.study` runs them in order.
+"""The pieces of the amortized-optimization protocol (issues 5 and 13): settings, the study
+configuration, initial networks and their split by network, operator construction and caching, the
+SGD baseline and one result-table row. :mod:`~scalegmn_lite.tasks.amortized.study` runs them in order;
+:mod:`~scalegmn_lite.tasks.amortized.baselines` holds SGD-k, the tuned Adam baseline and the timings.
+
+The protocol follows seed 000 (Table 1): the starting points are the *final* networks of zoos whose
+members vary training-set fraction, learning rate, optimizer, init scale and weight decay
+(``cnn1d-hp-mnist1d``, ``mlp-hp-mnist1d``, built like the Small CNN Zoo); held-out networks and
+held-out images; SGD-k = k epochs of plain SGD over the training images per network.
 """
 
 from __future__ import annotations
@@ -21,19 +27,19 @@ from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
 from ...zoo import Zoo, ZooRecipe, get_recipe
 from ...zoo.data import Dataset
-from ...zoo.train import train_batched
-from ..losses import l1_norm, l1_reduction
+from ..losses import l1_reduction
 from .operator import AmortizedOperator, OperatorTrainConfig, network_metrics, train_operator
 
 __all__ = [
     "COLUMNS", "KINDS", "STUDY_FORMAT", "StudyConfig", "Setting", "initial_networks", "split_initial",
     "operator_overrides", "count_params", "match_hidden", "operator_key", "train_or_load_operator",
-    "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "full_settings", "SMALL_MLP_RECIPE",
+    "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "reference_settings", "full_settings",
+    "SMALL_MLP_RECIPE", "CNN_ZOO", "MLP_ZOO",
 ]
 
 #: the columns of the result table (published columns + the setting, method and parameter count)
 COLUMNS = ["setting", "method", "mean_acc", "max_acc", "test_loss", "l1_reduction_pct", "near_zero_frac",
-           "seconds_per_network", "params"]
+           "seconds_per_network", "params", "seeds", "seconds_per_network_single"]
 
 #: operator kinds -> (ScaleGMN mode, bidirectional, input_norm)
 KINDS: dict[str, tuple[str, bool, bool | None]] = {
@@ -44,7 +50,10 @@ KINDS: dict[str, tuple[str, bool, bool | None]] = {
 }
 
 #: bump when the protocol changes so cached operators are retrained
-STUDY_FORMAT = 2  # 2: ScaleGMN log-RMS gain
+STUDY_FORMAT = 3  # 2: ScaleGMN log-RMS gain; 3: final networks of headroom zoos, plain SGD, seeds
+
+#: the zoos of the study (named recipes in :mod:`scalegmn_lite.zoo.recipes`)
+CNN_ZOO, MLP_ZOO = "cnn1d-hp-mnist1d", "mlp-hp-mnist1d"
 
 #: quick-mode MLP zoo: the mlp-mnist1d recipe with one hidden layer of 16 (graphs of 66 vertices and
 #: 800 edges instead of 114/2624, so the operators train ~4x faster on 2 CPU cores)
@@ -66,7 +75,11 @@ class Setting:
     lam: float
     kinds: tuple[str, ...]
 
-    def recipe(self, full: bool) -> ZooRecipe:
+    def recipe(self, full: bool, reference: bool = False) -> ZooRecipe:
+        if reference and isinstance(self.zoo, str):
+            from ...zoo.recipes import get_reference_recipe
+
+            return get_reference_recipe(self.zoo)
         return get_recipe(self.zoo, full=full)
 
     @property
@@ -75,22 +88,28 @@ class Setting:
 
 
 def quick_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
-    """Quick mode (2 CPU cores, all on MNIST-1D): tanh CNN (all four kinds), tanh CNN with L1, ReLU
-    CNN, tanh MLP (ScaleGMN-B, GMN). Full mode adds digits (Conv2d and MLP zoos: SGD-150 on the
-    whole digits training set costs ~3 minutes per setting on 2 cores), ReLU and L1 everywhere,
-    all kinds on every zoo and the full-size zoos (mlp-mnist1d: 40-32-32-10)."""
+    """Quick mode (2 CPU cores, MNIST-1D, tanh like the published zoo): the rows of seed 000's
+    Table 1: CNN (ScaleGMN-B, GMN-B), CNN with L1 (ScaleGMN-B), MLP (ScaleGMN-B, GMN-B)."""
     return (
-        Setting("cnn1d-tanh", "cnn1d-mnist1d", "tanh", 0.0, ("scalegmn-b", "scalegmn-f", "gmn", "no-canon")),
-        Setting("cnn1d-tanh-l1", "cnn1d-mnist1d", "tanh", lam, ("scalegmn-b",)),
-        Setting("cnn1d-relu", "cnn1d-mnist1d", "relu", 0.0, ("scalegmn-b",)),
-        Setting("mlp-tanh", SMALL_MLP_RECIPE, "tanh", 0.0, ("scalegmn-b", "gmn")),
+        Setting("cnn1d-tanh", CNN_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn")),
+        Setting("cnn1d-tanh-l1", CNN_ZOO, "tanh", lam, ("scalegmn-b",)),
+        Setting("mlp-tanh", MLP_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn")),
+    )
+
+
+def reference_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
+    """Reference mode (``reproduce --reference``): the quick rows plus the ReLU CNN and MLP (for the
+    dim G_scale sweep: tanh has no continuous scaling gauge, ReLU one dimension per hidden channel)."""
+    return quick_settings(lam) + (
+        Setting("cnn1d-relu", CNN_ZOO, "relu", 0.0, ("scalegmn-b", "gmn")),
+        Setting("mlp-relu", MLP_ZOO, "relu", 0.0, ("scalegmn-b", "gmn")),
     )
 
 
 def full_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
     """Full mode: every zoo x {tanh, relu} x {0, lam} with all four operator kinds."""
     out = []
-    for zoo, short in (("cnn1d-mnist1d", "cnn1d"), ("cnn2d-digits", "cnn2d-digits"), ("mlp-mnist1d", "mlp"),
+    for zoo, short in ((CNN_ZOO, "cnn1d"), ("cnn2d-digits", "cnn2d-digits"), (MLP_ZOO, "mlp"),
                        ("mlp-digits", "mlp-digits")):
         for act in ("tanh", "relu"):
             for lv in (0.0, lam):
@@ -100,7 +119,14 @@ def full_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Sizes of the study. :meth:`quick` fits 2 CPU cores; :meth:`full` is for a GPU."""
+    """Sizes of the study. :meth:`quick` fits 2 CPU cores; :meth:`reference` ~1 hour of them;
+    :meth:`full_size` is for a GPU.
+
+    ``seeds``: operator seeds (init and data order), one operator per seed and kind; ``seed``: the
+    split of the zoo into train/val/test networks. ``start``: ``"final"`` (the published protocol)
+    or ``"intermediate"`` checkpoints as starting points. SGD-k: ``sgd_lr``, ``sgd_momentum`` (0 =
+    plain SGD), ``sgd_batch``, no weight decay. Adam: learning rate tuned over ``adam_lrs`` on the
+    validation networks (``adam_tune_epochs`` epochs); ``adam_lrs=()`` skips Adam."""
 
     hidden_dim: int = 16
     num_layers: int = 2
@@ -112,8 +138,15 @@ class StudyConfig:
     lr: float = 3e-3
     lam: float = 1e-3
     sgd_epochs: tuple[int, ...] = (25, 50, 100, 150)
-    sgd_lr: float = 0.01
+    sgd_lr: float = 0.05
+    sgd_momentum: float = 0.0
     sgd_batch: int = 100
+    adam_lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    adam_tune_epochs: int = 25
+    seeds: tuple[int, ...] = (0, 1, 2)
+    start: str = "final"
+    timing_networks: int = 2
+    reference: bool = False
     split: tuple[float, float, float] = (0.7, 0.1, 0.2)
     max_test_networks: int = 32
     seed: int = 0
@@ -125,9 +158,17 @@ class StudyConfig:
         return cls(**kw)
 
     @classmethod
+    def reference_size(cls, **kw) -> "StudyConfig":
+        base = dict(steps=400, max_test_networks=64, seeds=(0, 1, 2, 3, 4), adam_tune_epochs=50, reference=True,
+                    settings=reference_settings())
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
     def full_size(cls, **kw) -> "StudyConfig":
         base = dict(hidden_dim=64, num_layers=4, steps=3000, batch_networks=32, data_batch=512,
-                    max_test_networks=256, full=True, settings=full_settings())
+                    max_test_networks=256, full=True, settings=full_settings(), seeds=(0, 1, 2, 3, 4),
+                    adam_tune_epochs=150)
         base.update(kw)
         return cls(**base)
 
@@ -135,9 +176,10 @@ class StudyConfig:
     def from_env(cls, **kw) -> "StudyConfig":
         return cls.full_size(**kw) if is_full() else cls.quick(**kw)
 
-    def train_config(self, lam: float) -> OperatorTrainConfig:
+    def train_config(self, lam: float, seed: int | None = None) -> OperatorTrainConfig:
         return OperatorTrainConfig(steps=self.steps, batch_networks=self.batch_networks, data_batch=self.data_batch,
-                                   lr=self.lr, warmup_steps=max(1, self.steps // 10), lam=lam, seed=self.seed)
+                                   lr=self.lr, warmup_steps=max(1, self.steps // 10), lam=lam,
+                                   seed=self.seed if seed is None else seed)
 
 
 # ---------------------------------------------------------------------- networks
@@ -159,11 +201,16 @@ def initial_networks(zoo: Zoo, checkpoints: Sequence[int] | None = None, device=
 
 
 def split_initial(zoo: Zoo, fractions: Sequence[float], seed: int, max_test: int | None = None,
-                  device=None) -> tuple[WeightSpace, WeightSpace, WeightSpace]:
+                  device=None, start: str = "intermediate") -> tuple[WeightSpace, WeightSpace, WeightSpace]:
     """Train/val/test initial networks, split *by network* (every checkpoint of a network lands in
-    the same split); the test split is capped at ``max_test`` starting points."""
+    the same split); the test split is capped at ``max_test`` starting points. ``start="final"``:
+    each network's final weights only (the published protocol); ``"intermediate"``: the checkpoints
+    of :func:`initial_networks`."""
+    if start not in ("final", "intermediate"):
+        raise ValueError(f"start must be 'final' or 'intermediate', got {start!r}")
+    ck = [zoo.checkpoints[-1]] if start == "final" else None
     tr, va, te = zoo.split(fractions, seed=seed)
-    out = [initial_networks(z, device=device) for z in (tr, va, te)]
+    out = [initial_networks(z, ck, device=device) for z in (tr, va, te)]
     if max_test is not None and out[2].batch_size > max_test:
         out[2] = out[2][:max_test]
     return out[0], out[1], out[2]
@@ -242,41 +289,24 @@ def train_or_load_operator(kind: str, overrides: dict, train_ws: WeightSpace, x:
 
 # ---------------------------------------------------------------------- baselines and rows
 def sgd_baseline(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, epochs: Sequence[int], lam: float, lr: float,
-                 batch_size: int, seed: int = 0, progress: bool = True) -> tuple[dict[int, WeightSpace], float]:
-    """SGD (momentum 0.9, vectorized over the ``B`` networks) from ``ws`` on
+                 batch_size: int, seed: int = 0, progress: bool = True, momentum: float = 0.0
+                 ) -> tuple[dict[int, WeightSpace], float]:
+    """SGD (``momentum`` 0: plain SGD; vectorized over the ``B`` networks) from ``ws`` on
     ``lam ||theta||_1 + CE``; returns the weights after each of ``epochs`` and the wall time per
     network of the whole run (``seconds / B``; the networks train together)."""
-    extra = (lambda w: lam * l1_norm(w)) if lam > 0 else None
-    if ws.device.type == "cuda":
-        torch.cuda.synchronize(ws.device)
-    t0 = time.perf_counter()
-    res = train_batched(ws, (x, y), max(epochs), lr, 0.0, batch_size, generator=torch.Generator().manual_seed(seed),
-                        extra_loss=extra, checkpoint_epochs=list(epochs), progress=progress, desc="SGD")
-    if ws.device.type == "cuda":
-        torch.cuda.synchronize(ws.device)
-    return {e: res.checkpoints[e] for e in epochs}, (time.perf_counter() - t0) / ws.batch_size
+    from .baselines import run_baseline
+
+    return run_baseline(ws, x, y, epochs, lam, lr, batch_size, "sgd", momentum, seed, progress)
 
 
 def cached_sgd_baseline(te: WeightSpace, data: Dataset, cfg: StudyConfig, lam: float, data_tag: str,
                         progress: bool = True, cache: str | Path | None = None) -> tuple[dict[int, WeightSpace], float]:
-    """:func:`sgd_baseline` on ``data``'s training set, cached in ``cache_dir()/sgd`` by a hash of the
-    starting networks, the SGD settings and the data (the stored time per network is the one
-    measured by the run that computed it, on its device)."""
-    blob = json.dumps({"nets": _digest(te), "epochs": list(cfg.sgd_epochs), "lam": lam, "lr": cfg.sgd_lr,
-                       "batch": cfg.sgd_batch, "seed": cfg.seed, "data": data_tag, "device": te.device.type,
-                       "format": STUDY_FORMAT}, sort_keys=True)
-    path = Path(cache or cache_dir()) / "sgd" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
-    if path.exists():
-        try:
-            tensors, meta = load_tensors(path, map_location=te.device)
-            return {int(e): WeightSpace.unflatten(te.spec, tensors[str(e)]) for e in cfg.sgd_epochs}, meta["seconds"]
-        except (CorruptFileError, KeyError) as exc:
-            print(f"cached SGD baseline unusable, recomputing: {exc}")
-    sgd, sec = sgd_baseline(te, data.x_train, data.y_train, cfg.sgd_epochs, lam, cfg.sgd_lr, cfg.sgd_batch,
-                            cfg.seed, progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_tensors(path, {str(e): w.flatten() for e, w in sgd.items()}, {"seconds": sec})
-    return sgd, sec
+    """:func:`sgd_baseline` with ``cfg``'s SGD setting on ``data``'s training set, cached
+    (:func:`~scalegmn_lite.tasks.amortized.baselines.cached_baseline`)."""
+    from .baselines import cached_baseline
+
+    return cached_baseline(te, data.x_train, data.y_train, cfg.sgd_epochs, lam, cfg.sgd_lr, cfg.sgd_batch, "sgd",
+                           cfg.sgd_momentum, cfg.seed, data_tag, STUDY_FORMAT, progress, cache)
 
 
 def table_row(setting: str, method: str, before: WeightSpace, after: WeightSpace, x_test: torch.Tensor,
@@ -287,4 +317,4 @@ def table_row(setting: str, method: str, before: WeightSpace, after: WeightSpace
     return {"setting": setting, "method": method, "mean_acc": float(m["acc"].mean()), "max_acc": float(m["acc"].max()),
             "test_loss": float(m["loss"].mean()), "l1_reduction_pct": float(red.mean()),
             "near_zero_frac": float(m["near_zero"].mean()), "seconds_per_network": float(seconds),
-            "params": params}
+            "params": params, "seeds": 1, "seconds_per_network_single": None}

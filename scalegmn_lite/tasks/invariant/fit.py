@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,10 +22,11 @@ import torch.nn.functional as F
 from scipy.stats import kendalltau
 from torch import nn
 
+from ...common.distributed import current as current_dist
 from ...common.progress import progress_bar, set_postfix
-from ...weightspace.weights import WeightSpace
+from ...weightspace.weights import NonFiniteWeightsError, WeightSpace
 
-__all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS"]
+__all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS", "UndefinedScoreWarning"]
 
 TASKS = ("regression", "classification")
 
@@ -57,30 +59,112 @@ def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(out, y.long())
 
 
-def score(task: str, pred: torch.Tensor, y: torch.Tensor) -> float:
-    """Kendall tau (regression) or accuracy (classification)."""
+class UndefinedScoreWarning(UserWarning):
+    """The score is undefined (NaN): constant or non-finite predictions or targets."""
+
+
+def _undefined_reason(task: str, pred: torch.Tensor, y: torch.Tensor) -> str | None:
+    p = pred.squeeze(-1) if task == "regression" else pred
+    if len(y) < (2 if task == "regression" else 1):
+        return f"needs at least {2 if task == 'regression' else 1} networks, got {len(y)}"
+    bad = ~torch.isfinite(p).reshape(len(p), -1).all(1)
+    if bool(bad.any()):
+        return f"{int(bad.sum())} predictions are NaN/inf (NaN weights? see WeightSpace.nonfinite_networks)"
+    if task == "regression":
+        if not bool(torch.isfinite(y.double()).all()):
+            return f"{int((~torch.isfinite(y.double())).sum())} targets are NaN/inf"
+        if bool((p == p[0]).all()):
+            return "the predictions are all equal (a collapsed model): Kendall tau is undefined"
+        if bool((y == y[0]).all()):
+            return "the targets are all equal: Kendall tau is undefined"
+    return None
+
+
+def score(task: str, pred: torch.Tensor, y: torch.Tensor, undefined: str = "nan") -> float:
+    """Kendall tau (regression) or accuracy (classification).
+
+    An undefined score (constant predictions or targets, NaN/inf in them, < 2 networks) is never
+    turned into a number: ``undefined="nan"`` returns NaN with an :class:`UndefinedScoreWarning`
+    giving the reason, ``"raise"`` raises ``ValueError`` with it."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    if undefined not in ("nan", "raise"):
+        raise ValueError(f"undefined must be 'nan' or 'raise', got {undefined!r}")
     pred, y = pred.detach().cpu(), y.detach().cpu()
+    reason = _undefined_reason(task, pred, y)
+    if reason is None and task == "regression":
+        tau = float(kendalltau(pred.squeeze(-1).double().numpy(), y.double().numpy()).statistic)
+        reason = None if math.isfinite(tau) else "Kendall tau is NaN"
+    if reason is not None:
+        if undefined == "raise":
+            raise ValueError(f"score({task!r}) is undefined: {reason}")
+        warnings.warn(f"score({task!r}) is NaN: {reason}", UndefinedScoreWarning, stacklevel=2)
+        return math.nan
     if task == "regression":
-        tau = kendalltau(pred.squeeze(-1).double().numpy(), y.double().numpy()).statistic
-        return float(tau) if math.isfinite(tau) else 0.0
+        return tau
     return float((pred.argmax(-1) == y.long()).double().mean())
 
 
+def _finite_only(ws: WeightSpace, y: torch.Tensor | None, on_nonfinite: str, what: str):
+    """``(ws, y)`` with networks whose weights (or targets) are NaN/inf dropped (``"drop"``, with a
+    warning) or a :class:`NonFiniteWeightsError` naming them (``"raise"``)."""
+    if on_nonfinite not in ("raise", "drop"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'drop', got {on_nonfinite!r}")
+    ws.check_materialized(what)
+    ok_w = ws.finite_mask().cpu()
+    ok_y = torch.isfinite(y.detach().double()).cpu().reshape(len(y), -1).all(1) if y is not None \
+        else torch.ones_like(ok_w)
+    if bool((ok_w & ok_y).all()):
+        return ws, y
+    if on_nonfinite == "raise":
+        if not bool(ok_w.all()):
+            ws.check_finite(what)
+        bad = torch.nonzero(~ok_y).flatten().tolist()
+        raise NonFiniteWeightsError(f"{what}: targets of networks {bad[:20]} are NaN/inf; drop them or pass "
+                                    "on_nonfinite='drop'", bad)
+    keep = ok_w & ok_y
+    warnings.warn(f"{what}: dropped {int((~keep).sum())} of {len(keep)} networks with NaN/inf weights or targets "
+                  f"(networks {torch.nonzero(~keep).flatten().tolist()[:20]})", stacklevel=3)
+    return ws[keep.to(ws.device)], (y[keep.to(y.device)] if y is not None else None)
+
+
 @torch.no_grad()
-def predict(model: nn.Module, ws: WeightSpace, batch_size: int = 64) -> torch.Tensor:
-    """Model outputs for every network of ``ws`` (evaluation mode, in batches)."""
+def predict(model: nn.Module, ws: WeightSpace, batch_size: int = 64, on_nonfinite: str = "raise") -> torch.Tensor:
+    """Model outputs for every network of ``ws`` (evaluation mode, in batches).
+
+    Networks with NaN/inf weights raise :class:`NonFiniteWeightsError` naming them
+    (``on_nonfinite="raise"``) or get NaN rows (``"nan"``; the others are predicted as usual)."""
+    if on_nonfinite not in ("raise", "nan"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'nan', got {on_nonfinite!r}")
     model.eval()
-    outs = [model(ws[i:i + batch_size]) for i in range(0, ws.batch_size, batch_size)]
-    return torch.cat(outs)
+    ws.check_materialized("predict")
+    if on_nonfinite == "raise":
+        ws.check_finite("predict")
+        return torch.cat([model(ws[i:i + batch_size]) for i in range(0, ws.batch_size, batch_size)])
+    ok = ws.finite_mask()
+    good = ws[ok]
+    probe = good if good.batch_size else ws[:1].map(torch.zeros_like)
+    outs = [model(probe[i:i + batch_size]) for i in range(0, probe.batch_size, batch_size)]
+    out = torch.cat(outs)
+    full = torch.full((ws.batch_size, *out.shape[1:]), math.nan, dtype=out.dtype, device=out.device)
+    if good.batch_size:
+        full[ok.to(out.device)] = out
+    return full
 
 
 def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: WeightSpace, y_val: torch.Tensor,
-        task: str, config: FitConfig | None = None, progress: bool = True, desc: str = "fit") -> FitResult:
+        task: str, config: FitConfig | None = None, progress: bool = True, desc: str = "fit",
+        dist=None, on_nonfinite: str = "raise") -> FitResult:
     """Train ``model`` on ``(ws_train, y_train)``, keep the state with the best validation score.
 
-    ``ws_*`` must already be on the model's device. The model is left in the best state.
+    ``ws_*`` must already be on the model's device. The model is left in the best state (epochs
+    whose validation score is undefined, see :func:`score`, never count as best).
+    Networks with NaN/inf weights or targets raise :class:`NonFiniteWeightsError` naming them
+    (``on_nonfinite="raise"``) or are dropped with a warning (``"drop"``).
+    ``dist`` (default: the initialised process group, if any,
+    :func:`scalegmn_lite.common.distributed.current`): data-parallel over the networks of each global
+    batch (every rank augments the whole batch, computes its share, gradients are summed), the same
+    result for any number of processes; every rank scores the whole validation set.
     """
     import time
 
@@ -89,9 +173,13 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
     if ws_train.batch_size != len(y_train) or ws_val.batch_size != len(y_val):
         raise ValueError(f"got {ws_train.batch_size} training networks but {len(y_train)} targets "
                          f"(validation: {ws_val.batch_size} vs {len(y_val)}); they must match")
+    ws_train, y_train = _finite_only(ws_train, y_train, on_nonfinite, f"{desc}: training networks")
+    ws_val, y_val = _finite_only(ws_val, y_val, on_nonfinite, f"{desc}: validation networks")
     cfg = config or FitConfig()
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dist = dist if dist is not None else current_dist()
+    dist.broadcast_module(model)
     steps_per_epoch = math.ceil(ws_train.batch_size / cfg.batch_size)
     total, warm = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
 
@@ -115,23 +203,43 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
                 batch = cfg.augment(batch, gen)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            loss = _loss(task, model(batch), y_train[idx])
+            n = len(idx)
+            if dist.enabled:  # this rank's networks of the global batch
+                pos = dist.local(torch.arange(n, device=idx.device))
+                batch, idx = batch[pos], idx[pos]
+            if len(idx):
+                loss = _loss(task, model(batch), y_train[idx]) * dist.share(n)
+            else:  # fewer networks than processes in this batch: nothing to add here
+                loss = torch.zeros((), requires_grad=True)
+            if dist.enabled:
+                loss_value = dist.sum_scalar(loss.item())
+                loss = loss + (loss_value - loss.item())  # the global value (a constant shift, same gradient)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{desc}: loss became {loss.item()} at epoch {epoch}; lower the lr "
                                          "or check the inputs for NaN weights (WeightSpace.check_finite)")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            dist.sync_grads(list(model.parameters()))
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             opt.step()
             losses.append(loss.item())
             step += 1
-        val = score(task, predict(model, ws_val, cfg.batch_size * 2), y_val)
-        result.history.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), "val_score": val})
+        with warnings.catch_warnings(record=True) as caught:  # an undefined score is recorded, not best
+            warnings.simplefilter("always", UndefinedScoreWarning)
+            val = score(task, predict(model, ws_val, cfg.batch_size * 2), y_val)
+        entry = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "val_score": val}
+        if caught:
+            entry["val_note"] = str(caught[-1].message)
+        result.history.append(entry)
         set_postfix(bar, loss=f"{result.history[-1]['train_loss']:.4f}", val=f"{val:.3f}")
         if val > result.best_val:
             result.best_val, result.best_epoch = val, epoch
             best_state = copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif result.history:
+        warnings.warn(f"{desc}: the validation score was undefined in every epoch "
+                      f"({result.history[-1].get('val_note', 'NaN')}); the model is left in its final state",
+                      UndefinedScoreWarning, stacklevel=2)
     result.seconds = time.perf_counter() - t0
     return result

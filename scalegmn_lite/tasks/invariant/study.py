@@ -108,7 +108,8 @@ def gauge_shift(model, ws: WeightSpace, seed: int = 0, max_log_scale: float = 1.
 def compare(data: TaskData, model_names=MODEL_NAMES, seeds=(0,), fit_config: FitConfig | None = None,
             hidden: int = 32, layers: int = 3, device=None, progress: bool = True, return_models: bool = False):
     """Train every model on ``data`` for every seed; one row per (model, seed) with the test score,
-    the best validation score, training seconds and the gauge shift on test networks.
+    the per-test-network predictions ``test_pred`` (for bootstrap intervals over networks and
+    seeds), the best validation score, training seconds and the gauge shift on test networks.
 
     Returns the DataFrame, or ``(DataFrame, {(model, seed): trained model})`` with ``return_models``."""
     device = torch.device(device or "cpu")
@@ -125,8 +126,12 @@ def compare(data: TaskData, model_names=MODEL_NAMES, seeds=(0,), fit_config: Fit
             t0 = time.perf_counter()
             res = fit(model, *data.train, *data.val, data.task, cfg, progress=progress, desc=f"{name} s{seed}")
             seconds = time.perf_counter() - t0
-            test = score(data.task, predict(model, data.test[0]), data.test[1])
+            pred = predict(model, data.test[0])
+            test = score(data.task, pred, data.test[1])
+            # per test network: the prediction (regression) or the predicted class (classification)
+            per = pred.squeeze(-1) if data.task == "regression" else pred.argmax(-1)
             rows.append({"task": data.name, "model": name, "seed": seed, "test_score": test,
+                         "test_pred": per.detach().double().cpu().tolist(),
                          "best_val": res.best_val, "best_epoch": res.best_epoch, "seconds": seconds,
                          "gauge_shift": gauge_shift(model, data.test[0], seed),
                          "params": sum(p.numel() for p in model.parameters())})

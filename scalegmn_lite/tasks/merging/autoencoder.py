@@ -34,8 +34,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ...common.distributed import current as current_dist
+from ...common.distributed import sync_batchnorm
 from ...common.io import CorruptFileError, load_tensors, save_tensors
 from ...common.stable import StableTrainer, TrainingHistory
+from ...nn.guards import check_weights
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
 from ...weightspace.spec import NetworkSpec, SpecError
 from ...weightspace.weights import WeightSpace
@@ -153,7 +156,9 @@ class WeightAutoencoder(nn.Module):
         return ws.to(device=self.device, dtype=self.template.dtype)
 
     def encode(self, ws: WeightSpace) -> torch.Tensor:
-        """``[B, latent_dim]``, invariant under the gauge group of ``spec``."""
+        """``[B, latent_dim]``, invariant under the gauge group of ``spec``. NaN/inf (or ``meta``)
+        weights raise :class:`~scalegmn_lite.weightspace.weights.NonFiniteWeightsError` naming the networks."""
+        check_weights(ws, "WeightAutoencoder.encode")
         return self.encoder(self._inputs(ws))
 
     def decode(self, z: torch.Tensor) -> WeightSpace:
@@ -267,6 +272,7 @@ def train_autoencoder(
     checkpoint_every: int = 0,
     targets: WeightSpace | None = None,
     weight_loss: float = 0.0,
+    dist=None,
 ) -> TrainingHistory:
     """Train ``model`` on the networks ``train`` (``B`` networks of ``model.spec``) with AdamW,
     cosine decay, warm-up, clipping and rollback (:class:`~scalegmn_lite.common.stable.StableTrainer`).
@@ -276,7 +282,9 @@ def train_autoencoder(
     ``weight_loss > 0`` it adds ``weight_loss * mean_b weight_space_loss(D(E(theta_b)), targets_b)``:
     an auxiliary pull towards a fixed representative of each orbit that keeps the decoder from
     collapsing to one network. With ``checkpoint_path``, the model is saved there every
-    ``checkpoint_every`` steps (if > 0) and at the end.
+    ``checkpoint_every`` steps (if > 0) and at the end (by rank 0 only in a distributed run).
+    ``dist`` (default: the initialised process group, if any): data-parallel over the networks of each
+    step's global batch, BatchNorm on global-batch statistics, the same result for any number of processes.
     Returns the :class:`~scalegmn_lite.common.stable.TrainingHistory`.
     """
     if train.spec != model.spec:
@@ -296,28 +304,34 @@ def train_autoencoder(
     def cosine(t: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps))
 
+    dist = dist if dist is not None else current_dist()
+    dist.require_batch(min(batch_size, train.batch_size), "train_autoencoder")
+    dist.broadcast_module(model)
     trainer = StableTrainer(model, opt, warmup_steps=warmup_steps, clip_norm=clip_norm, spike_factor=20.0,
-                            snapshot_every=25, lr_schedule=cosine, progress=progress)
+                            snapshot_every=25, lr_schedule=cosine, progress=progress,
+                            dist=dist if dist.enabled else None)
     B = train.batch_size
     model.train()
 
     def step_fn(t: int):
         idx = torch.randperm(B, generator=gen)[: min(batch_size, B)].to(model.device)
+        n, idx = len(idx), dist.local(idx)  # this rank's networks of the global batch
         batch = train[idx]
         _, dec = model(batch)
         loss = loss_fn(dec, batch).mean()
         if weight_loss > 0:
             loss = loss + weight_loss * weight_space_loss(model, dec, targets[idx]).mean()
-        return loss
+        return loss * dist.share(n)
 
     done = 0
     chunk = checkpoint_every if checkpoint_every and checkpoint_path else steps
     while done < steps:
         n = min(chunk, steps - done)
-        history = trainer.run(step_fn, n)
+        with sync_batchnorm(model, dist):
+            history = trainer.run(step_fn, n)
         done += n
         if checkpoint_path is not None:
-            save_autoencoder(model, checkpoint_path, extra={"steps": done})
+            dist.on_main(save_autoencoder, model, checkpoint_path, extra={"steps": done})
     model.eval()
     return history
 
@@ -334,6 +348,11 @@ def save_autoencoder(model: WeightAutoencoder, path: str | Path, extra: dict | N
 def load_autoencoder(path: str | Path, device=None) -> WeightAutoencoder:
     """Restore a :class:`WeightAutoencoder` saved by :func:`save_autoencoder`; raises
     :class:`~scalegmn_lite.common.io.CorruptFileError` for a missing, truncated or altered file."""
+    if Path(path).is_file() and not Path(f"{path}.json").exists():
+        raise CorruptFileError(
+            f"{path}: no {Path(path).name}.json next to it, so not written by save_autoencoder (a plain torch.save "
+            "file?). Save with save_autoencoder(model, path) (atomic, hashed, with spec and config); to use a plain "
+            "state dict, build WeightAutoencoder(spec, config) and call model.load_state_dict(torch.load(path))")
     state, meta = load_tensors(path)
     if meta.get("format") != FORMAT:
         raise CorruptFileError(f"{path}: not a weight autoencoder (format {meta.get('format')!r}, expected {FORMAT!r})")

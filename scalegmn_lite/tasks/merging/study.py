@@ -5,7 +5,8 @@ Methods for a pair ``(theta_0, theta_1)`` of networks of one spec (``alpha`` in 
 
 * ``"naive"``:            ``(1 - alpha) theta_0 + alpha theta_1``;
 * ``"weight_matching"``:  ``(1 - alpha) theta_0 + alpha g theta_1`` with ``g`` from
-  :func:`~scalegmn_lite.tasks.merging.paths.weight_matching` (Git Re-Basin, signed permutations, scale normalisation);
+  :func:`~scalegmn_lite.tasks.merging.matching.weight_matching` (Git Re-Basin, signed permutations, scale
+  normalisation);
 * ``"decoded"``:          ``(1 - alpha) D(E(theta_0)) + alpha D(E(theta_1))``: both networks are
   replaced by their canonical representatives (the encoder is invariant, so ``D(E(.))`` is
   constant on every gauge orbit) and the decoded weights are interpolated;
@@ -44,6 +45,7 @@ __all__ = [
     "latent_loss_curve",
     "merge_curves",
     "barriers",
+    "path_figures",
     "orbit_partner",
     "same_class_pairs",
     "random_pairs",
@@ -160,6 +162,24 @@ def merge_curves(ae: WeightAutoencoder | None, ws0: WeightSpace, ws1: WeightSpac
 def barriers(curves: dict[str, LossCurve]) -> dict[str, torch.Tensor]:
     """``{method: [B] barriers}``."""
     return {m: loss_barrier(c) for m, c in curves.items()}
+
+
+def path_figures(curves: dict[str, LossCurve]) -> dict[str, dict[str, torch.Tensor]]:
+    """Per method and pair (``[B]`` each), in absolute terms, so that a method whose endpoints are worse
+    cannot look good by its barrier alone:
+
+    * ``barrier``: ``max_alpha L(alpha) - ((1 - alpha) L(0) + alpha L(1))`` (relative to its endpoints);
+    * ``max_loss``: ``max_alpha L(alpha)``, the worst loss along the path;
+    * ``mean_loss``: the mean loss over the alphas (the area under the path, normalised);
+    * ``endpoint_loss``: ``(L(0) + L(1)) / 2``, the loss of the path's own endpoints (the originals for
+      naive and weight matching, the decoded networks for ``decoded`` and ``latent``).
+    """
+    out = {}
+    for m, c in curves.items():
+        loss = torch.as_tensor(c.losses).double().cpu()
+        out[m] = {"barrier": loss_barrier(c).double().cpu(), "max_loss": loss.max(1).values,
+                  "mean_loss": loss.mean(1), "endpoint_loss": (loss[:, 0] + loss[:, -1]) / 2}
+    return out
 
 
 def orbit_partner(ws: WeightSpace, noise: float = 0.0, generator: torch.Generator | None = None

@@ -1,0 +1,123 @@
+"""Claims with uncertainty: bootstrap intervals, statuses decided by them, and the schema of result files
+(including the committed reference run under results/reference/ when present)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scalegmn_lite.cli import write_report
+from scalegmn_lite.common.claims import claim, combine_status, interval_claim, validate_claim
+from scalegmn_lite.common.stats import bootstrap_mean, bootstrap_stat, decide
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+
+
+def test_bootstrap_mean_covers_the_truth_and_is_seeded():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.3, 1.0, size=(3, 200))
+    a, b = bootstrap_mean(x, seed=5), bootstrap_mean(x, seed=5)
+    assert a == b and a["seeds"] == 3 and a["n"] == 200
+    assert a.lo < a["mean"] < a.hi and a.lo < 0.3 < a.hi
+    assert a.hi - a.lo < 0.5  # 600 values of std 1: the interval is narrow
+    # a seed effect widens the interval: the same networks, seeds shifted by +-1
+    shifted = x + np.array([[-1.0], [0.0], [1.0]])
+    w = bootstrap_mean(shifted, seed=5)
+    assert (w.hi - w.lo) > 3 * (a.hi - a.lo)
+
+
+def test_bootstrap_nan_is_not_dropped():
+    r = bootstrap_mean([[1.0, float("nan"), 2.0]])
+    assert math.isnan(r["mean"]) and all(math.isnan(v) for v in r["ci"])
+    assert decide(r["ci"], ">", 0) == "inconclusive"
+    with pytest.raises(ValueError, match="seeds, units"):
+        bootstrap_mean(np.zeros((2, 2, 2)))
+
+
+def test_bootstrap_stat_of_a_ranking():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100)
+    pred = [y + rng.normal(0, 0.3, 100) for _ in range(3)]
+    r = bootstrap_stat(lambda s, idx: kendalltau(pred[s][idx], y[idx])[0], 3, 100, n_boot=300)
+    assert 0.5 < r.lo < r["mean"] < r.hi < 1.0
+
+
+@pytest.mark.parametrize("ci,op,want", [([0.1, 0.3], ">", "holds"), ([-0.3, -0.1], ">", "refuted"),
+                                        ([-0.1, 0.2], ">", "inconclusive"), ([-0.3, -0.1], "<", "holds"),
+                                        ([0.1, 0.3], "<", "refuted"), ([0.0, 0.2], ">=", "holds"),
+                                        ([0.0, 0.2], ">", "inconclusive")])
+def test_decide(ci, op, want):
+    assert decide(ci, op, 0.0) == want
+
+
+def test_interval_claim_status_and_holds():
+    c = interval_claim("x", "a beats b", {"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3}, ">", 0.0)
+    assert c.status == "holds" and c.holds and c.ci == [0.1, 0.3] and c.seeds == 3
+    c = interval_claim("x", "a beats b", {"mean": -0.2, "ci": [-0.3, -0.1], "seeds": 3}, ">", 0.0)
+    assert c.status == "refuted" and not c.holds
+    c = interval_claim("x", "a beats b", {"mean": 0.01, "ci": [-0.1, 0.1], "seeds": 3}, ">", 0.0)
+    assert c.status == "inconclusive" and not c.holds
+    assert combine_status(["holds", "inconclusive"]) == "inconclusive"
+    assert combine_status(["holds", "refuted", "inconclusive"]) == "refuted"
+    assert combine_status(["holds", "holds"]) == "holds"
+    with pytest.raises(ValueError, match="contradicts"):
+        type(c)("x", "s", 1.0, "t", True, "refuted")
+
+
+def test_deterministic_claims_keep_their_meaning():
+    c = claim("a", "x", 0.5, "<=", 1.0)
+    assert c.status == "holds" and c.ci is None and c.seeds is None
+    assert claim("a", "x", 2.0, "<=", 1.0).status == "refuted"
+    validate_claim(c.to_dict())
+
+
+@pytest.mark.parametrize("damage,msg", [(lambda d: d.pop("status"), "missing field 'status'"),
+                                        (lambda d: d.update(status="maybe"), "not one of"),
+                                        (lambda d: d.update(holds=False), "contradicts"),
+                                        (lambda d: d.update(ci=[0.3, 0.1]), "lo > hi"),
+                                        (lambda d: d.update(seeds=None), "go together"),
+                                        (lambda d: d.update(seeds=0), "seeds must be")])
+def test_validate_claim_names_the_problem(damage, msg):
+    d = interval_claim("x", "s", {"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3}, ">", 0.0).to_dict()
+    validate_claim(d)
+    damage(d)
+    with pytest.raises(ValueError, match=msg):
+        validate_claim(d, "file.json claim x")
+
+
+def test_report_shows_status_and_interval(tmp_path):
+    cs = [interval_claim("t1", "trained", {"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3}, ">", 0.0).to_dict(),
+          interval_claim("t2", "trained", {"mean": 0.0, "ci": [-0.1, 0.1], "seeds": 3}, ">", 0.0).to_dict(),
+          claim("d1", "exact", 1.0, "<", 0.5).to_dict()]
+    text = write_report(tmp_path, {"demo": {"claims": cs, "quick": True, "device": "cpu", "seconds": 1.0}}).read_text()
+    assert "1 of 3 claims hold, 1 refuted, 1 inconclusive" in text
+    assert "[0.1, 0.3]" in text and "*inconclusive*" in text and "**refuted**" in text and "| exact |" in text
+
+
+def _result_files():
+    return sorted(p for p in REFERENCE.glob("*.json") if p.name != "manifest.json") if REFERENCE.exists() else []
+
+
+@pytest.mark.parametrize("path", _result_files(), ids=lambda p: p.name)
+def test_committed_reference_results_follow_the_schema(path):
+    data = json.loads(path.read_text())
+    assert data.get("mode") == "reference", f"{path}: not written by `reproduce --reference`"
+    assert data["claims"], f"{path}: no claims"
+    for c in data["claims"]:
+        validate_claim(c, f"{path.name} claim {c.get('id')}")
+        if path.stem != "gauge" and path.stem != "zoo" and c["ci"] is not None:
+            assert c["seeds"] >= 3, f"{path.name} claim {c['id']}: a reference trained claim needs >= 3 seeds"
+
+
+def test_committed_reference_has_report_and_manifest():
+    if not _result_files():
+        pytest.skip("no committed reference run in results/reference/")
+    man = json.loads((REFERENCE / "manifest.json").read_text())
+    assert {"commit", "command", "versions", "cpu", "wall_seconds", "started"} <= set(man)
+    assert man["mode"] == "reference" and (REFERENCE / "REPORT.md").exists()
