@@ -4,21 +4,29 @@ notebooks' <details> blocks) pass, typical wrong answers fail, unanswered stubs 
 import math
 
 import matplotlib
+import pandas as pd
 import sympy as sp
 import torch
 
-from scalegmn_lite import AmortizedOperator, WeightSpace, batched_forward
+from scalegmn_lite import AmortizedOperator, NetworkSpec, WeightSpace, batched_forward
 from scalegmn_lite.course.feedback import Feedback
 from scalegmn_lite.course.gauge import (
+    EXERCISE_02_4_NETWORK,
+    LEAKY_CANDIDATES,
+    check_bias_dims,
+    check_circular_dims,
     check_composition,
     check_conv_dims_formula,
     check_cubic_and_abs,
+    check_flatten_dims,
+    check_leaky_slopes,
     check_siren_shift,
 )
 from scalegmn_lite.course.layers import (
     check_backward_message,
     check_edge_rescaling,
     check_edge_width,
+    check_flattened_inputs,
     check_invariant_view,
     check_sign_linear_maps,
 )
@@ -28,8 +36,9 @@ from scalegmn_lite.course.metanets import (
     check_operator_equivariance,
     check_tanh_cnn_symmetry,
 )
-from scalegmn_lite.course.zoos import check_batched_mlp, check_psnr
+from scalegmn_lite.course.zoos import check_accuracy_spread, check_batched_mlp, check_psnr
 from scalegmn_lite.nn.baselines import layer_statistics
+from scalegmn_lite.symbolic.conv import dense_index, network_index, scaling_dimension
 
 matplotlib.use("Agg")
 
@@ -53,6 +62,16 @@ def conv_dims(c, n, stride, padding):
     return 2 * c, c * (n1 + n2)
 
 
+def flattened_dims():
+    spec = NetworkSpec.from_text(EXERCISE_02_4_NETWORK)
+    dims = []
+    for dense in (False, True):
+        idx, _, _ = network_index(spec, dense=dense)
+        flat = dense_index(*idx[-1].shape) + int(max(m.max() for m in idx))
+        dims.append(scaling_dimension(idx[:-1] + [flat]))
+    return tuple(dims)
+
+
 def batched_mlp(W1, b1, W2, b2, x):
     h = torch.relu(torch.baddbmm(b1[:, None], x.expand(W1.shape[0], -1, -1), W1.transpose(1, 2)))
     return torch.baddbmm(b2[:, None], h, W2.transpose(1, 2))
@@ -74,6 +93,11 @@ def edges_after_gauge(graph, g):
 def probe_features(ws):
     x = torch.linspace(-1, 1, 16 * ws.spec.widths[0], dtype=ws.dtype).reshape(16, -1).sin()
     return batched_forward(ws, x).flatten(1)
+
+
+def spread(metadata, checkpoints):
+    pooled = pd.concat([metadata[f"test_acc@{e}"] for e in checkpoints])
+    return float(pooled.quantile(0.9) - pooled.quantile(0.1))
 
 
 def barrier(alphas, losses):
@@ -105,11 +129,30 @@ def test_notebook_01_checks():
     assert not check_siren_shift(lambda ws, layer, neuron: ws)
     assert check_composition(lambda g1, g2: g2 @ g1)
     assert not check_composition(lambda g1, g2: g1 @ g2)
+    assert check_leaky_slopes(set(LEAKY_CANDIDATES), {0.5, 1, 2})
+    assert not check_leaky_slopes({0.5, 1, 2}, {0.5, 1, 2})  # a = 1 is linear: negative q work too
+    assert not check_leaky_slopes(set(LEAKY_CANDIDATES), {-1, 0.5, 1, 2})  # |x| is not odd
+    assert not check_leaky_slopes({0, 1}, {1})  # not among the candidates
+    assert check_leaky_slopes(None, None).ok is None
+    assert check_siren_shift(stub).ok is None and check_composition(stub).ok is None
 
 
 def test_notebook_02_check():
     assert check_conv_dims_formula(conv_dims)
     assert not check_conv_dims_formula(lambda c, n, s, p: (2 * c, 2 * c * n))  # ignores stride and padding
+    assert check_conv_dims_formula(stub).ok is None
+    assert check_bias_dims((2 * 4, 4 * (8 + 4)))
+    assert not check_bias_dims((0, 48))  # the biases do not fix the channels
+    assert not check_bias_dims((8, 4 * (14 + 12)))  # positions without stride and padding
+    assert check_bias_dims(None).ok is None
+    assert check_circular_dims(lambda c_out, c_in, k, n: c_out + c_in)
+    assert not check_circular_dims(lambda c_out, c_in, k, n: c_out + c_in + 1)  # kept the ramp
+    assert not check_circular_dims(lambda c_out, c_in, k, n: 2)  # one channel each only
+    assert check_circular_dims(stub).ok is None
+    assert flattened_dims() == (8, 104) and check_flatten_dims(flattened_dims())
+    assert not check_flatten_dims((4 + 4 * 12, 104))  # the last conv layer's positions are still tied
+    assert not check_flatten_dims((8, 8))
+    assert check_flatten_dims(None).ok is None
 
 
 def test_notebook_03_checks():
@@ -118,6 +161,12 @@ def test_notebook_03_checks():
     assert check_psnr(lambda img, t: 10 * torch.log10(1 / (img - t).pow(2).flatten(1).mean(1)))
     assert not check_psnr(lambda img, t: 10 * torch.log10(1 / (img - t).pow(2).mean()).expand(img.shape[0]))
     assert check_psnr(stub).ok is None
+    assert check_accuracy_spread(spread)
+    final_only = lambda md, cps: md["test_acc"].quantile(0.9) - md["test_acc"].quantile(0.1)
+    assert not check_accuracy_spread(final_only)  # ignores the checkpoints
+    per_checkpoint = lambda md, cps: sum(spread(md, [e]) for e in cps) / len(cps)
+    assert not check_accuracy_spread(per_checkpoint)  # the mean of per-checkpoint spreads
+    assert check_accuracy_spread(stub).ok is None and check_batched_mlp(stub).ok is None
 
 
 def test_notebook_04_checks():
@@ -127,6 +176,11 @@ def test_notebook_04_checks():
     masked = (4 + 16) * 4 + 4 * 3 * 8 + 4 * 3 * 8
     assert check_edge_width(9, masked)
     assert not check_edge_width(5, masked) and not check_edge_width(9, 0)
+    assert check_edge_rescaling(stub).ok is None
+    assert check_flattened_inputs(4 * 4 * 4, 4)
+    assert not check_flattened_inputs(4 * 6 * 6, 4)  # positions of the first conv layer
+    assert not check_flattened_inputs(64, 64)  # one q per position: not a symmetry of the conv layers
+    assert check_flattened_inputs(None, None).ok is None
 
 
 def test_notebook_05_checks():

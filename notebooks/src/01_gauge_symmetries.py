@@ -307,7 +307,13 @@ neuron_scaling_widget(explore_net, layer=1, neuron=0)
 # </details>
 
 # %%
-from scalegmn_lite.course.gauge import check_composition, check_cubic_and_abs, check_siren_shift
+from scalegmn_lite.course.gauge import (
+    LEAKY_CANDIDATES,
+    check_composition,
+    check_cubic_and_abs,
+    check_leaky_slopes,
+    check_siren_shift,
+)
 
 cubic_q = None  # the set of allowed q for x**3, e.g. {...}
 abs_group = None  # "positive_scale", "sign" or "permutation"
@@ -315,14 +321,31 @@ check_cubic_and_abs(cubic_q, abs_group)
 
 # %% [markdown]
 # **2.** LeakyReLU with slope $a = 1$ is the identity: check that `derive_scalings("leaky_relu", param=1.0)`
-# admits negative $q$. What happens for $a = -1$ (i.e. $|x|$)?
+# admits negative $q$. What happens for $a = -1$ (i.e. $|x|$)? Sort the candidates `LEAKY_CANDIDATES`
+# $= (-2, -1, -\tfrac12, \tfrac12, 1, 2)$: which of them are allowed for $a = 1$, which for $a = -1$?
+#
+# *Hint:* LeakyReLU is $x$ for $x > 0$ and $a x$ for $x < 0$. A negative $q$ sends $x = 1$ to the
+# negative branch, so $\sigma(q) = a q$ must equal $q\,\sigma(1) = q$. The derived set is
+# `derive_scalings("leaky_relu", param=a).solutions` (a sympy set: `.contains(q)`).
 #
 # <details><summary>Solution</summary>
 #
-# With $a = 1$ every $q \ne 0$ works (a linear map commutes with any scaling). With $a = -1$ the
-# activation is $|x|$: only $q > 0$, as in exercise 1.
-# </details>
+# With $a = 1$ every $q \ne 0$ works (a linear map commutes with any scaling): all six candidates.
+# With $a = -1$ the activation is $|x|$: only $q > 0$, as in exercise 1.
 #
+# ```python
+# slope_one = set(LEAKY_CANDIDATES)
+# slope_minus_one = {0.5, 1, 2}
+# ```
+# </details>
+
+# %%
+print(LEAKY_CANDIDATES)
+slope_one = None  # the candidates allowed for a = 1, e.g. {...}
+slope_minus_one = None  # the candidates allowed for a = -1
+check_leaky_slopes(slope_one, slope_minus_one)
+
+# %% [markdown]
 # **3.** SIREN has an extra symmetry: shift one hidden neuron's bias by $\pi / w_0$ and negate its
 # outgoing weights ($\sin(z + \pi) = -\sin z$). Write `shift(ws, layer, neuron)` for a batch of SIRENs
 # (`ws.spec.layers[layer - 1].activation_param` is $w_0$). Why does $\pi$ instead of $\pi/w_0$ fail?

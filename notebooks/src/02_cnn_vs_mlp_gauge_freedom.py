@@ -138,6 +138,18 @@ print("single layer:", (d_layer.dim_cnn, d_layer.dim_mlp),
       " network 1-1-1 on length 4:", (d_net.dim_cnn, d_net.dim_mlp))
 
 # %% [markdown]
+# **Quick check.** A single conv1d layer with 3 input and 2 output channels (kernel 3, length 6), both
+# sides free: how many scaling directions keep it a convolution, and how many has the dense layer of
+# the same unrolled size?
+#
+# <details><summary>Answer</summary>
+#
+# $2 + 3 + 1 = 6$: one common factor per output channel, one per input channel, and the ramp. The
+# dense layer has one factor per unrolled neuron, $2 \cdot 4 + 3 \cdot 6 = 26$ (4 output positions,
+# 6 input positions). The single-layer table in section 3 lists this layer (`conv1d 3->2 n=6 k=3`).
+# </details>
+
+# %% [markdown]
 # ## 3. Gauge dimensions for several sizes
 #
 # Whole networks (hidden layers of the conv net vs the MLP of the same unrolled sizes; inputs and
@@ -276,7 +288,16 @@ print("CNN dimension independent of the signal length:", bool((cnn_by_length.nun
 # </details>
 
 # %%
-from scalegmn_lite.course.gauge import check_conv_dims_formula
+from scalegmn_lite.course.gauge import (
+    EXERCISE_02_2_NETWORK,
+    EXERCISE_02_4_NETWORK,
+    check_bias_dims,
+    check_circular_dims,
+    check_conv_dims_formula,
+    check_flatten_dims,
+    circular_conv1d_index,  # noqa: F401 (for exercise 3)
+)
+from scalegmn_lite.symbolic.conv import dense_index, network_index, scaling_dimension  # noqa: F401 (exercises 3, 4)
 
 
 def formula(c, n, stride, padding):
@@ -287,24 +308,89 @@ check_conv_dims_formula(formula)
 
 # %% [markdown]
 # **2.** Include the bias constraints (`network_scaling_dims(..., bias=True)`). Why do they not change
-# the CNN count in a network?
+# the CNN count in a network? Predict `(dim_cnn, dim_mlp)` with biases for `EXERCISE_02_2_NETWORK`
+# (`conv1d 1-4-4/3 k3 s2 p1 relu 1x16`) before you run `network_scaling_dims`.
+#
+# *Hint:* a bias adds one constraint per group of neurons that share it. Which neurons share a bias
+# in a conv layer, and are they not tied already? Exercise 1's formula gives the counts without biases.
 #
 # <details><summary>Solution</summary>
 #
 # A bias is shared by all positions of its channel, so it asks for one factor per channel: exactly
 # what the weight sharing already forces. (For the MLP, each neuron's bias scales with that neuron.)
-# </details>
+# Both counts stay what they are without biases: 16 positions become 8, then 4 (stride 2, padding 1),
+# so
 #
+# ```python
+# bias_dims = (2 * 4, 4 * (8 + 4))  # (8, 48)
+# ```
+# </details>
+
+# %%
+print(EXERCISE_02_2_NETWORK)
+bias_dims = None  # your (dim_cnn, dim_mlp)
+check_bias_dims(bias_dims)
+
+# %% [markdown]
 # **3.** Circular padding makes the matrix circulant. Which scalings survive for a single layer then
-# (is the ramp still allowed)?
+# (is the ramp still allowed)? Write `circular_dim(c_out, c_in, k, n)`, the dimension of the scaling
+# group of one circular conv1d layer (stride 1, kernel $k \ge 2$, length $n$, both sides free). You
+# can count it with `scaling_dimension([circular_conv1d_index(c_out, c_in, k, n)], free_input=True,
+# free_output=True)`; the check wants the closed form.
 #
 # *Hint:* the ramp $u_p = \beta p$ has to be consistent after wrapping around from position $n-1$ to 0.
+# Without the wrap-around a single layer has $c_\text{out} + c_\text{in} + 1$ directions (quick check
+# above).
 #
 # <details><summary>Solution</summary>
 #
 # The wrap-around entries tie position $n-1$ to position 0, so $\beta n = 0$: the ramp is gone and only
-# the two common scales (inputs, outputs) remain.
-# </details>
+# the common scales remain, one per output and one per input channel (for one channel each: the two
+# common scales of inputs and outputs).
 #
+# ```python
+# def circular_dim(c_out, c_in, k, n):
+#     return c_out + c_in
+# ```
+# </details>
+
+# %%
+def circular_dim(c_out, c_in, k, n):
+    raise NotImplementedError
+
+
+check_circular_dims(circular_dim)
+
+# %% [markdown]
 # **4.** Flattening the last conv layer into a dense layer instead of global average pooling: extend
-# `network_index` and count again. Which neurons are tied now?
+# `network_index` and count again. Which neurons are tied now? Give `(dim_cnn, dim_mlp)` for
+# `EXERCISE_02_4_NETWORK` (`conv1d 1-4-4/3 k3 relu 1x16`) with its dense layer reading the flattened
+# $4 \times 12$ features.
+#
+# *Hint:* `network_index(spec)` returns the index matrices of the layers (and `dense=True` those of the
+# unrolled MLP). After flattening, the dense layer has its own weight for every (channel, position):
+# replace its matrix with `dense_index` of the same shape, shifted past the other layers' ids, and
+# count with `scaling_dimension(indices)`.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# spec = NetworkSpec.from_text(EXERCISE_02_4_NETWORK)
+# flatten_dims = []
+# for dense in (False, True):
+#     idx, _, _ = network_index(spec, dense=dense)
+#     flat = dense_index(*idx[-1].shape) + int(max(m.max() for m in idx))
+#     flatten_dims.append(scaling_dimension(idx[:-1] + [flat]))
+# flatten_dims = tuple(flatten_dims)  # (8, 104), as with pooling
+# ```
+# Nothing changes. The positions of a hidden channel are tied by the kernels, not by the pooling:
+# the first conv layer reads fixed inputs, so its weight sharing gives all positions of a channel one
+# factor, and the next conv layer passes that on. The flattened dense layer ties nothing (one weight
+# per input) and frees nothing, so each hidden channel still has one factor: $4 + 4 = 8$, against
+# $4 \cdot 14 + 4 \cdot 12 = 104$ unrolled neurons.
+# </details>
+
+# %%
+print(EXERCISE_02_4_NETWORK)
+flatten_dims = None  # your (dim_cnn, dim_mlp)
+check_flatten_dims(flatten_dims)

@@ -59,6 +59,19 @@ print("hand-written step == library step:",
       all(torch.allclose(a, b, atol=1e-12) for a, b in zip(by_hand, lib.ws.params())))
 
 # %% [markdown]
+# **Quick check.** The cell above differentiates `loss.sum()`, the *sum* of the $B$ per-network
+# losses. What would go wrong with `loss.mean()`?
+#
+# <details><summary>Answer</summary>
+#
+# Network $b$'s gradient would be $\frac{1}{B}\,\partial \mathrm{CE}_b / \partial \theta_b$: every
+# network would effectively train with learning rate $\mathrm{lr}_b / B$, so its run would depend on
+# how many other networks share the batch. With the sum, each network's step is exactly the step it
+# would take alone (the networks do not interact: $\partial \mathrm{CE}_b / \partial \theta_{b'} = 0$
+# for $b' \ne b$).
+# </details>
+
+# %% [markdown]
 # ## Batched training equals training one network at a time
 # The reference trains each network separately with `torch.nn` modules and `torch.optim.SGD`. CNN training
 # is chaotic, so we compare after a few steps, where agreement to $10^{-5}$ in float32 is a real check.
@@ -231,7 +244,7 @@ print(train.where(activation="relu").weights())
 # </details>
 
 # %%
-from scalegmn_lite.course.zoos import check_batched_mlp, check_psnr
+from scalegmn_lite.course.zoos import check_accuracy_spread, check_batched_mlp, check_psnr
 
 
 def forward(W1, b1, W2, b2, x):
@@ -242,8 +255,46 @@ check_batched_mlp(forward)
 
 # %% [markdown]
 # **2.** Add a recipe with `sigmoid` networks and compare its accuracy spread. How does the spread of
-# test accuracy change if you drop checkpoint 1?
+# test accuracy change if you drop checkpoint 1? First write `spread(metadata, checkpoints)`: the
+# 10-90% spread (as in the accuracy section above) of the test accuracies of every network at every
+# checkpoint in `checkpoints`, pooled into one sample (the columns `test_acc@{e}`).
 #
+# *Hint:* `pd.concat([metadata[f"test_acc@{e}"] for e in checkpoints])` pools the columns; then
+# `quantile(0.9) - quantile(0.1)`. For the recipe, `dataclasses.replace(get_recipe("mlp-mnist1d"),
+# name="mlp-sigmoid-mnist1d", activations=("sigmoid",))` keeps everything but the activation (and the
+# new name keeps its cache apart); building it takes about half a minute in quick mode.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# def spread(metadata, checkpoints):
+#     pooled = pd.concat([metadata[f"test_acc@{e}"] for e in checkpoints])
+#     return float(pooled.quantile(0.9) - pooled.quantile(0.1))
+#
+# from dataclasses import replace
+# sig = load_or_build(replace(get_recipe("mlp-mnist1d"), name="mlp-sigmoid-mnist1d", activations=("sigmoid",)),
+#                     device="cpu", progress=False)
+# for name, z in [("relu/tanh", zoos["mlp-mnist1d"]), ("sigmoid", sig)]:
+#     cps = list(z.checkpoints)
+#     print(name, spread(z.metadata, cps), spread(z.metadata, [e for e in cps if e != 1]))
+# ```
+# At the quick budget the sigmoid networks learn slowly: their median test accuracy stays near chance
+# (0.1) through checkpoint 2, so the pooled spread is much smaller than the relu/tanh zoo's (most
+# points sit at chance). Dropping checkpoint 1 does not shrink the 10-90% range, it even widens it a
+# little: checkpoint 0 pins the low end at chance, and without the early points a larger share of the
+# pool is final accuracies, which lifts the 90% quantile. What early checkpoints add (for networks that
+# learn early) is accuracies between chance and the final ones, which a regressor needs, not a wider
+# range.
+# </details>
+
+# %%
+def spread(metadata, checkpoints):
+    raise NotImplementedError
+
+
+check_accuracy_spread(spread)
+
+# %% [markdown]
 # **3.** PSNR from scratch: `psnr(images, targets)` for `[B, H, W]` images in $[0, 1]$, one value per
 # image. Then fit the INRs at 28x28 (`image_size=28`): how does the PSNR change?
 #

@@ -72,6 +72,16 @@ print("vtype", g.vtype.tolist(), " (0 input, 1 hidden, 2 output)")
 print("sym  ", g.sym.tolist(), " (0 fixed, 1 positive scale, 2 sign, 3 permutation only)")
 
 # %% [markdown]
+# **Quick check.** How many vertices and edges has the graph of an `mlp 3-4-5-2` network, and which
+# of its vertices can a gauge element move?
+#
+# <details><summary>Answer</summary>
+#
+# $3 + 4 + 5 + 2 = 14$ vertices and $3 \cdot 4 + 4 \cdot 5 + 5 \cdot 2 = 42$ edges, one per weight. Only
+# the $4 + 5 = 9$ hidden vertices are permuted and rescaled; the 3 input and 2 output vertices are fixed.
+# </details>
+
+# %% [markdown]
 # ## Drawing it
 # Three panels on **one** colour scale (vertex colour = bias; inputs have none) and one edge-width
 # scale (width $\propto |w|$, blue positive, red negative; every edge labelled with its weight):
@@ -180,7 +190,13 @@ print("round trip exact:", True)
 # </details>
 
 # %%
-from scalegmn_lite.course.layers import EXERCISE_04_2_NETWORKS, check_edge_rescaling, check_edge_width
+from scalegmn_lite.course.layers import (
+    EXERCISE_04_2_NETWORKS,
+    EXERCISE_04_3_NETWORK,
+    check_edge_rescaling,
+    check_edge_width,
+    check_flattened_inputs,
+)
 
 
 def predict(graph, g):
@@ -210,12 +226,29 @@ check_edge_width(edge_width, masked_entries)
 
 # %% [markdown]
 # **3.** Why would flattening conv features without pooling break the "one vertex per channel"
-# picture? Which group acts on the dense layer's inputs then?
+# picture? Which group acts on the dense layer's inputs then? For `EXERCISE_04_3_NETWORK`
+# (`conv2d 1-4-4/3 k3 relu 1x8x8`) flattened into its dense layer: how many input neurons would the
+# dense layer have, and how many independent scale factors does the gauge group have on them?
+#
+# *Hint:* each $3 \times 3$ convolution without padding shrinks the image by 2 per side length. The
+# gauge group of the conv layers is one permutation of the channels and one $q$ per channel (the
+# graph's vertices); ask which dense inputs come from the same channel.
 #
 # <details><summary>Solution</summary>
 #
 # After flattening, the dense layer has one input per (channel, position), but the conv layer's
 # gauge scales whole channels: all positions of a channel share one $q$. The dense layer's inputs
 # would be grouped in blocks tied to one vertex each, which the graph (one vertex per neuron) cannot
-# express; `NetworkSpec` therefore rejects it.
+# express; `NetworkSpec` therefore rejects it. The group on the dense inputs permutes whole blocks
+# (a channel's positions move together, keeping their order) and scales each block by its channel's
+# $q$. Here $8 \times 8 \to 6 \times 6 \to 4 \times 4$:
+#
+# ```python
+# flat_inputs, flat_factors = 4 * 4 * 4, 4  # 64 inputs, one q per channel
+# ```
 # </details>
+
+# %%
+print(EXERCISE_04_3_NETWORK)
+flat_inputs, flat_factors = None, None  # your answers
+check_flattened_inputs(flat_inputs, flat_factors)

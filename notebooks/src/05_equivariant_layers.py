@@ -5,8 +5,9 @@
 # edges as $e_{st} \mapsto \frac{q_t}{q_s} e_{st}$. ReLU networks have $q > 0$, tanh and SIREN
 # networks $q = \pm 1$. We build ScaleGMN's pieces from scratch with plain tensors and assert
 # equivariance after every step, check the library's `ScaleEq` *equal* to the hand-built one (same
-# weights), assemble a whole bidirectional layer, and finally check the library's models with
-# `scalegmn_lite.nn.checks`.
+# weights), assemble a whole bidirectional layer, rebuild the library's message-passing layer
+# `ScaleGMNLayer` from its equations and check it equal too, and finally check the library's models
+# with `scalegmn_lite.nn.checks`.
 #
 # **Sources.** ScaleGMN: Kalogeropoulos, Bouritsas & Panagakis, *Scale Equivariant Graph
 # Metanetworks*, NeurIPS 2024 (arXiv 2406.10685). GMN, the permutation-only baseline: Lim, Maron,
@@ -209,6 +210,19 @@ assert close(update(qv * xv, qe * ev), qv * update(xv, ev))
 print("update equivariant:", True)
 
 # %% [markdown]
+# **Quick check.** The update is $x_t' = x_t + \mathrm{ScaleEq}(\dots)$ with an identity residual and
+# no bias. Why would $x_t' = x_t + b + \mathrm{ScaleEq}(\dots)$, with a learned constant $b$, break
+# equivariance?
+#
+# <details><summary>Answer</summary>
+#
+# Under $x \mapsto qx$ the output has to become $q\,x_t'$, but the constant does not scale:
+# $q x_t + b + q\,\mathrm{ScaleEq}(\dots) \ne q\,(x_t + b + \mathrm{ScaleEq}(\dots))$ unless $b = 0$ or
+# $q = 1$. It is the reason $\Gamma$ is bias-free too. Vertices with $q = 1$ (inputs and outputs) may
+# carry constants; notebook 07's operator gives them learned constant features.
+# </details>
+
+# %% [markdown]
 # ## 6. Edge update, a full layer
 # $e_{st}' = e_{st} + (\Gamma e_{st}) \odot \varphi(\text{invariant views of } x_s, x_t, e_{st})$.
 # An edge scales by $q_t / q_s$, which is positive when both ends are, so $e/\lVert e\rVert$ is its view.
@@ -294,12 +308,84 @@ print("uncoupled scaling (edges not rescaled) breaks it:", not close(x4, qv * x1
 assert scaling_ok and perm_ok and not close(x4, qv * x1)
 
 # %% [markdown]
-# ## 8. The library
-# `scalegmn_lite.nn.layers` holds the same pieces (`ScaleInv` and `ScaleEq`, checked equal above, and
-# `ScaleGMNLayer`), and `ScaleGMN` stacks them on graphs of real networks. The library's layer is a
-# cheaper variant of ours: one invariant MLP per edge produces the *gains* of the forward message,
-# the backward message and the edge update at once; the scaling argument is the one of sections
-# 4-7. `checks.check_invariance` / `check_equivariance` sample random gauge elements and report the
+# ## 8. The library's layer, rebuilt from its equations
+# The library's `ScaleGMNLayer` is a cheaper variant of the layer of section 7: one invariant MLP per
+# edge produces the *gains* of the forward message, the edge update and the backward message at
+# once. Its equations (the docstring of `scalegmn_lite/nn/layers/message_passing.py`):
+# $$p_{st} = (\Gamma_e e_{st}) \odot (\Gamma_v x_s), \qquad
+# h_{st} = \mathrm{SiLU}\Big(\mathrm{LN}\big(\mathrm{view}_t(W_a x_t + W_b p_{st};\ \lVert[x_t, p_{st}]\rVert)
+# + \mathrm{view}_e(W_c e_{st}) + \mathrm{view}_s(W_d x_s) + b\big)\Big),$$
+# $$[g_m, g_u, g_b] = L_{\text{out}}\, h_{st}, \qquad M_t = \sum_s p_{st} \odot g_{m,st}, \qquad
+# B_s = \Gamma_b [x_s, M_s] \odot \sum_t g_{b,st},$$
+# $$x_t' = x_t + \mathrm{ScaleEq}([x_t, M_t, B_t]), \qquad e_{st}' = e_{st} + (\Gamma_u e_{st}) \odot g_{u,st}.$$
+# A view is the invariant factor of a row (`view_scale`: $1/\max(\lVert z\rVert, \varepsilon)$ for positive
+# scalings, $\log(1 + \lVert z\rVert)/\lVert z\rVert$ otherwise) times a projection $Wz$, made even
+# (`symmetrize`: $u \tanh(u/2)$) on rows with sign flips; the norm is that of the whole piece, e.g.
+# $\lVert[x_t, p_{st}]\rVert$ for the joint view of the receiver. Every $g$ is invariant, so $M_t$, $B_s$
+# and $e_{st}'$ scale like $q_t$, $q_s$ and $q_t/q_s$.
+#
+# Below, the equations with plain gathers (`x[src]`, `x[dst]`) and scatters (`index_add` over
+# `edge_index`), using the weights of a library layer (`vertex_proj` stacks $[\Gamma_v; W_a; W_d]$,
+# `edge_proj` stacks $[\Gamma_e; W_c; \Gamma_u]$, `out` is $L_{\text{out}}$, `upd` the ScaleEq of the
+# update), on the graph of section 4 with ReLU (positive) and with tanh (sign) hidden vertices.
+
+# %%
+from scalegmn_lite.nn.layers import VIEW_FREE, GraphTopology, ScaleGMNLayer, edge_kind
+from scalegmn_lite.nn.layers.invariant import Kinds, symmetrize, view_scale
+
+
+def norm(z):
+    return z.norm(dim=-1, keepdim=True)  # = the library's safe_norm, which only differs at 0 and on overflow
+
+
+def scratch_layer(lay, x, e, ei, vk, ek):
+    """ScaleGMNLayer's equations in torch ops; `lay` only supplies the weights."""
+    d, h, src, dst = lay.d, lay.h, ei[0], ei[1]
+
+    def view(u, n, kinds):  # the row's invariant factor times its projection u, even on sign rows
+        return symmetrize(u * view_scale(n, kinds, lay.eps), kinds, lay.sign_view)
+
+    G_v, W_a, W_d = lay.vertex_proj.weight.split([d, h, h])
+    G_e, W_c, G_u = lay.edge_proj.weight.split([d, h, d])
+    p = (e @ G_e.T) * (x[src] @ G_v.T)  # scales like q_t
+    n_z = (norm(x[dst]) ** 2 + norm(p) ** 2).sqrt()  # ||[x_t, p_st]||
+    f_t = view(x[dst] @ W_a.T + p @ lay.w_b.weight.T, n_z, Kinds(vk[dst]))
+    f_e = view(e @ W_c.T, norm(e), Kinds(ek))
+    f_s = view(x[src] @ W_d.T, norm(x[src]), Kinds(vk[src]))
+    hid = nn.functional.silu(lay.norm(f_t + f_e + f_s + lay.bias))  # lay.norm is a LayerNorm
+    g = hid @ lay.out.weight.T + lay.out.bias  # invariant gains [g_m, g_u, g_b]
+    M = torch.zeros_like(x).index_add(0, dst, p * g[:, :d])  # scales like q_t
+    parts = [x, M]
+    if lay.bidirectional:
+        g_sum = torch.zeros_like(x).index_add(0, src, g[:, 2 * d:3 * d])  # per sender
+        parts.append((torch.cat([x, M], -1) @ lay.gamma_b.weight.T) * g_sum)  # scales like q_s
+    x_new = x + lay.upd(torch.cat(parts, -1), Kinds(vk))  # a ScaleEq, checked equal in section 3
+    return x_new, e + (e @ G_u.T) * g[:, d:2 * d]
+
+
+gen_l = torch.Generator().manual_seed(SEED + 1)
+same = []
+for hidden_kind in (VIEW_POSITIVE, VIEW_SIGN):  # inputs and outputs are fixed (q = 1): VIEW_FREE
+    vk = torch.tensor([VIEW_FREE, VIEW_FREE, hidden_kind, hidden_kind, VIEW_FREE])
+    ek = torch.tensor([edge_kind(int(vk[s]), int(vk[t])) for s, t in ei.t().tolist()])
+    topo = GraphTopology(vk, ek, ei)
+    for bidir in (False, True):
+        torch.manual_seed(SEED)
+        lay = ScaleGMNLayer(d, bidirectional=bidir)
+        with torch.no_grad():
+            for w in lay.parameters():  # random values everywhere, biases and LayerNorm included
+                w.copy_(0.7 * torch.randn(w.shape, generator=gen_l))
+            x_lib, (e_lib,) = lay(xv, topo.split_edges(ev), topo)
+            x_me, e_me = scratch_layer(lay, xv, ev, ei, vk, ek)
+        same.append(torch.allclose(x_lib, x_me, atol=1e-12) and torch.allclose(e_lib, e_me, atol=1e-12))
+print("library layer == from scratch (ReLU and tanh hidden vertices, bidirectional False and True):", all(same))
+assert all(same)
+
+# %% [markdown]
+# ## 9. The library's models
+# `scalegmn_lite.nn.layers` holds the same pieces (`ScaleInv`, `ScaleEq` and `ScaleGMNLayer`, all three
+# checked equal above), and `ScaleGMN` stacks them on graphs of real networks.
+# `checks.check_invariance` / `check_equivariance` sample random gauge elements and report the
 # largest error in float64; `check_sensitivity` applies transformations that are *not* symmetries.
 
 # %%
@@ -366,6 +452,8 @@ print({k: v > 1e-6 for k, v in sens.items()})
 # * The library's `ScaleInv` and `ScaleEq` equal the hand-built ones with the same weights; a
 #   bidirectional layer assembled from the pieces is equivariant to scalings and permutations and
 #   not to an uncoupled rescaling.
+# * The library's `ScaleGMNLayer`, rebuilt from its equations with gathers and scatters over
+#   `edge_index`, gives the same output to float64 precision, one-directional and bidirectional.
 #
 # ## Exercises
 #

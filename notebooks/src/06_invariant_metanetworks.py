@@ -123,6 +123,19 @@ print(f"ScaleGMN invariant (float64): {r_s.ok()}   StatNN invariant: {r_b.ok()}"
 assert r_s.ok() and not r_b.ok()
 
 # %% [markdown]
+# **Quick check.** The check above runs on an *untrained* ScaleGMN. Could training make it lose its
+# invariance, the way a StatNN's consistency depends on what it was trained on?
+#
+# <details><summary>Answer</summary>
+#
+# No. ScaleGMN is invariant for *every* value of its parameters: the views of the hidden vertices,
+# the bias-free equivariant maps and the mean over vertices are invariant whatever the weights, so
+# every optimiser step stays inside the family of invariant models. Training changes what it
+# predicts, not whether the prediction depends on the gauge; the gauge-shift check further down
+# confirms it on the trained models. Augmentation can only *encourage* a StatNN to be consistent.
+# </details>
+
+# %% [markdown]
 # ## Training every model
 # Same optimiser for all (AdamW, warm-up then cosine decay, gradient clipping at 10), model selection
 # on the validation networks, score on the held-out test networks. Quick mode trains small models
@@ -290,16 +303,66 @@ def my_features(ws):
 check_invariant_features(my_features)
 
 # %% [markdown]
-# **3.** Evaluate a StatNN trained *with* gauge augmentation (`statnn+aug`, a full-mode model) on
-# gauge-transformed test networks: how large is its gauge shift compared with the one trained
-# without? Augmentation makes a model *more* consistent on the transformations it saw, never exactly.
+# **3.** Write `my_gauge_shift(model, ws, g)`: the largest change of a model's predictions when the
+# networks `ws` are replaced by `g.apply(ws)`, divided by the largest prediction for `ws` (the gauge
+# shift measured on the trained models above). Then evaluate a StatNN trained *with* gauge augmentation
+# (`statnn+aug`, a full-mode model) on gauge-transformed test networks: how large is its gauge shift
+# compared with the one trained without?
 #
-# **4.** Replace the mean readout by a sum readout (`ScaleGMNConfig(readout="sum")`). Is the model
-# still invariant (`check_invariance`)? Why?
+# *Hint:* two forward passes, `model(ws)` and `model(g.apply(ws))`, reduced with `.abs().max()` over
+# all networks and outputs. Augmentation makes a model *more* consistent on the transformations it
+# saw, never exactly.
 #
 # <details><summary>Solution</summary>
 #
+# ```python
+# def my_gauge_shift(model, ws, g):
+#     a, b = model(ws), model(g.apply(ws))
+#     return float((a - b).abs().max() / a.abs().max())
+#
+# # full mode (SCALEGMN_LITE_FULL=1): the training cell above also trains "statnn+aug"
+# test_ws = acc_data.test[0]
+# g = GaugeElement.sample(test_ws.spec, test_ws.batch_size, generator=torch.Generator().manual_seed(1),
+#                         max_log_scale=1.0, device=test_ws.device)
+# with torch.no_grad():
+#     for name in ("statnn", "statnn+aug", "scalegmn"):
+#         print(name, my_gauge_shift(acc_models[(name, SEEDS[0])].eval(), test_ws, g))
+# ```
+# The augmented StatNN's shift is smaller than the plain one's (it has seen random gauge transforms
+# of its training networks), but it stays orders of magnitude above ScaleGMN's, which is float
+# rounding: augmentation samples the gauge group, it cannot cover it.
+# </details>
+
+# %%
+from scalegmn_lite.course.metanets import check_gauge_shift, check_sum_readout
+
+
+def my_gauge_shift(model, ws, g):
+    raise NotImplementedError  # return a float
+
+
+check_gauge_shift(my_gauge_shift)
+
+# %% [markdown]
+# **4.** Replace the mean readout by a sum readout (`ScaleGMNConfig(readout="sum")`). Is the model
+# still invariant (`check_invariance`)? Why?
+#
+# *Hint:* the readout pools the invariant features of the vertices. Which operations on a set of
+# vectors do not care about the order of its members?
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# from scalegmn_lite.nn.scalegmn import ScaleGMN, ScaleGMNConfig
+# sum_model = ScaleGMN(ScaleGMNConfig(hidden_dim=8, num_layers=2, readout="sum"))
+# answer_4 = check_invariance(sum_model, ws, n_samples=4).ok()  # True
+# ```
 # Yes: a sum over vertices is as permutation invariant as a mean, and the summed features are
 # already scale invariant. The sum does grow with the width of the network, which matters when a
 # model reads networks of several sizes.
 # </details>
+
+# %%
+sum_model = None  # a ScaleGMN built with ScaleGMNConfig(readout="sum")
+answer_4 = None  # True or False: is it still invariant?
+check_sum_readout(sum_model, answer_4)

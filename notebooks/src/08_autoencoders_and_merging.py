@@ -209,6 +209,19 @@ print("decoded barrier below 1% of naive:", orbit["decoded"]["mean"] < 0.01 * or
 pd.DataFrame(orbit).T[["mean", "std", "max"]]
 
 # %% [markdown]
+# **Quick check.** Both ends of the naive orbit path compute the same function. Why is the loss
+# large in between?
+#
+# <details><summary>Answer</summary>
+#
+# The straight line leaves the orbit. Halfway, $(\theta + g\cdot\theta)/2$ averages every hidden
+# neuron with the neuron the permutation put in its place, and a sign-flipped neuron with its own
+# negative (its weights average to about zero): the midpoint is a different network, with a
+# different rendering. Weight matching first undoes $g$ (up to the noise), so its path stays near
+# one network.
+# </details>
+
+# %% [markdown]
 # ## 4. Pairs of different networks
 #
 # Two INRs of the same digit: the ideal merge renders the pixel blend
@@ -357,33 +370,161 @@ check_loss_barrier(barrier)
 
 # %% [markdown]
 # **2.** Replace the function-space loss by an MSE in weight space against the input weights. Why does
-# the invariant encoder make this loss impossible to drive to zero? Then use
+# the invariant encoder make this loss impossible to drive to zero? Write `weight_loss_floor(theta,
+# g_theta)`: per network, the smallest value of $\lVert y - \theta\rVert^2 + \lVert y - g\cdot\theta\rVert^2$
+# (summed over all parameters) that a single output $y$ can reach. Then use
 # `canonical_targets(ae, ws_tr)` as the target instead and explain why that loss is well defined.
 #
-# *Hint:* which target should the decoder output for $\theta$ and for $g\cdot\theta$?
+# *Hint:* which target should the decoder output for $\theta$ and for $g\cdot\theta$? The sum of two
+# squared distances is smallest halfway between the two points.
 #
 # <details><summary>Solution</summary>
 #
+# ```python
+# def weight_loss_floor(theta, g_theta):
+#     return 0.5 * (theta.flatten() - g_theta.flatten()).pow(2).sum(1)
+# ```
 # $E(g\cdot\theta) = E(\theta)$, so $D(E(g\cdot\theta)) = D(E(\theta))$: one output for two different
-# targets $\theta \ne g\cdot\theta$, and the loss is at least half their squared distance. Canonical
-# targets pick one representative per orbit, so every member of an orbit asks for the same output.
+# targets $\theta \ne g\cdot\theta$. The best single output is the midpoint, at distance
+# $\lVert\theta - g\cdot\theta\rVert / 2$ from both, so the loss is at least half their squared distance.
+# Canonical targets pick one representative per orbit, so every member of an orbit asks for the same
+# output.
 # </details>
-#
+
+# %%
+from scalegmn_lite.course.metanets import (
+    check_distillation,
+    check_gmn_encoder,
+    check_noise_power,
+    check_weight_loss_floor,
+)
+
+
+def weight_loss_floor(theta, g_theta):
+    raise NotImplementedError  # [B]
+
+
+check_weight_loss_floor(weight_loss_floor)
+
+# %% [markdown]
 # **3.** Train the classifier autoencoder (`QUICK_SETUPS[1]`) and compare the distillation temperature
-# $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers.
+# $T = 1$ with $T = 4$: accuracy of the decoded networks and the barriers. First write the loss from
+# scratch: `distill(student, teacher, T)` for logits `[B, N, C]` returns `[B]`, $T^2$ times the mean
+# over the $N$ samples of $\mathrm{KL}(\mathrm{softmax}(z^t / T) \,\|\, \mathrm{softmax}(z^s / T))$ (what
+# `distillation_kl` computes).
 #
+# *Hint:* `log_softmax` of both logits divided by $T$; $\mathrm{KL}(p \,\|\, q) = \sum_c p_c (\log p_c -
+# \log q_c)$. The $T^2$ keeps gradient sizes comparable across temperatures.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# def distill(student, teacher, T):
+#     log_ps, log_pt = (student / T).log_softmax(-1), (teacher / T).log_softmax(-1)
+#     return T ** 2 * (log_pt.exp() * (log_pt - log_ps)).sum(-1).mean(1)
+#
+# from scalegmn_lite.experiments.merging import evaluate
+# from scalegmn_lite.tasks.merging.autoencoder import canonical_targets
+# for T in (1.0, 4.0):
+#     s3 = replace(QUICK_SETUPS[1], temperature=T)
+#     c_tr, c_te, c_md, c_loss, c_task = prepare(s3, DEVICE, progress=False, seed=SEED)
+#     torch.manual_seed(SEED)
+#     c_ae = WeightAutoencoder(c_tr.spec, s3.config, reference=c_tr, device=DEVICE)
+#     train_autoencoder(c_ae, c_tr, c_loss, steps=s3.steps, batch_size=s3.batch_size, lr=s3.lr, seed=SEED,
+#                       progress=False, targets=canonical_targets(c_ae, c_tr, seed=SEED), weight_loss=s3.weight_loss)
+#     r = evaluate(c_ae, c_tr, c_te, c_md, c_task, s3.kind, SEED)
+#     print(T, r["reconstruction_test"], {m: v["mean"] for m, v in r["pair_barriers"].items()})
+# ```
+# A low $T$ makes the decoded network match mostly the teacher's top class; a high $T$ also its
+# ranking of the wrong classes (the "dark knowledge"). Which one gives better decoded accuracy and
+# barriers at this budget is what your run measures; read the barriers with the decoded accuracy, as
+# in section 4.
+# </details>
+
+# %%
+def distill(student, teacher, T):
+    raise NotImplementedError  # [B]
+
+
+check_distillation(distill)
+
+# %% [markdown]
 # **4.** Increase the orbit noise from $10^{-4}$ to $10^{-2}$. How do the weight-matching and decoded
-# barriers grow? Relate it to $w_0$ in the SIREN's first layer.
+# barriers grow? By which power $p$ of the noise does the weight-matching barrier grow (barrier
+# $\propto \text{noise}^p$)? Relate it to $w_0$ in the SIREN's first layer.
 #
+# *Hint:* measure the barriers at $10^{-3}$ and $10^{-2}$: by how many powers of ten do they grow? The
+# straight path and the pixel blend agree to first order in the noise.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# for noise in (1e-4, 1e-3, 1e-2):
+#     partner, _ = orbit_partner(base, noise, gen)
+#     b = summarize(barriers(merge_curves(ae, base, partner, task, seed=SEED)))
+#     print(noise, {m: f"{v['mean']:.1e}" for m, v in b.items()})
+# ```
+# The naive barrier hardly changes: it comes from leaving the orbit. Weight matching undoes $g$, so
+# only the noise $\delta$ separates its endpoints; the path $f_{\theta + \alpha\delta}$ and the blend
+# $(1-\alpha) f_\theta + \alpha f_{\theta+\delta}$ agree to first order in $\delta$ and differ at second
+# order (the curvature of the rendering in the weights), which the MSE squares: barrier $\propto
+# \text{noise}^4$, `answer_4 = 4`, four powers of ten per decade (at $10^{-4}$ it sits near float32
+# rounding). The curvature of $\sin(w_0 u)$ is $w_0^2 \sin(w_0 u)$, so the larger $w_0$, the larger the
+# prefactor. The decoded barrier grows from zero too: the noise is not a symmetry, so it moves the
+# partner's code.
+# </details>
+
+# %%
+answer_4 = None  # p in: weight-matching barrier ~ noise ** p
+check_noise_power(answer_4)
+
+# %% [markdown]
 # **5.** Train the autoencoder on the independent-init twin zoo (`twin`) and compare the held-out PSNR
 # and the decoded-pair distance ratio with section 2 and section 4.
+#
+# *Hint:* `prepare` splits any recipe: give it a copy of `setup` whose recipe is the twin's, then
+# train and evaluate exactly as in sections 2 and 4.
+#
+# <details><summary>Solution</summary>
+#
+# ```python
+# twin_setup = replace(setup, recipe=replace(setup.recipe, name="ae-inr-digits-independent", shared_init=False))
+# t_tr, t_te, t_md, t_loss, t_task = prepare(twin_setup, DEVICE, progress=False, seed=SEED, quick=not FULL)
+# torch.manual_seed(SEED)
+# ae_twin = WeightAutoencoder(t_tr.spec, setup.config, reference=t_tr, device=DEVICE)
+# train_autoencoder(ae_twin, t_tr, t_loss, steps=steps, batch_size=setup.batch_size, lr=setup.lr, seed=SEED,
+#                   progress=False)
+# print(reconstruction_quality(ae_twin, t_te, t_task)["decoded_psnr"])
+# tp = same_class_pairs(t_md["label"].to_numpy(), 24, seed=SEED)
+# print(function_distance_ratio(ae_twin, t_te[tp[:, 0]], t_te[tp[:, 1]], t_task))
+# ```
+# The PCA probe predicts the outcome: the twin's weights have little low-dimensional structure, so
+# expect a held-out PSNR near the mean image's (a decoder that collapses to one output) and a distance
+# ratio near 0, which makes its decoded barriers small for a trivial reason.
+# </details>
 #
 # **6.** Swap the encoder's `mode` to `"permutation"` (the GMN baseline) and redo section 1: which part
 # of the orbit test breaks?
 #
+# *Hint:* `replace(ae.encoder.config, mode="permutation")` gives the GMN encoder's configuration. Run
+# `check_invariance` once with `scale=False` (permutations only) and once with `permute=False` (sign
+# flips only).
+#
 # <details><summary>Solution</summary>
 #
+# ```python
+# from scalegmn_lite.nn.scalegmn import ScaleGMN
+# gmn_encoder = ScaleGMN(replace(ae.encoder.config, mode="permutation"))
+# check_invariance(gmn_encoder, theta, scale=False).ok()    # True: permutations are still handled
+# check_invariance(gmn_encoder, theta, permute=False).ok()  # False: sign flips move the code
+# answer_6 = "sign"
+# ```
 # The code is no longer invariant to the sign flips of the SIREN's hidden neurons, so
 # `check_invariance` fails and the decoded orbit partners differ: the decoded barrier of section 3
 # is no longer zero. Permutations alone are still handled.
 # </details>
+
+# %%
+gmn_encoder = None  # the encoder rebuilt with mode="permutation"
+answer_6 = None  # the part of the gauge group it is no longer invariant to: "permutation" or "sign"
+check_gmn_encoder(gmn_encoder, answer_6)

@@ -9,18 +9,29 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
+import numpy as np
 import sympy as sp
 import torch
 
-from ..symbolic.conv import network_scaling_dims
+from ..symbolic.activations import derive_scalings
+from ..symbolic.conv import dense_index, network_index, network_scaling_dims, scaling_dimension
 from ..weightspace.gauge import GaugeElement
 from ..weightspace.layer import Symmetry
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace, batched_forward
 from .feedback import Feedback, require, run_check
 
-__all__ = ["check_cubic_and_abs", "check_siren_shift", "check_composition", "check_conv_dims_formula",
-           "cubic_scalings"]
+__all__ = ["check_cubic_and_abs", "check_leaky_slopes", "check_siren_shift", "check_composition",
+           "check_conv_dims_formula", "check_bias_dims", "check_circular_dims", "check_flatten_dims",
+           "circular_conv1d_index", "cubic_scalings", "LEAKY_CANDIDATES", "EXERCISE_02_2_NETWORK",
+           "EXERCISE_02_4_NETWORK"]
+
+#: notebook 01, exercise 2: the scalings ``q`` to sort into allowed / not allowed
+LEAKY_CANDIDATES = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)
+#: notebook 02, exercise 2: the network whose gauge dimensions with bias constraints are asked for
+EXERCISE_02_2_NETWORK = "conv1d 1-4-4/3 k3 s2 p1 relu 1x16"
+#: notebook 02, exercise 4: the network whose last conv layer is flattened into the dense layer
+EXERCISE_02_4_NETWORK = "conv1d 1-4-4/3 k3 relu 1x16"
 
 
 def cubic_scalings() -> set[int]:
@@ -57,6 +68,27 @@ def check_cubic_and_abs(cubic: Iterable[float], absolute: Symmetry | str) -> Fee
         return True, f"x^3 allows q in {sorted(want)}, |x| allows {sym.value}"
 
     return run_check("01.1", body)
+
+
+def check_leaky_slopes(slope_one: Iterable[float], slope_minus_one: Iterable[float]) -> Feedback:
+    """Notebook 01, exercise 2. The candidates of :data:`LEAKY_CANDIDATES` that commute with LeakyReLU
+    of slope ``a = 1`` (``slope_one``) and ``a = -1`` (``slope_minus_one``), as sets; compared with
+    ``derive_scalings("leaky_relu", param=a).solutions``."""
+
+    def body():
+        require(slope_one, slope_minus_one)
+        for a, answer in ((1.0, slope_one), (-1.0, slope_minus_one)):
+            got = {float(v) for v in answer}
+            if not got <= set(LEAKY_CANDIDATES):
+                return False, f"a = {a:g}: pick your q among LEAKY_CANDIDATES = {list(LEAKY_CANDIDATES)}"
+            sol = derive_scalings("leaky_relu", param=a).solutions
+            want = {q for q in LEAKY_CANDIDATES if bool(sol.contains(q))}
+            if got != want:
+                wrong = sorted(got ^ want)
+                return False, f"a = {a:g}: check q = {wrong[0]:g} at x = 1 and x = -1"
+        return True, "a = 1 is the identity (every q != 0 works), a = -1 is |x| (only q > 0)"
+
+    return run_check("01.2", body)
 
 
 def check_siren_shift(transform: Callable[[WeightSpace, int, int], WeightSpace], w0: float = 30.0) -> Feedback:
@@ -124,3 +156,89 @@ def check_conv_dims_formula(formula: Callable[[int, int, int, int], tuple[int, i
         return True, "closed form matches the nullity on 16 sizes"
 
     return run_check("02.1", body)
+
+
+def check_bias_dims(dims: tuple[int, int]) -> Feedback:
+    """Notebook 02, exercise 2. ``dims = (dim_cnn, dim_mlp)`` of :data:`EXERCISE_02_2_NETWORK` with the
+    bias constraints included, compared with ``network_scaling_dims(..., bias=True)``."""
+
+    def body():
+        require(dims)
+        got = tuple(int(v) for v in dims)
+        d = network_scaling_dims(EXERCISE_02_2_NETWORK, bias=True)
+        if got[0] != d.dim_cnn:
+            return False, f"CNN: {got[0]} is not it; which neurons does a channel's bias tie together?"
+        if got[1] != d.dim_mlp:
+            return False, f"MLP: {got[1]} is not it; stride 2 and padding 1 set the positions per layer"
+        plain = network_scaling_dims(EXERCISE_02_2_NETWORK)
+        same = (plain.dim_cnn, plain.dim_mlp) == (d.dim_cnn, d.dim_mlp)
+        return True, f"({d.dim_cnn}, {d.dim_mlp})" + (", the same as without biases" if same else "")
+
+    return run_check("02.2", body)
+
+
+def circular_conv1d_index(c_out: int, c_in: int, k: int, n: int) -> np.ndarray:
+    """The index matrix (as :func:`~scalegmn_lite.symbolic.conv.conv1d_index`) of a conv1d layer with
+    circular padding and stride 1: ``M[(o, p), (c, (p + j) mod n)] = K[o, c, j]``, ``n`` output positions."""
+    if not 1 <= k <= n:
+        raise ValueError(f"kernel size {k} must be between 1 and the length {n}")
+    index = np.zeros((c_out * n, c_in * n), dtype=np.int64)
+    for o in range(c_out):
+        for c in range(c_in):
+            for j in range(k):
+                p = np.arange(n)
+                index[o * n + p, c * n + (p + j) % n] = 1 + (o * c_in + c) * k + j
+    return index
+
+
+def check_circular_dims(dim: Callable[[int, int, int, int], int]) -> Feedback:
+    """Notebook 02, exercise 3. ``dim(c_out, c_in, k, n)``: the scaling-gauge dimension of one
+    circular conv1d layer (both sides free, kernel ``k >= 2``, length ``n``), compared with the nullity
+    of the constraints of :func:`circular_conv1d_index` on a grid of sizes."""
+
+    def body():
+        for c_out, c_in in ((1, 1), (2, 3), (3, 1)):
+            for k, n in ((2, 4), (3, 5), (3, 8)):
+                want = scaling_dimension([circular_conv1d_index(c_out, c_in, k, n)], free_input=True,
+                                         free_output=True)
+                got = int(dim(c_out, c_in, k, n))
+                if got != want:
+                    hint = " (is the ramp still there?)" if got == want + 1 else ""
+                    return False, (f"c_out={c_out}, c_in={c_in}, k={k}, n={n}: you say {got}, "
+                                   f"the nullity is {want}{hint}")
+        return True, "one factor per input and per output channel; the wrap-around removes the ramp"
+
+    return run_check("02.3", body)
+
+
+def _flattened_dims(text: str) -> tuple[int, int]:
+    """``(dim_cnn, dim_mlp)`` of ``text`` with its first dense layer reading the flattened conv output
+    (one weight per channel and position) instead of the globally pooled one."""
+    spec = NetworkSpec.from_text(text)
+    first_dense = sum(layer.is_conv for layer in spec.layers)
+    out = []
+    for dense in (False, True):
+        idx, _, _ = network_index(spec, dense=dense)
+        flat = dense_index(*idx[first_dense].shape) + int(max(m.max() for m in idx))
+        out.append(scaling_dimension(idx[:first_dense] + [flat] + idx[first_dense + 1:]))
+    return out[0], out[1]
+
+
+def check_flatten_dims(dims: tuple[int, int]) -> Feedback:
+    """Notebook 02, exercise 4. ``dims = (dim_cnn, dim_mlp)`` of :data:`EXERCISE_02_4_NETWORK` when the
+    last conv layer is flattened into the dense layer (no pooling), from the constraint nullity."""
+
+    def body():
+        require(dims)
+        got = tuple(int(v) for v in dims)
+        want = _flattened_dims(EXERCISE_02_4_NETWORK)
+        pooled = network_scaling_dims(EXERCISE_02_4_NETWORK)
+        if got[0] != want[0]:
+            return False, (f"CNN: {got[0]} is not it; which weights tie the positions of a channel, "
+                           "the pooling or the kernels?")
+        if got[1] != want[1]:
+            return False, f"MLP: {got[1]} is not it; count the hidden neurons (channels x positions)"
+        same = want == (pooled.dim_cnn, pooled.dim_mlp)
+        return True, f"({want[0]}, {want[1]})" + (", the same as with pooling" if same else "")
+
+    return run_check("02.4", body)

@@ -9,15 +9,18 @@ import sympy as sp
 import torch
 
 from ..nn.graphs import to_graph
+from ..symbolic.conv import network_index
 from ..weightspace.gauge import GaugeElement
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace
 from .feedback import Feedback, require, run_check
 
-__all__ = ["check_edge_rescaling", "check_edge_width", "check_sign_linear_maps", "check_invariant_view",
-           "check_backward_message", "EXERCISE_04_2_NETWORKS"]
+__all__ = ["check_edge_rescaling", "check_edge_width", "check_flattened_inputs", "check_sign_linear_maps",
+           "check_invariant_view", "check_backward_message", "EXERCISE_04_2_NETWORKS", "EXERCISE_04_3_NETWORK"]
 
 EXERCISE_04_2_NETWORKS = ("conv1d 1-4-4/3 k5 relu 1x16", "conv2d 1-4-4/3 k3 relu 1x8x8")
+#: notebook 04, exercise 3: the CNN whose last conv layer would be flattened into its dense layer
+EXERCISE_04_3_NETWORK = "conv2d 1-4-4/3 k3 relu 1x8x8"
 
 
 def check_edge_rescaling(predict: Callable) -> Feedback:
@@ -59,6 +62,27 @@ def check_edge_width(width: int, masked: int) -> Feedback:
         return True, f"width {want_w}, {want_m} padded entries"
 
     return run_check("04.2", body)
+
+
+def check_flattened_inputs(inputs: int, factors: int) -> Feedback:
+    """Notebook 04, exercise 3. :data:`EXERCISE_04_3_NETWORK` with its last conv layer flattened into
+    the dense layer: ``inputs`` is the number of the dense layer's input neurons, ``factors`` the number
+    of independent scale factors the gauge group has on them."""
+
+    def body():
+        require(inputs, factors)
+        spec = NetworkSpec.from_text(EXERCISE_04_3_NETWORK)
+        i_last = max(i for i, layer in enumerate(spec.layers) if layer.is_conv)
+        last, npos = spec.layers[i_last], network_index(spec)[2][i_last]
+        want_in, want_f = last.out_dim * npos, last.out_dim
+        if int(inputs) != want_in:
+            return False, f"{inputs} inputs is not right: channels x positions of the last conv layer's output"
+        if int(factors) != want_f:
+            return False, f"{factors} factors is not right: does each position of a channel get its own q?"
+        return True, (f"{want_in} dense inputs, but only {want_f} scale factors (one per channel, shared by "
+                      f"its {npos} positions)")
+
+    return run_check("04.3", body)
 
 
 def check_sign_linear_maps(L: sp.Matrix) -> Feedback:

@@ -185,9 +185,13 @@ def neuron_scaling_widget(ws: WeightSpace, layer: int = 1, neuron: int = 0):
     W = _ipywidgets()
     width = ws.spec.hidden_widths[layer - 1]
 
+    state: dict = {}  # interactive() may call show() before it returns, i.e. before ``ui`` exists
+
     def show(q: float, neuron: int, flip_sign: bool) -> None:
         fr = neuron_scaling_frame(ws, layer, neuron, -q if flip_sign else q)
-        ui.last_frame = fr
+        state["last_frame"] = fr
+        if "ui" in state:
+            state["ui"].last_frame = fr
         fig, axes = plt.subplots(1, 3, figsize=(10, 2.6))
         plot_neuron_scaling(fr, axes)
         fig.suptitle(f"weights moved by {fr.weights_moved:.2f}", fontsize=9, y=1.02)
@@ -200,6 +204,9 @@ def neuron_scaling_widget(ws: WeightSpace, layer: int = 1, neuron: int = 0):
         neuron=W.IntSlider(value=neuron, min=0, max=width - 1, description="neuron"),
         flip_sign=W.Checkbox(value=False, description="flip the sign (q -> -q)"),
     )
+    state["ui"] = ui
+    if "last_frame" in state:
+        ui.last_frame = state["last_frame"]
     return ui
 
 
@@ -315,9 +322,13 @@ def merge_path_widget(r: PathRenderings):
     W = _ipywidgets()
     step = float(r.alphas[1] - r.alphas[0]) if r.alphas.numel() > 1 else 1.0
 
+    state: dict = {}  # interactive() may call show() before it returns, i.e. before ``ui`` exists
+
     def show(alpha: float) -> None:
         k = _nearest(r.alphas, alpha)
-        ui.last_index = k
+        state["last_index"] = k
+        if "ui" in state:
+            state["ui"].last_index = k
         n = len(r.images) + 1
         fig, axes = plt.subplots(1, n + 1, figsize=(2.1 * n + 3.5, 2.4),
                                  gridspec_kw={"width_ratios": [1] * n + [2.2]})
@@ -337,4 +348,7 @@ def merge_path_widget(r: PathRenderings):
 
     ui = W.interactive(show, alpha=W.FloatSlider(value=0.5, min=float(r.alphas.min()), max=float(r.alphas.max()),
                                                  step=step, description="alpha"))
+    state["ui"] = ui
+    if "last_index" in state:
+        ui.last_index = state["last_index"]
     return ui

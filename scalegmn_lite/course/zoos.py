@@ -1,16 +1,17 @@
-"""Exercise checks for notebook 03 (model zoos): batched training by hand, PSNR."""
+"""Exercise checks for notebook 03 (model zoos): batched training by hand, accuracy spread, PSNR."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
+import pandas as pd
 import torch
 
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace, batched_forward
 from .feedback import Feedback, run_check
 
-__all__ = ["check_batched_mlp", "check_psnr"]
+__all__ = ["check_batched_mlp", "check_accuracy_spread", "check_psnr"]
 
 
 def check_batched_mlp(forward: Callable[..., torch.Tensor]) -> Feedback:
@@ -33,6 +34,29 @@ def check_batched_mlp(forward: Callable[..., torch.Tensor]) -> Feedback:
         return True, "one batched computation gives every network's logits"
 
     return run_check("03.1", body)
+
+
+def check_accuracy_spread(spread: Callable[[pd.DataFrame, Sequence[int]], float]) -> Feedback:
+    """Notebook 03, exercise 2. ``spread(metadata, checkpoints)`` returns the 10-90% spread
+    (``quantile(0.9) - quantile(0.1)``) of the test accuracies ``test_acc@{e}`` of every network at
+    every checkpoint ``e`` in ``checkpoints``, pooled; checked on a made-up zoo's metadata."""
+
+    def body():
+        gen = torch.Generator().manual_seed(0)
+        n, epochs = 40, (0, 1, 3, 10)
+        final = 0.1 + 0.8 * torch.rand(n, generator=gen, dtype=torch.float64)
+        md = pd.DataFrame({f"test_acc@{e}": (0.1 + (final - 0.1) * (e / 10) ** 0.5).numpy() for e in epochs})
+        md["test_acc"] = md["test_acc@10"]
+        for cps in ((0, 1, 3, 10), (0, 3, 10), (10,)):
+            pooled = pd.concat([md[f"test_acc@{e}"] for e in cps])
+            want = float(pooled.quantile(0.9) - pooled.quantile(0.1))
+            got = float(spread(md, list(cps)))
+            if abs(got - want) > 1e-9:
+                return False, (f"checkpoints {list(cps)}: you say {got:.4f}, the pooled 10-90% spread is "
+                               f"{want:.4f} (one pool of every network at every listed checkpoint)")
+        return True, "10-90% spread of the pooled accuracies"
+
+    return run_check("03.2", body)
 
 
 def check_psnr(psnr: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Feedback:
