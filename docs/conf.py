@@ -68,6 +68,9 @@ nb_output_stderr = "remove"  # warnings and progress bars are noise on the site
 nb_merge_streams = True
 nb_ipywidgets_js = {}  # widgets need a live kernel; their cells show a static figure next to them
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# the notebooks (as Jupyter does) put $$...$$ on lines inside a paragraph; without this MyST reads them
+# as stray $ pairs and shows TeX as text (tools/check_site.py fails such a page)
+myst_dmath_double_inline = True
 myst_heading_anchors = 3
 
 # -- API reference from the docstrings ----------------------------------------------------------------------

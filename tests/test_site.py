@@ -79,15 +79,17 @@ def test_good_site_passes_and_each_defect_is_caught(tmp_path):
     bad["external.html"] = "<img src='http://203.0.113.1/x.png'>"
     bad["fallback.html"] = "<pre>&lt;IPython.core.display.Math object&gt;</pre>"
     bad["open_details.html"] = "<details open><summary>Answer</summary>42</details>"
+    bad["raw_tex.html"] = "<p>$$\\theta' = \\theta + s</p><ul><li>\\tfrac{1}{2} x$$</li></ul>"
     problems = check.check_site(_site(tmp_path / "bad", bad), verbose=False, math_timeout_s=2)
     assert set(problems) == {"broken_img.html", "broken_link.html", "js_error.html", "external.html",
-                             "fallback.html", "open_details.html"}
+                             "fallback.html", "open_details.html", "raw_tex.html"}
     assert any("image not loaded" in p for p in problems["broken_img.html"])
     assert any("broken link" in p for p in problems["broken_link.html"])
     assert any("undefined_function" in p for p in problems["js_error.html"])
     assert any("outside the site" in p for p in problems["external.html"])
     assert any("text fallback" in p for p in problems["fallback.html"])
     assert any("<details>" in p for p in problems["open_details.html"])
+    assert any("raw TeX shown as text" in p for p in problems["raw_tex.html"])
 
 
 @needs_browser

@@ -11,8 +11,9 @@ Playwright, in a fresh user-data-dir, with networking features that phone home s
 * the page loads (HTTP 200) without console errors, uncaught exceptions or failed requests, and makes
   no request outside 127.0.0.1 (the site must work offline: MathJax is served from the site);
 * math is rendered: every Sphinx math element (``.math``) holds a MathJax ``mjx-container``, MathJax
-  reported no TeX error (``mjx-merror``), and no ``<IPython.core.display.Math object>`` text fallback
-  is shown in place of a formula;
+  reported no TeX error (``mjx-merror``), no ``<IPython.core.display.Math object>`` text fallback
+  is shown in place of a formula, and no TeX source (``$$``, ``\frac``, ``\theta``, ...) is left as
+  plain text outside code (a Markdown line starting with ``+`` inside ``$$...$$`` once did that);
 * every ``<img>`` has loaded (``complete`` and ``naturalWidth > 0``);
 * every internal link resolves: the target file exists in the site and its ``#fragment`` is an id
   in the target page;
@@ -57,6 +58,19 @@ PAGE_PROBE = """() => {
     details: details.length,
     bad_details: details.filter(d => d.open || !d.querySelector(':scope > summary')).length,
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+    raw_tex: (() => {  // TeX left as text: e.g. a "+" starting a line inside $$...$$ made Markdown a list
+      const skip = 'pre, code, script, style, mjx-container, .highlight, .math';
+      const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+      const hits = [];
+      for (let n = walker.nextNode(); n && hits.length < 5; n = walker.nextNode()) {
+        if (n.parentElement && n.parentElement.closest(skip)) continue;
+        const t = n.textContent;
+        if (/\\$\\$|\\\\(frac|tfrac|mathrm|mathcal|mathbb|theta|lambda|sum|lVert|Big)\\b/.test(t)) {
+          hits.push(t.trim().slice(0, 80));
+        }
+      }
+      return hits;
+    })(),
   };
 }"""
 
@@ -167,6 +181,7 @@ def check_site(site: Path, screenshots: Path | None = None, min_chapter_figures:
                 info = page.evaluate(PAGE_PROBE)
                 found += [f"math not rendered: {t!r}" for t in info["unrendered"][:5]]
                 found += [f"TeX error: {t!r}" for t in info["merrors"][:5]]
+                found += [f"raw TeX shown as text: {t!r}" for t in info["raw_tex"]]
                 if info["fallback"]:
                     found.append(f"shows the text fallback {FALLBACK_TEXT} instead of the formula")
                 found += [f"image not loaded: {s}" for s in info["broken_imgs"]]

@@ -313,8 +313,8 @@ assert scaling_ok and perm_ok and not close(x4, qv * x1)
 # edge produces the *gains* of the forward message, the edge update and the backward message at
 # once. Its equations (the docstring of `scalegmn_lite/nn/layers/message_passing.py`):
 # $$p_{st} = (\Gamma_e e_{st}) \odot (\Gamma_v x_s), \qquad
-# h_{st} = \mathrm{SiLU}\Big(\mathrm{LN}\big(\mathrm{view}_t(W_a x_t + W_b p_{st};\ \lVert[x_t, p_{st}]\rVert)
-# + \mathrm{view}_e(W_c e_{st}) + \mathrm{view}_s(W_d x_s) + b\big)\Big),$$
+# h_{st} = \mathrm{SiLU}\Big(\mathrm{LN}\big(\mathrm{view}_t(W_a x_t + W_b p_{st};\ \lVert[x_t, p_{st}]\rVert) +
+# \mathrm{view}_e(W_c e_{st}) + \mathrm{view}_s(W_d x_s) + b\big)\Big),$$
 # $$[g_m, g_u, g_b] = L_{\text{out}}\, h_{st}, \qquad M_t = \sum_s p_{st} \odot g_{m,st}, \qquad
 # B_s = \Gamma_b [x_s, M_s] \odot \sum_t g_{b,st},$$
 # $$x_t' = x_t + \mathrm{ScaleEq}([x_t, M_t, B_t]), \qquad e_{st}' = e_{st} + (\Gamma_u e_{st}) \odot g_{u,st}.$$

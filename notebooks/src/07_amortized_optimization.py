@@ -4,8 +4,8 @@
 # Instead of running SGD on every network, train *one* operator $h_\phi$ that maps a network's
 # weights to better weights in a single forward pass:
 # $$\theta' = h_\phi(G, \theta) = \theta + s_\ell\, \Delta_\ell(\theta), \qquad
-# \mathcal L(\phi) = \mathbb E_{\theta \sim \text{zoo}}\Big[\lambda \lVert h_\phi(\theta) \rVert_1
-# + \tfrac{1}{|B|}\textstyle\sum_{(x, y) \in B} \mathrm{CE}\big(f_{h_\phi(\theta)}(x), y\big)\Big].$$
+# \mathcal L(\phi) = \mathbb E_{\theta \sim \text{zoo}}\Big[\lambda \lVert h_\phi(\theta) \rVert_1 +
+# \tfrac{1}{|B|}\textstyle\sum_{(x, y) \in B} \mathrm{CE}\big(f_{h_\phi(\theta)}(x), y\big)\Big].$$
 # The gradient flows through the batched functional forward of the *proposed* networks. If $h$ is
 # a ScaleGMN with an equivariant head, then for every gauge element $g$ of the input's architecture
 # $$h(g\cdot\theta) = g \cdot h(\theta),$$
