@@ -50,7 +50,8 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
     return path
 
 
-def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str) -> Path:
+def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, jobs: int = 1,
+              per_experiment: dict | None = None) -> Path:
     """``manifest.json``: commit, command, versions, CPU, date and wall time of a reproduce run."""
     import os
     import platform
@@ -63,9 +64,9 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
     from .common.io import atomic_write_json
 
     def git(*args):
-        try:
+        try:  # not stripped: `git status --porcelain` lines start with a status column that may be a space
             return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).resolve().parent).stdout.strip()
+                                  cwd=Path(__file__).resolve().parent).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -81,26 +82,62 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
     except ImportError:  # pragma: no cover
         scipy_v = None
     info = {"mode": mode, "experiments": names, "command": " ".join(["scalegmn-lite", *sys.argv[1:]]),
-            "commit": git("rev-parse", "HEAD"),
+            "commit": git("rev-parse", "HEAD").strip(),
             "dirty_files": [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln.strip()],
             "versions": {"scalegmn_lite": __version__, "python": platform.python_version(), "torch": torch.__version__,
                          "numpy": numpy.__version__, "scipy": scipy_v},
             "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "platform": platform.platform(),
-            "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(seconds, 1)}
+            "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(seconds, 1),
+            "jobs": jobs, "per_experiment": per_experiment or {}}
     path = out / "manifest.json"
     atomic_write_json(path, info)
     return path
 
 
+#: rough cost order of the experiments (largest first) for ``reproduce --jobs``: a free worker takes
+#: the next one, so the long ones start first
+COST_ORDER = ("gscale", "amortized", "invariant", "merging", "zoo", "gauge", "distributed")
+
+
+def _run_experiment(name: str, ctx, seed: int, threads: int | None = None) -> dict:
+    """Run one experiment, write ``<out>/<name>.json`` and return its result (also in a worker process
+    of ``reproduce --jobs``, where ``threads`` sets torch's thread count)."""
+    import torch
+
+    from .common.config import seed_everything
+    from .common.io import atomic_write_json
+    from .experiments import load_all
+
+    if threads:
+        torch.set_num_threads(threads)
+    experiments = load_all()
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    print(f"[reproduce] {name} ({ctx.mode}, {ctx.device}) ...", flush=True)
+    result = dict(experiments[name](ctx))
+    result.update(experiment=name, quick=ctx.quick, mode=ctx.mode, device=str(ctx.device),
+                  seconds=time.perf_counter() - t0, torch_threads=torch.get_num_threads())
+    result["claims"] = _claims_as_dicts(result)
+    atomic_write_json(ctx.out_dir / f"{name}.json", result)
+    print(f"[reproduce] {name} done in {result['seconds']:.0f} s", flush=True)
+    return result
+
+
 def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[str] | None = None,
-              seed: int = 0, progress: bool = True, reference: bool = False) -> dict[str, dict]:
+              seed: int = 0, progress: bool = True, reference: bool = False, jobs: int = 1) -> dict[str, dict]:
     """Run the experiments at quick, reference (``reference=True``: bigger zoos, more steps and seeds,
     sized for ~1 hour on 2 CPU cores; experiments without a reference size run quick) or full size
     (``quick=False``, for a GPU); writes
-    ``<out>/<experiment>.json``, ``REPORT.md`` and ``manifest.json``."""
-    from .common.config import resolve_device, seed_everything
-    from .common.io import atomic_write_json
+    ``<out>/<experiment>.json``, ``REPORT.md`` and ``manifest.json``.
+
+    ``jobs > 1`` runs the experiments in that many worker processes (spawned; each with
+    ``cpu_count // jobs`` torch threads), longest first (:data:`COST_ORDER`): small message-passing
+    graphs use one core poorly, so two single-threaded workers finish sooner than one two-threaded
+    run. Results do not depend on ``jobs`` (every experiment seeds itself)."""
+    import os
+
+    from .common.config import resolve_device
     from .experiments import RunContext, load_all
 
     experiments = load_all()
@@ -108,6 +145,8 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     unknown = [n for n in names if n not in experiments]
     if unknown:
         raise SystemExit(f"unknown experiment(s) {unknown}; available: {list(experiments)}")
+    if jobs < 1:
+        raise SystemExit(f"--jobs must be at least 1, got {jobs}")
     if reference:  # reference sizes build on the quick ones: experiments enlarge what ctx.reference names
         quick = True
     mode = "reference" if reference else ("quick" if quick else "full")
@@ -116,24 +155,28 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     started, t_all = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if jobs == 1 or len(names) == 1:
+        done = {name: _run_experiment(name, ctx, seed) for name in names}
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        order = sorted(names, key=lambda n: COST_ORDER.index(n) if n in COST_ORDER else len(COST_ORDER))
+        with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {n: pool.submit(_run_experiment, n, ctx, seed, threads) for n in order}
+            done = {n: f.result() for n, f in futures.items()}
     results = {}
     for name in names:
-        seed_everything(seed)
-        t0 = time.perf_counter()
-        print(f"[reproduce] {name} ({mode}, {ctx.device}) ...", flush=True)
-        result = experiments[name](ctx)
-        result = dict(result)
-        result.update(experiment=name, quick=quick, mode=mode, device=str(ctx.device),
-                      seconds=time.perf_counter() - t0)
-        result["claims"] = _claims_as_dicts(result)
-        atomic_write_json(out / f"{name}.json", result)
-        results[name] = result
+        result = results[name] = done[name]
         for c in result["claims"]:
             status = c.get("status", "holds" if c["holds"] else "refuted").upper()
             ci = f" ci {c['ci']}" if c.get("ci") else ""
             print(f"  {status:12s} {c['id']}: {c['measured']}{ci} (target {c['target']})", flush=True)
     report = write_report(out, results)
-    _manifest(out, mode, names, time.perf_counter() - t_all, started)
+    _manifest(out, mode, names, time.perf_counter() - t_all, started, jobs,
+              {n: {"seconds": round(r.get("seconds", 0.0), 1), "torch_threads": r.get("torch_threads")}
+               for n, r in results.items()})
     print(f"[reproduce] wrote {report} and manifest.json")
     return results
 
@@ -194,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--only", nargs="*", help="run only these experiments")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--strict", action="store_true", help="exit 1 if any claim does not hold")
+    rep.add_argument("--jobs", type=int, default=1,
+                     help="run experiments in this many processes (longest first; e.g. 2 on 2 cores)")
     # further subcommands (e.g. `zoo`) are added here, each importing its module lazily
     zp = sub.add_parser("zoo", help="build a named zoo recipe and save it to DIR (with a progress bar)")
     zp.add_argument("--recipe", help="recipe name (see --list)")
@@ -224,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         results = reproduce(args.out, quick=not (args.full or args.reference), device=args.device, only=args.only,
-                            seed=args.seed, reference=args.reference)
+                            seed=args.seed, reference=args.reference, jobs=args.jobs)
         missed = [c["id"] for r in results.values() for c in r["claims"] if not c["holds"]]  # refuted or inconclusive
         if missed:
             print(f"[reproduce] claims that do not hold: {missed}")

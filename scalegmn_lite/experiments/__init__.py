@@ -19,7 +19,7 @@ __all__ = ["RunContext", "experiment", "EXPERIMENTS", "load_all"]
 EXPERIMENTS: dict[str, Callable] = {}
 
 #: modules that register experiments, in the order reproduce runs them
-EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "merging", "distributed"]
+EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "gscale", "merging", "distributed"]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from . import RunContext, experiment
 #: (models, seeds, epochs, hidden, layers) per mode
 QUICK = dict(models=("scalegmn", "gmn", "statnn", "flatmlp"), seeds=(0, 1, 2), epochs=10, hidden=24, layers=2,
              inr_models=("scalegmn", "gmn", "statnn"), inr_epochs=4)
-REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=20, inr_epochs=8)
+REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=16, inr_epochs=8)
 FULL = dict(models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug"),
             seeds=(0, 1, 2), epochs=60, hidden=64, layers=4, inr_epochs=60,
             inr_models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp"))

@@ -303,9 +303,26 @@ _add("mlp-hp-mnist1d", dict(num_networks=256, epochs=20, checkpoint_epochs=(0, 2
      arch="mlp 40-32-10 relu", **_HP,
      description="MLPs on MNIST-1D whose final networks vary widely, the MLP twin of cnn1d-hp-mnist1d")
 
+#: the dim G_scale sweep (issue 13, open question of seed 000): ReLU-only headroom zoos of other
+#: architectures, so the scaling gauge's dimension (one positive scale per hidden channel / neuron)
+#: varies: a small CNN (4+4 channels, dim 8) and its *unrolled twin* (the MLP with the CNN's unrolled
+#: hidden sizes 4x18 and 4x7, dim 100: the same function class at 12.5x the gauge dimension), and
+#: MLPs of widths 8 and 64 (the 32-wide MLP and the 16+16 CNN are the ReLU halves of the zoos above).
+_HP_RELU = dict(_HP, activations=("relu",))
+for _name, _arch, _what in (
+        ("cnn1d-s-hp-mnist1d", "conv1d 1-4-4/10 k5 s2 relu 1x40", "small Conv1d CNNs (4+4 channels)"),
+        ("mlp-twin-s-hp-mnist1d", "mlp 40-72-28-10 relu", "MLPs with the unrolled sizes of cnn1d-s-hp-mnist1d"),
+        ("mlp-w8-hp-mnist1d", "mlp 40-8-10 relu", "MLPs with 8 hidden neurons"),
+        ("mlp-w64-hp-mnist1d", "mlp 40-64-10 relu", "MLPs with 64 hidden neurons")):
+    _add(_name, dict(num_networks=128, epochs=20, checkpoint_epochs=(0, 20), train_size=2000),
+         dict(num_networks=1024, epochs=40, checkpoint_epochs=(0, 10, 40)), arch=_arch, **_HP_RELU,
+         description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (the dim G_scale sweep)")
+
 #: reference size (``reproduce --reference``): more networks than quick at the same per-network cost
 REFERENCE_RECIPES: dict[str, ZooRecipe] = {
-    name: replace(RECIPES[name][0], num_networks=512) for name in ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d")
+    **{name: replace(RECIPES[name][0], num_networks=512) for name in ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d")},
+    **{name: replace(RECIPES[name][0], num_networks=256)
+       for name in ("cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d", "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d")},
 }
 
 

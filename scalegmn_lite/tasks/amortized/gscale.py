@@ -20,7 +20,7 @@ from ...common.stats import LEVEL, N_BOOT, bootstrap_mean
 from ...weightspace.layer import Symmetry, symmetry_of
 from ...weightspace.spec import NetworkSpec
 
-__all__ = ["gscale_dim", "gscale_sweep", "sweep_claim"]
+__all__ = ["gscale_dim", "gscale_sweep", "sweep_claim", "sweep_claims"]
 
 
 def gscale_dim(spec: NetworkSpec | str) -> int:
@@ -40,9 +40,38 @@ def _replicates(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndar
     return np.array([x[rng.integers(0, S, S)][:, rng.integers(0, N, N)].mean() for _ in range(n_boot)])
 
 
+def _interval(reps: np.ndarray, mean: float, seeds: int, n: int) -> dict:
+    q = (1 - LEVEL) / 2
+    lo, hi = np.quantile(reps, [q, 1 - q])
+    return {"mean": float(mean), "ci": [float(lo), float(hi)], "seeds": int(seeds), "n": int(n)}
+
+
+def _twins(points: list[dict]) -> list[tuple[int, int]]:
+    """Pairs ``(i_cnn, i_mlp)`` of points where the MLP has the CNN's unrolled hidden sizes."""
+    from ...symbolic.conv import network_index
+
+    out = []
+    for i, p in enumerate(points):
+        spec = NetworkSpec.from_text(p["spec"])
+        if spec.family == "mlp":
+            continue
+        _, _, pos = network_index(spec)
+        unrolled = [c * n for c, n in zip(spec.hidden_widths, pos[:-1])]
+        for j, q in enumerate(points):
+            other = NetworkSpec.from_text(q["spec"])
+            if other.family == "mlp" and list(other.widths[1:-1]) == unrolled:
+                out.append((i, j))
+    return out
+
+
 def gscale_sweep(per_network: dict, counts: dict, n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """``{"points": [...], "slope": {"mean", "ci", "seeds", "n"}}`` from a study's ``per_network``
-    (setting -> method -> metric -> ``[S, B]``) and ``counts`` (setting -> {"spec": text, ...})."""
+    """``{"points": [...], "slope": {...}, "twins": [...]}`` from a study's ``per_network``
+    (setting -> method -> metric -> ``[S, B]``) and ``counts`` (setting -> {"spec": text, ...}).
+
+    ``points``: per setting (CE, with both ``scalegmn-b`` and ``gmn``) the gain with its interval and
+    ``dim G_scale``; ``slope``: least-squares slope of the gain against ``dim G_scale`` (accuracy per
+    dimension) with a bootstrap interval; ``twins``: for a CNN and the MLP with its unrolled hidden
+    sizes (the same function class, different gauge dimension), the gain of the MLP minus the CNN's."""
     points, reps = [], []
     rng = np.random.default_rng(seed)
     for name, per in per_network.items():
@@ -50,29 +79,45 @@ def gscale_sweep(per_network: dict, counts: dict, n_boot: int = N_BOOT, seed: in
             continue
         d = np.asarray(per["scalegmn-b"]["acc"]) - np.asarray(per["gmn"]["acc"])
         spec = counts[name]["spec"]
-        points.append({"setting": name, "spec": spec, "dim_gscale": gscale_dim(spec),
-                       "gain": bootstrap_mean(d, n_boot=n_boot, seed=seed)})
+        points.append({"setting": name, "spec": spec, "family": NetworkSpec.from_text(spec).family,
+                       "dim_gscale": gscale_dim(spec), "gain": bootstrap_mean(d, n_boot=n_boot, seed=seed)})
         reps.append(_replicates(d, rng, n_boot))
+    seeds = min((p["gain"]["seeds"] for p in points), default=1)
+    twins = [{"cnn": points[i]["setting"], "mlp": points[j]["setting"],
+              "dims": [points[i]["dim_gscale"], points[j]["dim_gscale"]],
+              "gain_mlp_minus_cnn": _interval(reps[j] - reps[i], points[j]["gain"]["mean"] - points[i]["gain"]["mean"],
+                                              seeds, 2)}
+             for i, j in _twins(points)]
     dims = np.array([p["dim_gscale"] for p in points], dtype=np.float64)
-    nan = {"mean": float("nan"), "ci": [float("nan"), float("nan")],
-           "seeds": min((p["gain"]["seeds"] for p in points), default=1), "n": len(points)}
+    nan = {"mean": float("nan"), "ci": [float("nan"), float("nan")], "seeds": seeds, "n": len(points)}
     if len(set(dims.tolist())) < 2:
-        return {"points": points, "slope": nan, "note": "fewer than two distinct dim G_scale: no trend measured"}
+        return {"points": points, "slope": nan, "twins": twins,
+                "note": "fewer than two distinct dim G_scale: no trend measured"}
     gains = np.array([p["gain"]["mean"] for p in points])
     slope = float(np.polyfit(dims, gains, 1)[0])
     rs = np.array([np.polyfit(dims, np.array([r[b] for r in reps]), 1)[0] for b in range(n_boot)])
-    q = (1 - LEVEL) / 2
-    lo, hi = np.quantile(rs, [q, 1 - q])
-    return {"points": points, "slope": {"mean": slope, "ci": [float(lo), float(hi)], "seeds": nan["seeds"],
-                                        "n": len(points)}}
+    return {"points": points, "slope": _interval(rs, slope, seeds, len(points)), "twins": twins}
 
 
-def sweep_claim(sweep: dict):
+def sweep_claims(sweep: dict) -> list:
+    """``gain-grows-with-gscale-dim`` (slope > 0) and, when the sweep has a CNN and its unrolled twin,
+    ``twin-gain-exceeds-cnn`` (the twin's gain minus the CNN's > 0)."""
     from ...common.claims import interval_claim
 
     pts = {p["setting"]: [p["dim_gscale"], round(p["gain"]["mean"], 4)] for p in sweep["points"]}
-    return interval_claim(
+    out = [interval_claim(
         "gain-grows-with-gscale-dim", "open question of seed 000: the accuracy gain ScaleGMN-B minus GMN-B grows with "
         "the dimension of the scaling gauge (least-squares slope of the gain against dim G_scale, accuracy per "
         "dimension; points setting: [dim, gain])", sweep["slope"], ">", 0.0,
-        measured={"slope": sweep["slope"]["mean"], **pts})
+        measured={"slope": sweep["slope"]["mean"], **pts})]
+    for t in sweep.get("twins", [])[:1]:
+        out.append(interval_claim(
+            "twin-gain-exceeds-cnn", f"the same function class at a larger gauge: the gain (ScaleGMN-B minus GMN-B) on "
+            f"{t['mlp']} (the unrolled twin, dim {t['dims'][1]}) minus the gain on {t['cnn']} (dim {t['dims'][0]})",
+            t["gain_mlp_minus_cnn"], ">", 0.0))
+    return out
+
+
+def sweep_claim(sweep: dict):
+    """The slope claim alone (:func:`sweep_claims`' first)."""
+    return sweep_claims(sweep)[0]

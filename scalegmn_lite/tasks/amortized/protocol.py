@@ -34,6 +34,7 @@ __all__ = [
     "COLUMNS", "KINDS", "STUDY_FORMAT", "StudyConfig", "Setting", "initial_networks", "split_initial",
     "operator_overrides", "count_params", "match_hidden", "operator_key", "train_or_load_operator",
     "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "reference_settings", "full_settings",
+    "gscale_settings",
     "SMALL_MLP_RECIPE", "CNN_ZOO", "MLP_ZOO",
 ]
 
@@ -98,12 +99,26 @@ def quick_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
 
 
 def reference_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
-    """Reference mode (``reproduce --reference``): the quick rows plus the ReLU CNN and MLP (for the
-    dim G_scale sweep: tanh has no continuous scaling gauge, ReLU one dimension per hidden channel)."""
-    return quick_settings(lam) + (
-        Setting("cnn1d-relu", CNN_ZOO, "relu", 0.0, ("scalegmn-b", "gmn")),
-        Setting("mlp-relu", MLP_ZOO, "relu", 0.0, ("scalegmn-b", "gmn")),
-    )
+    """Reference mode (``reproduce --reference``): every row of seed 000's Table 1: the quick rows
+    plus the MLP with L1 (ScaleGMN-B)."""
+    return quick_settings(lam) + (Setting("mlp-tanh-l1", MLP_ZOO, "tanh", lam, ("scalegmn-b",)),)
+
+
+def gscale_settings(reference: bool = False) -> tuple[Setting, ...]:
+    """The dim G_scale sweep (ReLU, CE, ScaleGMN-B against GMN-B): quick: the small CNN (dim 8), the
+    8-wide MLP (8), the 32-wide MLP (32) and the small CNN's unrolled twin (100); reference adds the
+    64-wide MLP (64) and the 16+16 CNN (32). The settings whose zoos the amortized study also builds
+    come last (a parallel ``reproduce --jobs 2`` then finds them cached)."""
+    k = ("scalegmn-b", "gmn")
+    out = [Setting("cnn1d-s-relu", "cnn1d-s-hp-mnist1d", "relu", 0.0, k),
+           Setting("mlp-w8-relu", "mlp-w8-hp-mnist1d", "relu", 0.0, k),
+           Setting("mlp-twin-s-relu", "mlp-twin-s-hp-mnist1d", "relu", 0.0, k)]
+    if reference:
+        out.append(Setting("mlp-w64-relu", "mlp-w64-hp-mnist1d", "relu", 0.0, k))
+    out.append(Setting("mlp-relu", MLP_ZOO, "relu", 0.0, k))
+    if reference:
+        out.append(Setting("cnn1d-relu", CNN_ZOO, "relu", 0.0, k))
+    return tuple(out)
 
 
 def full_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
@@ -126,7 +141,9 @@ class StudyConfig:
     split of the zoo into train/val/test networks. ``start``: ``"final"`` (the published protocol)
     or ``"intermediate"`` checkpoints as starting points. SGD-k: ``sgd_lr``, ``sgd_momentum`` (0 =
     plain SGD), ``sgd_batch``, no weight decay. Adam: learning rate tuned over ``adam_lrs`` on the
-    validation networks (``adam_tune_epochs`` epochs); ``adam_lrs=()`` skips Adam."""
+    validation networks (``adam_tune_epochs`` epochs); ``adam_lrs=()`` skips Adam. ``baselines=False``
+    skips SGD and Adam and ``transfer=False`` the transfer experiments (the dim G_scale sweep
+    compares operators only: :meth:`gscale`)."""
 
     hidden_dim: int = 16
     num_layers: int = 2
@@ -152,6 +169,8 @@ class StudyConfig:
     seed: int = 0
     full: bool = False
     settings: tuple[Setting, ...] = field(default_factory=quick_settings)
+    baselines: bool = True
+    transfer: bool = True
 
     @classmethod
     def quick(cls, **kw) -> "StudyConfig":
@@ -161,6 +180,20 @@ class StudyConfig:
     def reference_size(cls, **kw) -> "StudyConfig":
         base = dict(steps=400, max_test_networks=64, seeds=(0, 1, 2, 3, 4), adam_tune_epochs=50, reference=True,
                     settings=reference_settings())
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def gscale(cls, reference: bool = False, full: bool = False, **kw) -> "StudyConfig":
+        """The dim G_scale sweep: :func:`gscale_settings`, operators only. Quick: 150 steps, 3 seeds;
+        reference: 400 steps (as the reference study), 4 seeds, 64 test networks."""
+        base = dict(settings=gscale_settings(reference or full), baselines=False, transfer=False, steps=150,
+                    max_test_networks=48)
+        if reference:
+            base.update(steps=400, seeds=(0, 1, 2, 3), max_test_networks=64, reference=True)
+        if full:
+            base.update(hidden_dim=64, num_layers=4, steps=3000, batch_networks=32, data_batch=512,
+                        max_test_networks=256, full=True, seeds=(0, 1, 2, 3, 4))
         base.update(kw)
         return cls(**base)
 

@@ -121,9 +121,9 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
         rows.append(_row(setting.name, kind, per[kind], float(np.mean(secs)), single, rec["params"]))
         timing["operators"][kind] = {"seconds_single": single, "seconds_vectorized": float(np.mean(secs)),
                                      "mean_acc": rows[-1]["mean_acc"], "test_loss": rows[-1]["test_loss"]}
-    baselines = [("sgd", cfg.sgd_lr, cfg.sgd_momentum)]
+    baselines = [("sgd", cfg.sgd_lr, cfg.sgd_momentum)] if cfg.baselines else []
     tuning = None
-    if cfg.adam_lrs and setting.lam == 0 and va.batch_size:
+    if cfg.baselines and cfg.adam_lrs and setting.lam == 0 and va.batch_size:
         lr, scores = tune_adam_lr(va, x, y, cfg.adam_lrs, cfg.adam_tune_epochs, setting.lam, cfg.sgd_batch, cfg.seed,
                                   progress)
         tuning = {"chosen_lr": lr, "val_accuracy_by_lr": scores, "epochs": cfg.adam_tune_epochs}
@@ -255,7 +255,7 @@ def run_study(cfg: StudyConfig | None = None, device=None, progress: bool = True
     cnn = next((r for n, r in results.items() if r["setting"].is_cnn and r["setting"].lam == 0
                 and r["setting"].activation == (mlp["setting"].activation if mlp else "tanh")
                 and r["data"].name == (mlp["data"].name if mlp else r["data"].name) and "scalegmn-b" in r["ops"]), None)
-    if mlp is not None:
+    if mlp is not None and cfg.transfer:
         spec = mlp["test"].spec
         act = mlp["setting"].activation
         w = spec.widths

@@ -1,0 +1,31 @@
+"""``reproduce`` experiment ``gscale``: the open question of seed 000, measured (issue 13).
+
+Does the equivariance gain (ScaleGMN-B minus the symmetry-broken GMN-B, matched parameters, same
+held-out networks) grow with the dimension of the scaling gauge? ReLU zoos of architectures whose
+dim G_scale differs (:func:`~scalegmn_lite.tasks.amortized.protocol.gscale_settings`): a small CNN
+(dim 8) and its unrolled twin MLP (same hidden sizes once unrolled, dim 100), MLPs of widths 8, 32
+(and 64) and, at reference size, the 16+16 CNN (dim 32). Operators only (no SGD baselines), trained
+with the amortized study's protocol and seeds; the trend is the least-squares slope of the gain
+against dim G_scale with a bootstrap interval
+(:func:`~scalegmn_lite.tasks.amortized.gscale.gscale_sweep`), and the twin contrast compares the
+CNN with its unrolled twin directly.
+"""
+
+from __future__ import annotations
+
+from . import RunContext, experiment
+
+
+@experiment("gscale")
+def run(ctx: RunContext) -> dict:
+    from ..tasks.amortized.gscale import gscale_sweep, sweep_claims
+    from ..tasks.amortized.protocol import StudyConfig
+    from ..tasks.amortized.study import run_study
+
+    cfg = StudyConfig.gscale(reference=ctx.reference, full=not ctx.quick, seed=ctx.seed)
+    res = run_study(cfg, device=ctx.device, progress=ctx.progress)
+    sweep = gscale_sweep(res.per_network, res.counts)
+    full = res.to_json()
+    return {"claims": sweep_claims(sweep), "gscale_sweep": sweep, "config": full["config"],
+            "table": full["table"], "intervals": full["intervals"], "training": full["training"],
+            "counts": full["counts"], "device": str(ctx.device)}
