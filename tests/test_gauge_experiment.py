@@ -33,3 +33,24 @@ def test_random_specs_cover_every_activation_and_family():
     assert {s.family for s in specs} == {"mlp", "conv1d", "conv2d"}
     acts = {s.layers[0].activation or "identity" for s in specs}
     assert acts == set(ACTIVATIONS)
+
+
+def test_reproduce_jobs_runs_workers_and_matches_one_process(tmp_path):
+    """``reproduce --jobs 2``: experiments in spawned workers give the same claims as one process, the
+    manifest records the jobs and per-experiment times, and a bad --jobs is refused."""
+    import pytest
+
+    names = ["gauge", "distributed"]
+    one = reproduce(tmp_path / "one", quick=True, device="cpu", only=names, progress=False)
+    two = reproduce(tmp_path / "two", quick=True, device="cpu", only=names, progress=False, jobs=2)
+    assert list(two) == names  # report order = the requested order, not the finishing order
+    for name in names:
+        assert [(c["id"], c["status"]) for c in one[name]["claims"]] == \
+            [(c["id"], c["status"]) for c in two[name]["claims"]], name
+        assert json.loads((tmp_path / "two" / f"{name}.json").read_text())["claims"] == two[name]["claims"]
+    man = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert man["jobs"] == 2 and set(man["per_experiment"]) == set(names)
+    assert all(v["torch_threads"] >= 1 for v in man["per_experiment"].values())
+    assert not any(f.startswith("calegmn") for f in man["dirty_files"])  # status lines keep their first column
+    with pytest.raises(SystemExit, match="--jobs must be at least 1"):
+        reproduce(tmp_path / "bad", only=["gauge"], jobs=0)

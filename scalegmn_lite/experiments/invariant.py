@@ -22,24 +22,34 @@ from . import RunContext, experiment
 #: (models, seeds, epochs, hidden, layers) per mode
 QUICK = dict(models=("scalegmn", "gmn", "statnn", "flatmlp"), seeds=(0, 1, 2), epochs=10, hidden=24, layers=2,
              inr_models=("scalegmn", "gmn", "statnn"), inr_epochs=4)
-REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=16, inr_epochs=8)
+#: reference: 4x the networks (``cnn2d-digits`` 512 CNNs, ``inr-digits`` 1024 INRs: ~200 test examples
+#: each instead of ~50), 5 seeds, twice the epochs
+REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=20, inr_epochs=8)
 FULL = dict(models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug"),
             seeds=(0, 1, 2), epochs=60, hidden=64, layers=4, inr_epochs=60,
             inr_models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp"))
 
 
-def cnn_relu_zoo(device, progress: bool = True):
-    """The ReLU CNNs of the ``cnn2d-digits`` zoo (the accuracy-prediction zoo)."""
+def _recipe(name: str, reference: bool):
+    from ..zoo.recipes import get_recipe, get_reference_recipe
+
+    return get_reference_recipe(name) if reference else get_recipe(name)
+
+
+def cnn_relu_zoo(device, progress: bool = True, reference: bool = False):
+    """The ReLU CNNs of the ``cnn2d-digits`` zoo (the accuracy-prediction zoo; ``reference``: its
+    reference size)."""
     from ..zoo import load_or_build
 
-    zoo = load_or_build("cnn2d-digits", device=device, progress=progress)
+    zoo = load_or_build(_recipe("cnn2d-digits", reference), device=device, progress=progress)
     return zoo.where(activation="relu")
 
 
-def inr_zoo(device, progress: bool = True):
+def inr_zoo(device, progress: bool = True, reference: bool = False):
+    """The ``inr-digits`` zoo (``reference``: its reference size)."""
     from ..zoo import load_or_build
 
-    return load_or_build("inr-digits", device=device, progress=progress)
+    return load_or_build(_recipe("inr-digits", reference), device=device, progress=progress)
 
 
 def summarize(df):
@@ -79,8 +89,8 @@ def run(ctx: RunContext) -> dict:
     p = REFERENCE if ctx.reference else (QUICK if ctx.quick else FULL)
     fit_cfg = FitConfig(epochs=p["epochs"], batch_size=32, lr=2e-3)
     inr_cfg = FitConfig(epochs=p["inr_epochs"], batch_size=32, lr=2e-3)
-    acc = accuracy_task(cnn_relu_zoo(ctx.device, ctx.progress), seed=ctx.seed)
-    inr = inr_task(inr_zoo(ctx.device, ctx.progress), seed=ctx.seed)
+    acc = accuracy_task(cnn_relu_zoo(ctx.device, ctx.progress, ctx.reference), seed=ctx.seed)
+    inr = inr_task(inr_zoo(ctx.device, ctx.progress, ctx.reference), seed=ctx.seed)
     dfs = [compare(acc, p["models"], p["seeds"], fit_cfg, p["hidden"], p["layers"], ctx.device, ctx.progress),
            compare(inr, p["inr_models"], p["seeds"], inr_cfg, p["hidden"], p["layers"], ctx.device, ctx.progress)]
     import pandas as pd
