@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -38,8 +39,15 @@ if _report.exists():
         _fenced ^= _line.startswith("```")
         _lines.append("##" + _line if _line.startswith("#") and not _fenced else _line)
     _body = "\n".join(_lines)
-    _text = ("The reference run's report, `results/reference/REPORT.md`, as committed (every figure "
-             "measured by `scalegmn-lite reproduce`, never typed):\n\n" + _body + "\n")
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import summary_markdown
+
+    _summary = summary_markdown(ROOT / "results" / "reference", ROOT / "results" / "quick")
+    _text = ("Every trained claim, quick run beside reference run (`results/quick/`, `results/reference/`, "
+             "as committed; every figure measured by `scalegmn-lite reproduce`, never typed). A claim "
+             "*holds* when its 95% interval excludes the opposite, is *refuted* when it excludes the claim, "
+             "and is *inconclusive* otherwise. Chapters 06-08 plot the reference figures next to the quick "
+             "ones.\n\n" + _summary + "\n### The reference run's full report\n\n" + _body + "\n")
 else:
     _text = ("```{note}\nThe reference results are **absent** from this checkout: `results/reference/REPORT.md` "
              "did not exist when this site was built. Run `.venv/bin/scalegmn-lite reproduce --quick --out "

@@ -50,12 +50,28 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
     return path
 
 
-def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, jobs: int = 1,
-              per_experiment: dict | None = None) -> Path:
-    """``manifest.json``: commit, command, versions, CPU, date and wall time of a reproduce run."""
+def _git(*args) -> str:
+    import subprocess
+
+    try:  # not stripped: `git status --porcelain` lines start with a status column that may be a space
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parent).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _source_state() -> dict:
+    """``{"commit", "dirty_files"}`` of the checkout the package runs from (empty outside git)."""
+    return {"commit": _git("rev-parse", "HEAD").strip(),
+            "dirty_files": [ln[3:] for ln in _git("status", "--porcelain").splitlines() if ln.strip()]}
+
+
+def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, source: dict | None = None,
+              jobs: int = 1, per_experiment: dict | None = None) -> Path:
+    """``manifest.json``: commit (and uncommitted files) at the start, command, versions, CPU, date and
+    wall time of a reproduce run."""
     import os
     import platform
-    import subprocess
 
     import numpy
     import torch
@@ -63,13 +79,7 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
     from . import __version__
     from .common.io import atomic_write_json
 
-    def git(*args):
-        try:  # not stripped: `git status --porcelain` lines start with a status column that may be a space
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).resolve().parent).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
+    source = source or _source_state()
     cpu = platform.processor()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -82,8 +92,7 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
     except ImportError:  # pragma: no cover
         scipy_v = None
     info = {"mode": mode, "experiments": names, "command": " ".join(["scalegmn-lite", *sys.argv[1:]]),
-            "commit": git("rev-parse", "HEAD").strip(),
-            "dirty_files": [ln[3:] for ln in git("status", "--porcelain").splitlines() if ln.strip()],
+            "commit": source["commit"], "dirty_files": source["dirty_files"],
             "versions": {"scalegmn_lite": __version__, "python": platform.python_version(), "torch": torch.__version__,
                          "numpy": numpy.__version__, "scipy": scipy_v},
             "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -98,6 +107,20 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
 #: rough cost order of the experiments (largest first) for ``reproduce --jobs``: a free worker takes
 #: the next one, so the long ones start first
 COST_ORDER = ("gscale", "amortized", "invariant", "merging", "zoo", "gauge", "distributed")
+
+
+def _worker_init(parent: int) -> None:
+    """In a ``reproduce --jobs`` worker: exit when the parent process is gone (killed or crashed), so
+    no orphaned worker keeps training and writing files after its run was stopped."""
+    import os
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(2.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _run_experiment(name: str, ctx, seed: int, threads: int | None = None) -> dict:
@@ -153,6 +176,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     ctx = RunContext(quick=quick, device=resolve_device(device), out_dir=Path(out), seed=seed, progress=progress,
                      reference=reference)
     started, t_all = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+    source = _source_state()  # the code that runs: commit and uncommitted files when the run starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if jobs == 1 or len(names) == 1:
@@ -163,7 +187,8 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
 
         threads = max(1, (os.cpu_count() or 1) // jobs)
         order = sorted(names, key=lambda n: COST_ORDER.index(n) if n in COST_ORDER else len(COST_ORDER))
-        with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             futures = {n: pool.submit(_run_experiment, n, ctx, seed, threads) for n in order}
             done = {n: f.result() for n, f in futures.items()}
     results = {}
@@ -174,7 +199,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
             ci = f" ci {c['ci']}" if c.get("ci") else ""
             print(f"  {status:12s} {c['id']}: {c['measured']}{ci} (target {c['target']})", flush=True)
     report = write_report(out, results)
-    _manifest(out, mode, names, time.perf_counter() - t_all, started, jobs,
+    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs,
               {n: {"seconds": round(r.get("seconds", 0.0), 1), "torch_threads": r.get("torch_threads")}
                for n, r in results.items()})
     print(f"[reproduce] wrote {report} and manifest.json")

@@ -121,3 +121,76 @@ def test_committed_reference_has_report_and_manifest():
     man = json.loads((REFERENCE / "manifest.json").read_text())
     assert {"commit", "command", "versions", "cpu", "wall_seconds", "started"} <= set(man)
     assert man["mode"] == "reference" and (REFERENCE / "REPORT.md").exists()
+
+
+QUICK = REFERENCE.parent / "quick"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in QUICK.glob("*.json") if p.name != "manifest.json")
+                         if QUICK.exists() else [], ids=lambda p: p.name)
+def test_committed_quick_results_follow_the_schema(path):
+    data = json.loads(path.read_text())
+    assert data.get("mode") == "quick", f"{path}: not written by `reproduce --quick`"
+    for c in data["claims"]:
+        validate_claim(c, f"{path.name} claim {c.get('id')}")
+        if c["ci"] is not None:
+            assert c["seeds"] >= 3, f"{path.name} claim {c['id']}: a quick trained claim needs >= 3 seeds"
+
+
+def test_readme_and_landing_page_show_the_committed_results():
+    """The README's block is generated from results/ (tools/reference_summary.py) and is current."""
+    if not _result_files():
+        pytest.skip("no committed reference run in results/reference/")
+    import subprocess
+    import sys
+
+    root = REFERENCE.parents[1]
+    proc = subprocess.run([sys.executable, str(root / "tools" / "reference_summary.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from scalegmn_lite.course.reference import summary_markdown
+
+    table = summary_markdown(REFERENCE, QUICK)
+    ids = {c["id"] for p in _result_files() for c in json.loads(p.read_text())["claims"] if c["ci"] is not None}
+    assert all(f"`{i}`" in table for i in ids)
+
+
+def _synthetic_run(folder: Path, mode: str = "reference") -> Path:
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.1, 0.9, 60)
+    labels = rng.integers(0, 10, 40)
+    preds = {f"accuracy-prediction/good/s{s}": (y + rng.normal(0, 0.05, 60)).tolist() for s in range(3)}
+    preds |= {f"accuracy-prediction/noise/s{s}": rng.uniform(0, 1, 60).tolist() for s in range(3)}
+    preds |= {f"inr-classification/good/s{s}": labels.tolist() for s in range(3)}
+    c = interval_claim("x-beats-y", "x beats y", {"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3}, ">", 0.0).to_dict()
+    folder.mkdir(parents=True)
+    (folder / "invariant.json").write_text(json.dumps({
+        "mode": mode, "claims": [c], "test_predictions": preds,
+        "test_targets": {"accuracy-prediction": y.tolist(), "inr-classification": labels.tolist()}}))
+    (folder / "manifest.json").write_text(json.dumps({
+        "mode": mode, "command": "scalegmn-lite reproduce", "commit": "0" * 40, "started": "2026-12-04T00:00:00",
+        "wall_seconds": 600.0, "cpu_count": 2, "cpu": "test", "jobs": 2, "versions": {"torch": "x"}}))
+    return folder
+
+
+def test_reference_helpers_read_validate_and_recompute(tmp_path, monkeypatch):
+    from scalegmn_lite.course import reference as R
+
+    d = _synthetic_run(tmp_path / "reference")
+    monkeypatch.setenv("SCALEGMN_LITE_REFERENCE", str(d))
+    ref = R.load_reference("invariant")
+    iv = R.invariant_intervals(ref, n_boot=200)
+    assert iv["accuracy-prediction"]["good"].lo > 0.7 and iv["accuracy-prediction"]["noise"].lo < 0.2
+    assert iv["inr-classification"]["good"]["mean"] == 1.0
+    assert list(R.claims_frame(ref).status) == ["holds"] and "10 min on 2 CPU cores" in R.describe_run()
+    assert R.load_reference("amortized", quiet=True) is None
+    table = R.summary_markdown(d, _synthetic_run(tmp_path / "quick", "quick"))
+    assert "`x-beats-y`" in table and "quick: status" in table and "1 of 1 claims hold" in table
+    bad = json.loads((d / "invariant.json").read_text())
+    bad["claims"][0]["status"] = "refuted"  # contradicts holds=True
+    (d / "invariant.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="contradicts"):
+        R.load_reference("invariant")
+    (d / "invariant.json").write_text(json.dumps(dict(bad, mode="quick")))
+    with pytest.raises(ValueError, match="not 'reference'"):
+        R.load_reference("invariant")

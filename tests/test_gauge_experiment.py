@@ -54,3 +54,35 @@ def test_reproduce_jobs_runs_workers_and_matches_one_process(tmp_path):
     assert not any(f.startswith("calegmn") for f in man["dirty_files"])  # status lines keep their first column
     with pytest.raises(SystemExit, match="--jobs must be at least 1"):
         reproduce(tmp_path / "bad", only=["gauge"], jobs=0)
+
+
+def test_reproduce_workers_exit_when_their_parent_dies(tmp_path):
+    """A killed ``reproduce --jobs`` must not leave orphaned workers training on."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from scalegmn_lite.cli import _worker_init\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_worker_init,\n"
+        "                               initargs=(os.getpid(),))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 120)\n"
+        "    time.sleep(0.5)\n"
+        "    os._exit(0)  # the parent dies without shutting the pool down\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    worker = int(out.stdout.split()[0])
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    os.kill(worker, 9)
+    raise AssertionError(f"worker {worker} outlived its parent by 20 s")

@@ -187,3 +187,7 @@ def test_zoo_claim_needs_every_zoo():
     assert _zoo_claim("x", "s", mixed, "<").status == "inconclusive"
     bad = dict(good, c={"mean": 0.2, "ci": [0.1, 0.3], "seeds": 3})
     assert _zoo_claim("x", "s", bad, "<").status == "refuted"
+    # refuted by one zoo while another straddles zero: the interval shown is the refuting zoo's
+    both = dict(mixed, d={"mean": 0.05, "ci": [0.02, 0.08], "seeds": 3})
+    c = _zoo_claim("x", "s", both, "<")
+    assert c.status == "refuted" and c.measured["interval_of"] == "d" and c.ci == [0.02, 0.08]

@@ -138,6 +138,9 @@ print("settings with a continuous scaling gauge (positive_scale):",
 #   many neurons as the CNN has hidden channels. The two architectures have the same number of
 #   gauge directions, so a difference between the MLP and the CNN rows measured below cannot be
 #   attributed to the dimension of the gauge group.
+# * The question is measured separately, on ReLU zoos whose gauge dimensions differ (among them a
+#   CNN and its unrolled twin): the reference run's `gscale` experiment, plotted near the end of
+#   this notebook.
 #
 # ## A minimal operator from the layers of notebook 05
 # Before the library's study, the whole idea in one cell. The operator reads a network's graph
@@ -490,6 +493,157 @@ print({s: statuses.count(s) for s in ("holds", "refuted", "inconclusive")})
 # what full mode measures.
 
 # %% [markdown]
+# ## With more compute: the committed reference run
+# `scalegmn-lite reproduce --reference` runs the same protocol with more of everything: every row of
+# Table 1 (also the MLP with $\lambda > 0$), zoos of 512 networks (256 per activation), 400 operator
+# steps, five operator seeds and 64 held-out networks per setting. Its results are committed in
+# `results/reference/` and read here; nothing below is recomputed. The left panels repeat the
+# accuracy-against-SGD-epochs plot of this notebook's quick run with the reference numbers.
+
+# %%
+from scalegmn_lite.course.reference import claims_frame, describe_run, load_reference
+
+ref = load_reference("amortized")
+if ref is not None:
+    print(describe_run())
+    print(ref["config"]["steps"], "operator steps |", len(ref["config"]["seeds"]), "seeds |",
+          {k: v["test"] for k, v in ref["counts"].items()}, "held-out networks per setting")
+    print(claims_frame(ref).to_string(index=False))
+
+
+def _bar(iv):
+    return [[iv["mean"] - iv["ci"][0]], [iv["ci"][1] - iv["mean"]]]
+
+
+# %%
+if ref is not None:
+    ref_names = list(ref["curves"])
+    fig, axes = plt.subplots(1, len(ref_names), figsize=(3.3 * len(ref_names), 3.3), sharey=True)
+    for ax, name in zip(np.atleast_1d(axes), ref_names):
+        iv = ref["intervals"][name]
+        ep = sorted(int(e) for e in ref["curves"][name])
+        sgd = [iv["initial" if e == 0 else f"sgd-{e}"]["acc"] for e in ep]
+        ax.errorbar(ep, [v["mean"] for v in sgd], yerr=np.array([_bar(v) for v in sgd])[:, :, 0].T, fmt="o-",
+                    color="k", capsize=2, label="SGD (reference)")
+        for j, (m, col) in enumerate(zip([m for m in OPERATORS if m in iv], sns.color_palette())):
+            a = iv[m]["acc"]
+            ax.errorbar(2 + 4 * j, a["mean"], yerr=_bar(a), fmt="s", color=col, capsize=3,
+                        label=f"{m} ({a['seeds']} seeds)")
+        if name in res.per_network:  # this notebook's quick run, pale
+            q = intervals[name]
+            ax.plot(ep, [q["initial" if e == 0 else f"sgd-{e}"]["acc"]["mean"] for e in ep], "o:", color="k",
+                    alpha=0.35, label="SGD (quick, this run)")
+            ax.plot(2, q["scalegmn-b"]["acc"]["mean"], "s", color=sns.color_palette()[0], alpha=0.35,
+                    markersize=9, label="scalegmn-b (quick)")
+        ax.set(title=f"{name} (reference)", xlabel="SGD epochs")
+        ax.legend(fontsize=6)
+    np.atleast_1d(axes)[0].set_ylabel("mean test accuracy")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# **What the reference run says, in plain words** (the cell after this one asserts each statement
+# against the committed files, so this text cannot silently drift from them):
+#
+# * **CNN, one shot against SGD-150: does not reproduce** (`cnn-one-shot-beats-sgd150` refuted). The
+#   operator lifts the held-out tanh CNNs by about one point, while 150 epochs of plain SGD from the
+#   same networks gain about twenty and tuned Adam more. The published 50.3% against 44.5% is not
+#   what this protocol gives on MNIST-1D with operators of this size.
+# * **MLP, ScaleGMN-B against GMN-B: not resolved** (`mlp-scalegmn-beats-gmn` inconclusive). The
+#   two are within a few tenths of a point of each other and the interval straddles zero; the
+#   published edge (35.4% against 35.0%) is of the same small size, so this run neither confirms
+#   nor rules it out.
+# * **L1: half of the claim reproduces.** With $\lambda > 0$ the operator does reach a larger L1-norm
+#   reduction than SGD-150, but at a *higher* test loss, so the claim as stated (larger reduction *at a
+#   lower loss*) is refuted.
+# * **Speed: a large factor, not 1000x.** One forward pass against 150 epochs, one network at a
+#   time, is about two orders of magnitude faster here; the published factor comes from SGD costing
+#   minutes per network on CIFAR-10, ours costs seconds on small networks and 2000 images.
+#
+# The operators' training losses fall only a little in 400 steps (the training table of the JSON has
+# first and final losses), so the likeliest reading is an operator that is far from converged at
+# 2-core budgets; `--full` on a GPU runs the published sizes.
+
+# %%
+if ref is not None:
+    st = {c["id"]: c for c in ref["claims"]}
+    iv = ref["intervals"]
+    gain_op = iv["cnn1d-tanh"]["scalegmn-b"]["acc"]["mean"] - iv["cnn1d-tanh"]["initial"]["acc"]["mean"]
+    gain_sgd = iv["cnn1d-tanh"]["sgd-150"]["acc"]["mean"] - iv["cnn1d-tanh"]["initial"]["acc"]["mean"]
+    assert st["cnn-one-shot-beats-sgd150"]["status"] == "refuted" and gain_op < 0.03 < 0.15 < gain_sgd
+    assert st["mlp-scalegmn-beats-gmn"]["status"] == "inconclusive"
+    assert max(map(abs, st["mlp-scalegmn-beats-gmn"]["ci"])) < 0.01
+    l1 = st["l1-larger-reduction-lower-loss"]
+    assert l1["status"] == "refuted" and l1["ci"][0] > 0 and l1["measured"]["test_loss_diff_ci_lo"] > 0
+    assert 50 < st["one-shot-1000x-faster"]["measured"] < 1000
+    print("the statements above match the committed reference run")
+
+# %% [markdown]
+# ### The open question: does the gain grow with the gauge's dimension?
+# The explanation offered for why equivariance helps more on MLPs than on CNNs is the size of the
+# scaling gauge (notebook 02: one factor per hidden channel of a CNN, per hidden neuron of an MLP).
+# The quick study above cannot test it (tanh networks, and an MLP with as many factors as the CNN).
+# The reference run's `gscale` experiment does: ReLU zoos of architectures whose scaling gauges have
+# dimension 8 to 100, among them a small CNN (4 + 4 channels, dimension 8) and its **unrolled twin**,
+# the MLP with the CNN's hidden sizes once unrolled (72 + 28 neurons, dimension 100): the same
+# function class with 12.5 times the gauge. On each, ScaleGMN-B and the parameter-matched GMN-B are
+# trained with the same protocol and seeds; the gain is their paired accuracy difference on the same
+# held-out networks.
+
+# %%
+sweep_ref = load_reference("gscale")
+if sweep_ref is not None:
+    sw = sweep_ref["gscale_sweep"]
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    for p_ in sw["points"]:
+        g = p_["gain"]
+        cnn = p_["family"] != "mlp"
+        ax.errorbar(p_["dim_gscale"], g["mean"], yerr=_bar(g), fmt="s" if cnn else "o", capsize=3,
+                    color="tab:blue" if cnn else "tab:orange")
+        ax.annotate(p_["setting"].replace("-relu", ""), (p_["dim_gscale"], g["mean"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    for t_ in sw["twins"]:
+        a, b = (next(p_ for p_ in sw["points"] if p_["setting"] == k) for k in (t_["cnn"], t_["mlp"]))
+        ax.plot([a["dim_gscale"], b["dim_gscale"]], [a["gain"]["mean"], b["gain"]["mean"]], ":", color="grey",
+                label="a CNN and its unrolled twin")
+    dims = np.array([p_["dim_gscale"] for p_ in sw["points"]], dtype=float)
+    gains = np.array([p_["gain"]["mean"] for p_ in sw["points"]])
+    xs = np.linspace(0, dims.max() * 1.05, 50)
+    ax.plot(xs, np.polyval(np.polyfit(dims, gains, 1), xs), color="k", lw=1,
+            label=f"slope {sw['slope']['mean'] * 100:+.3f} pts/dim "
+                  f"[{sw['slope']['ci'][0] * 100:+.3f}, {sw['slope']['ci'][1] * 100:+.3f}]")
+    ax.axhline(0, color="k", ls="--", lw=0.8)
+    ax.plot([], [], "s", color="tab:blue", label="CNN")
+    ax.plot([], [], "o", color="tab:orange", label="MLP")
+    ax.set(xlabel="dim G_scale (positive scale factors)", ylabel="accuracy gain, ScaleGMN-B - GMN-B",
+           title=f"gain against gauge dimension (reference, {sw['slope']['seeds']} seeds, 95% intervals)")
+    ax.legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
+    print(claims_frame(sweep_ref).to_string(index=False))
+
+# %% [markdown]
+# **What the sweep says, in plain words** (asserted by the next cell). On *no* architecture of the
+# sweep is ScaleGMN-B better than the symmetry-broken GMN-B: every gain is negative or
+# indistinguishable from zero, at most about a point in size. But the deficit shrinks as the gauge
+# grows: the fitted slope is positive with an interval that excludes zero
+# (`gain-grows-with-gscale-dim` holds), and the cleanest comparison, the small CNN against its
+# unrolled twin (the same functions, 8 against 100 scale factors), gives the twin the larger gain
+# (`twin-gain-exceeds-cnn` holds). So the direction the published explanation predicts is measured
+# here, but at this budget it only closes ScaleGMN-B's gap to GMN-B; it never becomes an advantage.
+# Six architectures on one dataset are a small sweep: apart from the twin pair, the architectures
+# also differ in depth, width and initial accuracy, so read the slope as a trend, not a law.
+
+# %%
+if sweep_ref is not None:
+    st = {c["id"]: c["status"] for c in sweep_ref["claims"]}
+    pts = sw["points"]
+    assert st == {"gain-grows-with-gscale-dim": "holds", "twin-gain-exceeds-cnn": "holds"}
+    assert all(p_["gain"]["ci"][0] < 0 for p_ in pts) and max(abs(p_["gain"]["mean"]) for p_ in pts) < 0.02
+    assert sw["slope"]["ci"][0] > 0 and len({p_["dim_gscale"] for p_ in pts}) >= 4
+    print("the statements above match the committed reference run")
+
+# %% [markdown]
 # ## Using an operator on your own `torch.nn.Sequential`
 # The trained MLP operator (first seed) applied to a fresh module; as the quick check above says,
 # the width need not be that of the zoo.
@@ -519,8 +673,9 @@ print("shapes kept:", [p.shape for p in improved.parameters()] == [p.shape for p
 #   against many epochs of training per network.
 # * The gauge-dimension count of notebook 02 is the proposed reason equivariance should matter more
 #   on MLPs than on CNNs. The quick study uses tanh networks (a finite sign-flip gauge) and an MLP
-#   with as many hidden neurons as the CNN has hidden channels, so it cannot test that reason; a run
-#   with ReLU zoos and wider MLPs can.
+#   with as many hidden neurons as the CNN has hidden channels, so it cannot test that reason; the
+#   reference run's sweep over ReLU zoos of gauge dimension 8 to 100 (a CNN and its unrolled twin
+#   among them) does, and its answer is plotted above.
 #
 # ## Exercises
 #

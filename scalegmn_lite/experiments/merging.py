@@ -237,10 +237,17 @@ def _paired(results: dict, a: str, b: str, figure: str) -> dict[str, dict]:
 
 
 def _zoo_claim(id: str, statement: str, per_zoo: dict[str, dict], op: str) -> object:
-    """A claim that must hold on every zoo: status combined over zoos; the interval shown is the zoo
-    closest to failing (largest upper bound for ``<``)."""
-    st = combine_status([decide(v["ci"], op, 0.0) for v in per_zoo.values()])
-    worst = max(per_zoo, key=lambda k: per_zoo[k]["ci"][1] if op.startswith("<") else -per_zoo[k]["ci"][0])
+    """A claim that must hold on every zoo: status combined over zoos; the interval shown is that of a
+    zoo that decides the status: a refuting zoo if there is one (the one refuting most clearly), else
+    the zoo closest to failing (largest upper bound for ``<``)."""
+    per_status = {k: decide(v["ci"], op, 0.0) for k, v in per_zoo.items()}
+    st = combine_status(list(per_status.values()))
+    lt = op.startswith("<")
+    pool = [k for k, v in per_status.items() if v == "refuted"] or list(per_zoo)
+    if st == "refuted":  # the zoo whose interval lies furthest on the wrong side
+        worst = max(pool, key=lambda k: per_zoo[k]["ci"][0] if lt else -per_zoo[k]["ci"][1])
+    else:
+        worst = max(pool, key=lambda k: per_zoo[k]["ci"][1] if lt else -per_zoo[k]["ci"][0])
     measured = {f"{k}": round(v["mean"], 6) for k, v in per_zoo.items()}
     measured["interval_of"] = worst
     return interval_claim(id, statement, per_zoo[worst], op, 0.0, measured=measured, status=st,

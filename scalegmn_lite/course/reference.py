@@ -1,0 +1,170 @@
+"""The committed reference run (``results/reference/``, written by ``scalegmn-lite reproduce
+--reference``) for the notebooks: "with more compute you get this", next to each quick figure.
+
+    ref = load_reference("amortized")          # None (with a printed reason) if there is no run
+    claims_frame(ref)                          # id, mean, 95% interval, seeds, status
+    invariant_intervals(load_reference("invariant"))   # task -> model -> interval
+
+The files are validated against the claim schema on load (:func:`~scalegmn_lite.common.claims.validate_claim`),
+so a damaged or hand-edited file fails with its name instead of showing wrong figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..common.claims import validate_claim
+from ..common.stats import bootstrap_stat
+
+__all__ = ["reference_dir", "load_reference", "manifest", "claims_frame", "invariant_intervals", "describe_run",
+           "summary_markdown"]
+
+
+def reference_dir() -> Path | None:
+    """``results/reference`` of the checkout (``SCALEGMN_LITE_REFERENCE`` overrides), or None."""
+    env = os.environ.get("SCALEGMN_LITE_REFERENCE")
+    cands = [Path(env)] if env else []
+    cands += [Path(__file__).resolve().parents[2] / "results" / "reference"]
+    cands += [p / "results" / "reference" for p in (Path.cwd(), *Path.cwd().parents)]
+    return next((p for p in cands if (p / "manifest.json").is_file()), None)
+
+
+def load_reference(name: str, quiet: bool = False) -> dict | None:
+    """The reference run's ``<name>.json`` (claims validated), or None with a printed reason."""
+    d = reference_dir()
+    path = d / f"{name}.json" if d else None
+    if path is None or not path.is_file():
+        if not quiet:
+            print(f"no committed reference result {name}.json (looked for results/reference/ in the checkout); "
+                  "run `scalegmn-lite reproduce --reference --jobs 2 --out results/reference` to make one")
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); restore it with `git checkout {path}`") from None
+    if data.get("mode") != "reference":
+        raise ValueError(f"{path}: mode is {data.get('mode')!r}, not 'reference'; it was not written by "
+                         "`reproduce --reference`")
+    for c in data.get("claims", []):
+        validate_claim(c, f"{path.name} claim {c.get('id')}")
+    return data
+
+
+def manifest() -> dict | None:
+    d = reference_dir()
+    return json.loads((d / "manifest.json").read_text()) if d else None
+
+
+def describe_run() -> str:
+    """One line: when, on what, how long, at which commit."""
+    m = manifest()
+    if m is None:
+        return "no committed reference run"
+    return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {m['wall_seconds'] / 60:.0f} min "
+            f"on {m['cpu_count']} CPU cores ({m['cpu']}), {m.get('jobs', 1)} worker process(es), torch "
+            f"{m['versions']['torch']}")
+
+
+def claims_frame(result: dict):
+    """The claims of one result as a DataFrame: id, mean, lo, hi, seeds, status."""
+    import pandas as pd
+
+    rows = []
+    for c in result["claims"]:
+        ci = c.get("ci") or [None, None]
+        m = c["measured"]
+        rows.append({"claim": c["id"], "measured": m if isinstance(m, (int, float)) else None, "lo": ci[0],
+                     "hi": ci[1], "seeds": c.get("seeds"), "status": c["status"]})
+    return pd.DataFrame(rows)
+
+
+def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str, dict]]:
+    """task -> model -> 95% interval of the test score (Kendall tau or accuracy), from the reference
+    run's per-network test predictions (two-way bootstrap over test networks and seeds)."""
+    from scipy.stats import kendalltau
+
+    preds: dict[tuple[str, str], list[tuple[int, list]]] = {}
+    for key, p in result["test_predictions"].items():
+        task, model, seed = key.split("/")
+        preds.setdefault((task, model), []).append((int(seed[1:]), p))
+    out: dict[str, dict[str, dict]] = {}
+    for (task, model), runs in preds.items():
+        y = np.asarray(result["test_targets"][task], dtype=np.float64)
+        p = np.array([v for _, v in sorted(runs)], dtype=np.float64)
+        if task == "accuracy-prediction":
+            def stat(s, idx, p=p, y=y):
+                t = kendalltau(p[s][idx], y[idx])[0]
+                return float(t) if t == t else 0.0
+        else:
+            def stat(s, idx, p=p, y=y):
+                return float((p[s][idx] == y[idx]).mean())
+        out.setdefault(task, {})[model] = bootstrap_stat(stat, len(p), len(y), n_boot=n_boot)
+    return out
+
+
+def _fmt(c: dict) -> str:
+    m = c["measured"]
+    if c.get("ci"):
+        mean = m if isinstance(m, (int, float)) else (m.get("slope") if isinstance(m, dict) and "slope" in m else None)
+        if mean is None and isinstance(m, dict):
+            mean = next((v for v in m.values() if isinstance(v, (int, float))), float("nan"))
+        return f"{mean:+.3g} [{c['ci'][0]:+.3g}, {c['ci'][1]:+.3g}]"
+    if isinstance(m, (int, float)):
+        return f"{m:.3g}"
+    return "see REPORT.md"
+
+
+def _load_dir(d: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted(d.glob("*.json")):
+        if p.name == "manifest.json":
+            continue
+        data = json.loads(p.read_text())
+        for c in data.get("claims", []):
+            validate_claim(c, f"{p} claim {c.get('id')}")
+        out[p.stem] = data
+    return out
+
+
+def summary_markdown(reference: str | Path, quick: str | Path | None = None,
+                     order: tuple[str, ...] = ("gauge", "zoo", "invariant", "amortized", "gscale", "merging",
+                                               "distributed")) -> str:
+    """A markdown table of every trained claim (those with an interval): the quick run's and the
+    reference run's mean, 95% interval and status side by side, plus one line per run (commit, wall
+    time, CPU) and the count of claims that hold. Exact (untrained) claims are counted, not listed.
+    Used for the README block and the site's landing page (never typed by hand)."""
+    reference = Path(reference)
+    runs = {"reference": _load_dir(reference)}
+    mans = {"reference": json.loads((reference / "manifest.json").read_text())}
+    if quick is not None and (Path(quick) / "manifest.json").is_file():
+        runs["quick"] = _load_dir(Path(quick))
+        mans["quick"] = json.loads((Path(quick) / "manifest.json").read_text())
+    cols = [k for k in ("quick", "reference") if k in runs]
+    lines = []
+    for k in cols:
+        m, res = mans[k], runs[k]
+        claims = [c for r in res.values() for c in r["claims"]]
+        n = {s: sum(c["status"] == s for c in claims) for s in ("holds", "refuted", "inconclusive")}
+        lines.append(f"- **{k}** (`{m['command']}`, commit `{m['commit'][:10]}`, {m['started'][:10]}, "
+                     f"{m['wall_seconds'] / 60:.0f} min on {m['cpu_count']} CPU cores, {m.get('jobs', 1)} "
+                     f"process(es)): {n['holds']} of {len(claims)} claims hold, {n['refuted']} refuted, "
+                     f"{n['inconclusive']} inconclusive.")
+    lines += ["", "| experiment | trained claim | " + " | ".join(f"{k}: mean [95% interval]" for k in cols) + " | "
+              + " | ".join(f"{k}: status" for k in cols) + " |",
+              "|---|---|" + "---|" * (2 * len(cols))]
+    names = [n for n in order if n in runs["reference"]] + [n for n in runs["reference"] if n not in order]
+    for name in names:
+        ids = [c["id"] for c in runs["reference"][name]["claims"] if c.get("ci")]
+        for cid in ids:
+            cells, stats = [], []
+            for k in cols:
+                c = next((c for c in runs[k].get(name, {}).get("claims", []) if c["id"] == cid), None)
+                cells.append(_fmt(c) if c else "not run")
+                st = c["status"] if c else ""
+                stats.append({"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}.get(st, st))
+            lines.append(f"| {name} | `{cid}` | " + " | ".join(cells) + " | " + " | ".join(stats) + " |")
+    return "\n".join(lines) + "\n"
