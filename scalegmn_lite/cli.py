@@ -67,7 +67,7 @@ def _source_state() -> dict:
 
 
 def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, source: dict | None = None,
-              jobs: int = 1, per_experiment: dict | None = None) -> Path:
+              jobs: int = 1, per_experiment: dict | None = None, failed: dict | None = None) -> Path:
     """``manifest.json``: commit (and uncommitted files) at the start, command, versions, CPU, date and
     wall time of a reproduce run."""
     import os
@@ -98,7 +98,9 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
             "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "platform": platform.platform(),
             "started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": round(seconds, 1),
-            "jobs": jobs, "per_experiment": per_experiment or {}}
+            "jobs": jobs, "per_experiment": per_experiment or {}, "failed": failed or {},
+            "resumed": sorted(n for n, v in (per_experiment or {}).items() if v.get("reused")),
+            "experiment_seconds_total": round(sum(v.get("seconds") or 0.0 for v in (per_experiment or {}).values()), 1)}
     path = out / "manifest.json"
     atomic_write_json(path, info)
     return path
@@ -123,7 +125,7 @@ def _worker_init(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def _run_experiment(name: str, ctx, seed: int, threads: int | None = None) -> dict:
+def _run_experiment(name: str, ctx, seed: int, threads: int | None = None, source: dict | None = None) -> dict:
     """Run one experiment, write ``<out>/<name>.json`` and return its result (also in a worker process
     of ``reproduce --jobs``, where ``threads`` sets torch's thread count)."""
     import torch
@@ -140,15 +142,36 @@ def _run_experiment(name: str, ctx, seed: int, threads: int | None = None) -> di
     print(f"[reproduce] {name} ({ctx.mode}, {ctx.device}) ...", flush=True)
     result = dict(experiments[name](ctx))
     result.update(experiment=name, quick=ctx.quick, mode=ctx.mode, device=str(ctx.device),
-                  seconds=time.perf_counter() - t0, torch_threads=torch.get_num_threads())
+                  seconds=time.perf_counter() - t0, torch_threads=torch.get_num_threads(), source=source,
+                  finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     result["claims"] = _claims_as_dicts(result)
     atomic_write_json(ctx.out_dir / f"{name}.json", result)
     print(f"[reproduce] {name} done in {result['seconds']:.0f} s", flush=True)
     return result
 
 
+def _reusable(path: Path, mode: str) -> dict | None:
+    """A finished result of a previous run in ``mode`` (for ``--resume``), validated, or None."""
+    from .common.claims import validate_claim
+
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if data.get("mode") != mode or "claims" not in data:
+        return None
+    for c in data["claims"]:
+        validate_claim(c, f"{path.name} claim {c.get('id')}")
+    if not data.get("finished"):  # written before results recorded it: the file's own time
+        data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime))
+    return data
+
+
 def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[str] | None = None,
-              seed: int = 0, progress: bool = True, reference: bool = False, jobs: int = 1) -> dict[str, dict]:
+              seed: int = 0, progress: bool = True, reference: bool = False, jobs: int = 1,
+              resume: bool = False) -> dict[str, dict]:
     """Run the experiments at quick, reference (``reference=True``: bigger zoos, more steps and seeds,
     sized for ~1 hour on 2 CPU cores; experiments without a reference size run quick) or full size
     (``quick=False``, for a GPU); writes
@@ -157,7 +180,13 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     ``jobs > 1`` runs the experiments in that many worker processes (spawned; each with
     ``cpu_count // jobs`` torch threads), longest first (:data:`COST_ORDER`): small message-passing
     graphs use one core poorly, so two single-threaded workers finish sooner than one two-threaded
-    run. Results do not depend on ``jobs`` (every experiment seeds itself)."""
+    run. Results do not depend on ``jobs`` (every experiment seeds itself).
+
+    A failing experiment does not take the others with it: the rest finish, the report and manifest
+    are written for what finished (the manifest lists the failure), then ``SystemExit`` names it.
+    ``resume=True`` keeps every ``<out>/<experiment>.json`` of the same mode that a previous run
+    finished and runs only the missing ones; the manifest marks the reused ones with the commit and
+    date they record (``source``, ``finished``), so a resumed run never passes for a single one."""
     import os
 
     from .common.config import resolve_device
@@ -179,30 +208,51 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     source = _source_state()  # the code that runs: commit and uncommitted files when the run starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if jobs == 1 or len(names) == 1:
-        done = {name: _run_experiment(name, ctx, seed) for name in names}
+    reused = {n: r for n in names if resume and (r := _reusable(out / f"{n}.json", mode)) is not None}
+    todo = [n for n in names if n not in reused]
+    if reused:
+        print(f"[reproduce] --resume: reusing {sorted(reused)} from {out}", flush=True)
+    done, failed = dict(reused), {}
+    if jobs == 1 or len(todo) <= 1:
+        for name in todo:
+            try:
+                done[name] = _run_experiment(name, ctx, seed, source=source)
+            except Exception as exc:  # noqa: BLE001 - reported below, after the others ran
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                import traceback
+
+                traceback.print_exc()
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        order = sorted(names, key=lambda n: COST_ORDER.index(n) if n in COST_ORDER else len(COST_ORDER))
-        with ProcessPoolExecutor(max_workers=min(jobs, len(names)), mp_context=mp.get_context("spawn"),
+        order = sorted(todo, key=lambda n: COST_ORDER.index(n) if n in COST_ORDER else len(COST_ORDER))
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-            futures = {n: pool.submit(_run_experiment, n, ctx, seed, threads) for n in order}
-            done = {n: f.result() for n, f in futures.items()}
+            futures = {n: pool.submit(_run_experiment, n, ctx, seed, threads, source) for n in order}
+            for n, f in futures.items():
+                try:
+                    done[n] = f.result()
+                except Exception as exc:  # noqa: BLE001 - reported below, after the others ran
+                    failed[n] = f"{type(exc).__name__}: {exc}"
+                    print(f"[reproduce] {n} FAILED: {failed[n]}", flush=True)
     results = {}
-    for name in names:
+    for name in [n for n in names if n in done]:
         result = results[name] = done[name]
         for c in result["claims"]:
             status = c.get("status", "holds" if c["holds"] else "refuted").upper()
             ci = f" ci {c['ci']}" if c.get("ci") else ""
             print(f"  {status:12s} {c['id']}: {c['measured']}{ci} (target {c['target']})", flush=True)
     report = write_report(out, results)
-    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs,
-              {n: {"seconds": round(r.get("seconds", 0.0), 1), "torch_threads": r.get("torch_threads")}
-               for n, r in results.items()})
+    per = {n: {"seconds": round(r.get("seconds", 0.0), 1), "torch_threads": r.get("torch_threads"),
+               "reused": n in reused, "source": r.get("source"), "finished": r.get("finished")}
+           for n, r in results.items()}
+    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs, per, failed)
     print(f"[reproduce] wrote {report} and manifest.json")
+    if failed:
+        raise SystemExit(f"reproduce: experiment(s) failed: {failed}; the others are in {out} (rerun with "
+                         "--resume to run only what is missing)")
     return results
 
 
@@ -262,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--only", nargs="*", help="run only these experiments")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--strict", action="store_true", help="exit 1 if any claim does not hold")
+    rep.add_argument("--resume", action="store_true",
+                     help="keep the finished <experiment>.json files of the same mode in --out, run the rest")
     rep.add_argument("--jobs", type=int, default=1,
                      help="run experiments in this many processes (longest first; e.g. 2 on 2 cores)")
     # further subcommands (e.g. `zoo`) are added here, each importing its module lazily
@@ -294,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         results = reproduce(args.out, quick=not (args.full or args.reference), device=args.device, only=args.only,
-                            seed=args.seed, reference=args.reference, jobs=args.jobs)
+                            seed=args.seed, reference=args.reference, jobs=args.jobs,
+                            resume=args.resume)
         missed = [c["id"] for r in results.values() for c in r["claims"] if not c["holds"]]  # refuted or inconclusive
         if missed:
             print(f"[reproduce] claims that do not hold: {missed}")

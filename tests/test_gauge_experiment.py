@@ -86,3 +86,31 @@ def test_reproduce_workers_exit_when_their_parent_dies(tmp_path):
         time.sleep(0.5)
     os.kill(worker, 9)
     raise AssertionError(f"worker {worker} outlived its parent by 20 s")
+
+
+def test_a_failed_experiment_keeps_the_others_and_resume_runs_only_the_rest(tmp_path, monkeypatch):
+    import pytest
+
+    from scalegmn_lite.common.claims import claim
+    from scalegmn_lite.experiments import EXPERIMENTS
+
+    def boom(ctx):
+        raise KeyError("optimizer")
+
+    monkeypatch.setitem(EXPERIMENTS, "boom", boom)
+    with pytest.raises(SystemExit, match="boom.*--resume"):
+        reproduce(tmp_path, quick=True, device="cpu", only=["gauge", "boom"], progress=False)
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert "KeyError" in man["failed"]["boom"] and (tmp_path / "gauge.json").exists()
+    assert (tmp_path / "REPORT.md").exists() and not (tmp_path / "boom.json").exists()
+    before = (tmp_path / "gauge.json").read_bytes()
+    monkeypatch.setitem(EXPERIMENTS, "boom", lambda ctx: {"claims": [claim("fixed", "s", 1.0, "==", 1.0)]})
+    res = reproduce(tmp_path, quick=True, device="cpu", only=["gauge", "boom"], progress=False, resume=True)
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert man["resumed"] == ["gauge"] and man["failed"] == {} and set(res) == {"gauge", "boom"}
+    assert man["per_experiment"]["gauge"]["reused"] and not man["per_experiment"]["boom"]["reused"]
+    assert man["per_experiment"]["boom"]["source"]["commit"] == man["commit"]
+    assert (tmp_path / "gauge.json").read_bytes() == before  # reused, not rewritten
+    # a result of another mode is not reused
+    res = reproduce(tmp_path, quick=True, reference=True, device="cpu", only=["boom"], progress=False, resume=True)
+    assert json.loads((tmp_path / "manifest.json").read_text())["resumed"] == []

@@ -130,6 +130,19 @@ def _load_dir(d: Path) -> dict[str, dict]:
     return out
 
 
+def _timing(m: dict) -> str:
+    """Wall time of a run; for a resumed one, the experiments' own times and what was resumed."""
+    if not m.get("resumed"):
+        return f"{m['wall_seconds'] / 60:.0f} min wall, {m.get('jobs', 1)} process(es)"
+    per = m.get("per_experiment", {})
+    fresh = sorted(n for n, v in per.items() if not v.get("reused"))
+    commits = sorted({(v.get("source") or {}).get("commit", "")[:10] or "unrecorded" for v in per.values()
+                      if v.get("reused")})
+    return (f"resumed: {', '.join(m['resumed'])} reused from an earlier invocation (commit {', '.join(commits)}), "
+            f"{', '.join(fresh) or 'nothing'} run again; the experiments' own times add up to "
+            f"{m.get('experiment_seconds_total', 0) / 60:.0f} process-minutes over {m.get('jobs', 1)} process(es)")
+
+
 def summary_markdown(reference: str | Path, quick: str | Path | None = None,
                      order: tuple[str, ...] = ("gauge", "zoo", "invariant", "amortized", "gscale", "merging",
                                                "distributed")) -> str:
@@ -150,9 +163,8 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
         claims = [c for r in res.values() for c in r["claims"]]
         n = {s: sum(c["status"] == s for c in claims) for s in ("holds", "refuted", "inconclusive")}
         lines.append(f"- **{k}** (`{m['command']}`, commit `{m['commit'][:10]}`, {m['started'][:10]}, "
-                     f"{m['wall_seconds'] / 60:.0f} min on {m['cpu_count']} CPU cores, {m.get('jobs', 1)} "
-                     f"process(es)): {n['holds']} of {len(claims)} claims hold, {n['refuted']} refuted, "
-                     f"{n['inconclusive']} inconclusive.")
+                     f"{_timing(m)} on {m['cpu_count']} CPU cores): {n['holds']} of {len(claims)} claims hold, "
+                     f"{n['refuted']} refuted, {n['inconclusive']} inconclusive.")
     lines += ["", "| experiment | trained claim | " + " | ".join(f"{k}: mean [95% interval]" for k in cols) + " | "
               + " | ".join(f"{k}: status" for k in cols) + " |",
               "|---|---|" + "---|" * (2 * len(cols))]

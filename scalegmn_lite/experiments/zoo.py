@@ -58,7 +58,7 @@ def run(ctx: RunContext) -> dict:
                       "checkpoints": list(zoo.checkpoints), "metric": col, "quantiles_0_10_25_50_75_90_100": q,
                       "diverged": int(md["diverged"].sum()) if "diverged" in md else 0,
                       "seconds_load_or_build": round(time.perf_counter() - t0, 2)}
-        if name in REFERENCE_RECIPES:  # zoos with headroom: quality per activation and per varied hyperparameter
+        if name in REFERENCE_RECIPES and {"optimizer", "train_fraction"} <= set(md):  # zoos with headroom
             zoos[name]["by_activation"] = {
                 a: {"networks": int(len(g)), "mean": round(float(g[col].mean()), 4),
                     "quantiles_0_10_25_50_75_90_100": np.quantile(g[col].to_numpy(), Q).round(4).tolist()}
