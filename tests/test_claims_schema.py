@@ -182,10 +182,11 @@ def test_reference_helpers_read_validate_and_recompute(tmp_path, monkeypatch):
     iv = R.invariant_intervals(ref, n_boot=200)
     assert iv["accuracy-prediction"]["good"].lo > 0.7 and iv["accuracy-prediction"]["noise"].lo < 0.2
     assert iv["inr-classification"]["good"]["mean"] == 1.0
-    assert list(R.claims_frame(ref).status) == ["holds"] and "10 min on 2 CPU cores" in R.describe_run()
+    assert list(R.claims_frame(ref).status) == ["holds"]
+    assert "10 min wall, 2 process(es), on 2 CPU cores" in R.describe_run()
     assert R.load_reference("amortized", quiet=True) is None
     table = R.summary_markdown(d, _synthetic_run(tmp_path / "quick", "quick"))
-    assert "`x-beats-y`" in table and "quick: status" in table and "1 of 1 claims hold" in table
+    assert "`x-beats-y`" in table and "quick: mean [95% interval], status" in table and "1 of 1 claims hold" in table
     bad = json.loads((d / "invariant.json").read_text())
     bad["claims"][0]["status"] = "refuted"  # contradicts holds=True
     (d / "invariant.json").write_text(json.dumps(bad))

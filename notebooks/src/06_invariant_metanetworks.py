@@ -242,7 +242,35 @@ if ref is not None:
     plt.show()
 
 # %% [markdown]
-# REFERENCE-TEXT
+# **What the reference run says, in plain words** (the next cell asserts each statement against the
+# committed files, so this text cannot silently drift from them):
+#
+# * **Accuracy prediction: ScaleGMN does not beat GMN; GMN is better here**
+#   (`scalegmn-beats-gmn-generalization` refuted: the interval of the Kendall-tau difference lies
+#   below zero). StatNN, which sees only per-layer weight statistics, does as well as GMN, and ScaleGMN
+#   is not distinguishable from it. The published ranking (ScaleGMN first) does not reproduce at this
+#   size. With four times the networks the intervals became narrow enough to decide one comparison,
+#   and it went against ScaleGMN.
+# * **INR classification: no model learns it at this size.** Every model sits near the 10% chance
+#   level, so the ScaleGMN-GMN comparison (inconclusive) says nothing about invariance either way.
+# * **Invariance holds exactly**: ScaleGMN's predictions move by less than one part in a million
+#   under random gauge transforms, every other model's by a large fraction of their size.
+#
+# What could explain the first point is not tested here: small models (hidden size 24, two layers),
+# twenty epochs, and GMN's input normalisation, which the scale-invariant inputs of ScaleGMN replace.
+
+# %%
+if ref is not None:
+    st = {c["id"]: c for c in ref["claims"]}
+    acc_ref, inr_ref = ref_results["accuracy-prediction"], ref_results["inr-classification"]
+    assert st["scalegmn-beats-gmn-generalization"]["status"] == "refuted"
+    assert acc_ref["gmn"]["mean"] > acc_ref["scalegmn"]["mean"]
+    assert st["scalegmn-beats-statnn"]["status"] == "inconclusive"
+    assert st["scalegmn-beats-gmn-inr-classification"]["status"] == "inconclusive"
+    assert all(abs(v["mean"] - 0.1) < 0.05 for v in inr_ref.values())  # every model near chance
+    assert st["scalegmn-invariant"]["status"] == "holds" and st["scalegmn-invariant"]["measured"] < 1e-5
+    assert min(ref["baseline_gauge_shift"].values()) > 0.1
+    print("the statements above match the committed reference run")
 
 # %% [markdown]
 # The invariance promise, checked on the trained models: the gauge shift is the largest relative

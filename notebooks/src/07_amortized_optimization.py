@@ -495,8 +495,9 @@ print({s: statuses.count(s) for s in ("holds", "refuted", "inconclusive")})
 # %% [markdown]
 # ## With more compute: the committed reference run
 # `scalegmn-lite reproduce --reference` runs the same protocol with more of everything: every row of
-# Table 1 (also the MLP with $\lambda > 0$), zoos of 512 networks (256 per activation), 400 operator
-# steps, five operator seeds and 64 held-out networks per setting. Its results are committed in
+# Table 1 (also the MLP with $\lambda > 0$), zoos of 512 networks (about 250 per activation), 400
+# operator steps, five operator seeds and twice the held-out networks (48 per tanh setting; the
+# number is printed below). Its results are committed in
 # `results/reference/` and read here; nothing below is recomputed. The left panels repeat the
 # accuracy-against-SGD-epochs plot of this notebook's quick run with the reference numbers.
 
@@ -583,7 +584,8 @@ if ref is not None:
 # The explanation offered for why equivariance helps more on MLPs than on CNNs is the size of the
 # scaling gauge (notebook 02: one factor per hidden channel of a CNN, per hidden neuron of an MLP).
 # The quick study above cannot test it (tanh networks, and an MLP with as many factors as the CNN).
-# The reference run's `gscale` experiment does: ReLU zoos of architectures whose scaling gauges have
+# The `gscale` experiment of `scalegmn-lite reproduce` does (a four-architecture sweep in quick mode;
+# the committed reference run, plotted here, has six): ReLU zoos of architectures whose scaling gauges have
 # dimension 8 to 100, among them a small CNN (4 + 4 channels, dimension 8) and its **unrolled twin**,
 # the MLP with the CNN's hidden sizes once unrolled (72 + 28 neurons, dimension 100): the same
 # function class with 12.5 times the gauge. On each, ScaleGMN-B and the parameter-matched GMN-B are
@@ -615,6 +617,7 @@ if sweep_ref is not None:
     ax.axhline(0, color="k", ls="--", lw=0.8)
     ax.plot([], [], "s", color="tab:blue", label="CNN")
     ax.plot([], [], "o", color="tab:orange", label="MLP")
+    ax.set_xlim(-5, dims.max() * 1.2)
     ax.set(xlabel="dim G_scale (positive scale factors)", ylabel="accuracy gain, ScaleGMN-B - GMN-B",
            title=f"gain against gauge dimension (reference, {sw['slope']['seeds']} seeds, 95% intervals)")
     ax.legend(fontsize=7)

@@ -64,21 +64,20 @@ def describe_run() -> str:
     m = manifest()
     if m is None:
         return "no committed reference run"
-    return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {m['wall_seconds'] / 60:.0f} min "
-            f"on {m['cpu_count']} CPU cores ({m['cpu']}), {m.get('jobs', 1)} worker process(es), torch "
-            f"{m['versions']['torch']}")
+    return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {_timing(m)}, on "
+            f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
 
 
 def claims_frame(result: dict):
-    """The claims of one result as a DataFrame: id, mean, lo, hi, seeds, status."""
+    """The claims of one result as a DataFrame: id, measured (the number the interval belongs to), lo, hi,
+    seeds, status."""
     import pandas as pd
 
     rows = []
     for c in result["claims"]:
         ci = c.get("ci") or [None, None]
-        m = c["measured"]
-        rows.append({"claim": c["id"], "measured": m if isinstance(m, (int, float)) else None, "lo": ci[0],
-                     "hi": ci[1], "seeds": c.get("seeds"), "status": c["status"]})
+        rows.append({"claim": c["id"], "measured": _mean_of(c), "lo": ci[0], "hi": ci[1], "seeds": c.get("seeds"),
+                     "status": c["status"]})
     return pd.DataFrame(rows)
 
 
@@ -106,15 +105,30 @@ def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str,
     return out
 
 
-def _fmt(c: dict) -> str:
+def _mean_of(c: dict) -> float | None:
+    """The number a claim's interval belongs to: the measured value, or for a claim whose measured
+    field is a dict, the entry its interval was computed for (the zoo shown, the slope, the first
+    figure)."""
     m = c["measured"]
-    if c.get("ci"):
-        mean = m if isinstance(m, (int, float)) else (m.get("slope") if isinstance(m, dict) and "slope" in m else None)
-        if mean is None and isinstance(m, dict):
-            mean = next((v for v in m.values() if isinstance(v, (int, float))), float("nan"))
-        return f"{mean:+.3g} [{c['ci'][0]:+.3g}, {c['ci'][1]:+.3g}]"
-    if isinstance(m, (int, float)):
-        return f"{m:.3g}"
+    if isinstance(m, bool) or not isinstance(m, (int, float, dict)):
+        return None
+    if not isinstance(m, dict):
+        return float(m)
+    for key in (m.get("interval_of"), "slope", "l1_reduction_diff"):
+        if key in m and isinstance(m[key], (int, float)):
+            return float(m[key])
+    if not c.get("ci"):  # a dict of exact figures (per zoo, per activation): no single number
+        return None
+    return next((float(v) for v in m.values() if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+
+
+def _fmt(c: dict) -> str:
+    m, mean = c["measured"], _mean_of(c)
+    zoo = f" ({m['interval_of']})" if isinstance(m, dict) and "interval_of" in m else ""
+    if c.get("ci") and mean is not None:
+        return f"{mean:+.3g} [{c['ci'][0]:+.3g}, {c['ci'][1]:+.3g}]{zoo}"
+    if mean is not None and not isinstance(m, dict):
+        return f"{mean:.3g}"
     return "see REPORT.md"
 
 
@@ -131,16 +145,24 @@ def _load_dir(d: Path) -> dict[str, dict]:
 
 
 def _timing(m: dict) -> str:
-    """Wall time of a run; for a resumed one, the experiments' own times and what was resumed."""
+    """Wall time of a run; for a resumed one, what was reused from which commit and what ran again."""
     if not m.get("resumed"):
         return f"{m['wall_seconds'] / 60:.0f} min wall, {m.get('jobs', 1)} process(es)"
     per = m.get("per_experiment", {})
+    first = m.get("first_invocation") or {}
     fresh = sorted(n for n, v in per.items() if not v.get("reused"))
-    commits = sorted({(v.get("source") or {}).get("commit", "")[:10] or "unrecorded" for v in per.values()
-                      if v.get("reused")})
-    return (f"resumed: {', '.join(m['resumed'])} reused from an earlier invocation (commit {', '.join(commits)}), "
-            f"{', '.join(fresh) or 'nothing'} run again; the experiments' own times add up to "
-            f"{m.get('experiment_seconds_total', 0) / 60:.0f} process-minutes over {m.get('jobs', 1)} process(es)")
+    by_commit: dict[str, list[str]] = {}
+    for n, v in sorted(per.items()):
+        if v.get("reused"):
+            commit = ((v.get("source") or {}).get("commit") or first.get("commit") or "unrecorded")[:10]
+            by_commit.setdefault(commit, []).append(n)
+    span = ""
+    if first.get("started") and first.get("ended"):
+        span = f"; the first invocation ran {first['started'][11:16]}-{first['ended'][11:16]} UTC"
+    reused = "; ".join(f"{', '.join(ns)} at commit {c}" for c, ns in by_commit.items())
+    return (f"resumed: {reused} reused, {', '.join(fresh) or 'nothing'} run again{span}; the experiments' own "
+            f"times add up to {m.get('experiment_seconds_total', 0) / 60:.0f} process-minutes over "
+            f"{m.get('jobs', 1)} process(es)")
 
 
 def summary_markdown(reference: str | Path, quick: str | Path | None = None,
@@ -165,18 +187,16 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
         lines.append(f"- **{k}** (`{m['command']}`, commit `{m['commit'][:10]}`, {m['started'][:10]}, "
                      f"{_timing(m)} on {m['cpu_count']} CPU cores): {n['holds']} of {len(claims)} claims hold, "
                      f"{n['refuted']} refuted, {n['inconclusive']} inconclusive.")
-    lines += ["", "| experiment | trained claim | " + " | ".join(f"{k}: mean [95% interval]" for k in cols) + " | "
-              + " | ".join(f"{k}: status" for k in cols) + " |",
-              "|---|---|" + "---|" * (2 * len(cols))]
+    head = " | ".join(f"{k}: mean [95% interval], status" for k in cols)
+    lines += ["", f"| experiment | trained claim | {head} |", "|---|---|" + "---|" * len(cols)]
+    shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
     names = [n for n in order if n in runs["reference"]] + [n for n in runs["reference"] if n not in order]
     for name in names:
         ids = [c["id"] for c in runs["reference"][name]["claims"] if c.get("ci")]
         for cid in ids:
-            cells, stats = [], []
+            cells = []
             for k in cols:
                 c = next((c for c in runs[k].get(name, {}).get("claims", []) if c["id"] == cid), None)
-                cells.append(_fmt(c) if c else "not run")
-                st = c["status"] if c else ""
-                stats.append({"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}.get(st, st))
-            lines.append(f"| {name} | `{cid}` | " + " | ".join(cells) + " | " + " | ".join(stats) + " |")
+                cells.append(f"{_fmt(c)}, {shown.get(c['status'], c['status'])}" if c else "not run")
+            lines.append(f"| {name} | `{cid}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -315,7 +315,7 @@ for _name, _arch, _what in (
         ("mlp-w8-hp-mnist1d", "mlp 40-8-10 relu", "MLPs with 8 hidden neurons"),
         ("mlp-w64-hp-mnist1d", "mlp 40-64-10 relu", "MLPs with 64 hidden neurons")):
     _add(_name, dict(num_networks=128, epochs=20, checkpoint_epochs=(0, 20), train_size=2000),
-         dict(num_networks=1024, epochs=40, checkpoint_epochs=(0, 10, 40)), arch=_arch, **_HP_RELU,
+         dict(num_networks=2048, epochs=40, checkpoint_epochs=(0, 10, 40)), arch=_arch, **_HP_RELU,
          description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (the dim G_scale sweep)")
 
 #: reference size (``reproduce --reference``): more networks than quick at the same per-network cost
