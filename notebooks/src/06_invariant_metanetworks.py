@@ -220,7 +220,7 @@ if ref is not None:
     print("\nThe reference run's claims (paired differences, 95% intervals over test networks and seeds):")
     print(claims_frame(ref).to_string(index=False))
 
-# %%
+# %% tags=["nbval-ignore-output"]
 if ref is not None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     for ax, (task, label, chance) in zip(axes, [("accuracy-prediction", "Kendall tau", 0.0),

@@ -516,7 +516,7 @@ def _bar(iv):
     return [[iv["mean"] - iv["ci"][0]], [iv["ci"][1] - iv["mean"]]]
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 if ref is not None:
     ref_names = list(ref["curves"])
     fig, axes = plt.subplots(1, len(ref_names), figsize=(3.3 * len(ref_names), 3.3), sharey=True)
@@ -592,7 +592,7 @@ if ref is not None:
 # trained with the same protocol and seeds; the gain is their paired accuracy difference on the same
 # held-out networks.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 sweep_ref = load_reference("gscale")
 if sweep_ref is not None:
     sw = sweep_ref["gscale_sweep"]

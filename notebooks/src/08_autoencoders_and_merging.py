@@ -334,7 +334,7 @@ plt.show()
 # (its worst point, mean over pairs and seeds) next to the loss at its own endpoints, so a decoder that
 # lands on worse endpoints cannot look barrier-free.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 from scalegmn_lite.course.reference import claims_frame, describe_run, load_reference
 
 ref = load_reference("merging")
