@@ -20,7 +20,7 @@ from ...common.stats import LEVEL, N_BOOT, bootstrap_mean
 from ...weightspace.layer import Symmetry, symmetry_of
 from ...weightspace.spec import NetworkSpec
 
-__all__ = ["gscale_dim", "gscale_sweep", "sweep_claim", "sweep_claims"]
+__all__ = ["gscale_dim", "gscale_sweep", "sweep_claims"]
 
 
 def gscale_dim(spec: NetworkSpec | str) -> int:
@@ -116,8 +116,3 @@ def sweep_claims(sweep: dict) -> list:
             f"{t['mlp']} (the unrolled twin, dim {t['dims'][1]}) minus the gain on {t['cnn']} (dim {t['dims'][0]})",
             t["gain_mlp_minus_cnn"], ">", 0.0))
     return out
-
-
-def sweep_claim(sweep: dict):
-    """The slope claim alone (:func:`sweep_claims`' first)."""
-    return sweep_claims(sweep)[0]
