@@ -44,7 +44,7 @@ from scalegmn_lite.common.stats import bootstrap_stat
 from scalegmn_lite.course.narrate import ranking
 from scalegmn_lite.experiments.invariant import FULL as FULL_SETTINGS
 from scalegmn_lite.experiments.invariant import QUICK as QUICK_SETTINGS
-from scalegmn_lite.experiments.invariant import cnn_relu_zoo, inr_zoo
+from scalegmn_lite.experiments.invariant import cnn_relu_zoo, inr_zoo, task_checkpoints
 from scalegmn_lite.nn.baselines import StatNN, layer_statistics
 from scalegmn_lite.nn.checks import check_invariance
 from scalegmn_lite.tasks.invariant.fit import FitConfig, predict, score
@@ -58,12 +58,17 @@ print("accuracy prediction:", list(S["models"]), "| INR classification:", list(S
 
 # %% [markdown]
 # ## The data: zoos as (weights, target) pairs
-# Every ReLU CNN of the `cnn2d-digits` zoo contributes one example per checkpoint (its weights
-# there and its test accuracy there), which spreads the targets from chance level to well trained.
-# We split by *network*, so no network is seen both in training and in test.
+# Every ReLU CNN of the `cnn2d-digits` zoo (1024 CNNs built like the Small CNN Zoo: training fraction,
+# optimizer, learning rate, init scale and weight decay vary) contributes one example per checkpoint
+# used (its weights there and its test accuracy there; quick mode takes 3 of its 8 checkpoints: epochs
+# 1, 3 and the last), which spreads the targets from chance level to well trained. We split by
+# *network*, so no network is seen both in training and in test. The INRs come from
+# `inr-views-digits`: two SIRENs per digit image, each from its own random initialisation, split by
+# *image*, so no digit image has a view in training and another in test.
 
 # %% tags=["nbval-ignore-output"]
-acc_data = accuracy_task(cnn_relu_zoo(DEVICE, progress=False), seed=SEED)
+cnn_zoo = cnn_relu_zoo(DEVICE, progress=False)
+acc_data = accuracy_task(cnn_zoo, task_checkpoints(cnn_zoo, S["checkpoints"]), seed=SEED)
 inr_data = inr_task(inr_zoo(DEVICE, progress=False), seed=SEED)
 
 # %%
@@ -80,8 +85,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Quick check.** The CNN targets pile up at two ends (early checkpoints near chance, late ones well
-# trained). Why does that make Kendall's $\tau$ a better score than the mean squared error?
+# **Quick check.** The CNN targets spread from chance level (early checkpoints, small training
+# fractions, bad learning rates) to well trained, unevenly. Why does that make Kendall's $\tau$ a
+# better score than the mean squared error?
 #
 # <details><summary>Answer</summary>
 #

@@ -19,15 +19,17 @@ from ..tasks.invariant.fit import FitConfig
 from ..tasks.invariant.study import accuracy_task, compare, inr_task
 from . import RunContext, experiment
 
-#: (models, seeds, epochs, hidden, layers) per mode
-QUICK = dict(models=("scalegmn", "gmn", "statnn", "flatmlp"), seeds=(0, 1, 2), epochs=10, hidden=24, layers=2,
-             inr_models=("scalegmn", "gmn", "statnn"), inr_epochs=4)
-#: reference: 4x the networks (``cnn2d-digits`` 512 CNNs, ``inr-digits`` 1024 INRs: ~200 test examples
-#: each instead of ~50), 5 seeds, twice the epochs
-REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=20, inr_epochs=8)
+#: (models, seeds, epochs, hidden, layers, checkpoints of the accuracy task) per mode. Quick: the
+#: ReLU half of the 1024-network ``cnn2d-digits`` zoo at 3 of its checkpoints (1, 3 and final: the
+#: whole range of training) and the 2048 INRs of ``inr-views-digits`` (1024 images x 2 views, split by
+#: image), with epochs cut so the optimizer steps stay those of the 128/256-network zoos before
+QUICK = dict(models=("scalegmn", "gmn", "statnn", "flatmlp"), seeds=(0, 1, 2), epochs=3, hidden=24, layers=2,
+             inr_models=("scalegmn", "gmn", "statnn"), inr_epochs=2, checkpoints=(1, 3, -1))
+#: reference: the 4096-network zoos (every checkpoint; 7188 INRs, 1797 images x 4 views), 5 seeds
+REFERENCE = dict(QUICK, seeds=(0, 1, 2, 3, 4), epochs=4, inr_epochs=4, checkpoints=None)
 FULL = dict(models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug"),
             seeds=(0, 1, 2), epochs=60, hidden=64, layers=4, inr_epochs=60,
-            inr_models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp"))
+            inr_models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp"), checkpoints=None)
 
 
 def _recipe(name: str, reference: bool):
@@ -46,10 +48,18 @@ def cnn_relu_zoo(device, progress: bool = True, reference: bool = False):
 
 
 def inr_zoo(device, progress: bool = True, reference: bool = False):
-    """The ``inr-digits`` zoo (``reference``: its reference size)."""
+    """The ``inr-views-digits`` zoo, several INRs per image from independent seeds (``reference``:
+    its reference size); split it by image (:func:`~scalegmn_lite.tasks.invariant.study.inr_task`)."""
     from ..zoo import load_or_build
 
-    return load_or_build(_recipe("inr-digits", reference), device=device, progress=progress)
+    return load_or_build(_recipe("inr-views-digits", reference), device=device, progress=progress)
+
+
+def task_checkpoints(zoo, wanted) -> list[int] | None:
+    """The accuracy task's checkpoints: ``wanted`` (``-1``: the final one) or every one (``None``)."""
+    if wanted is None:
+        return None
+    return [zoo.checkpoints[-1] if c == -1 else c for c in wanted]
 
 
 def summarize(df):
@@ -89,7 +99,8 @@ def run(ctx: RunContext) -> dict:
     p = REFERENCE if ctx.reference else (QUICK if ctx.quick else FULL)
     fit_cfg = FitConfig(epochs=p["epochs"], batch_size=32, lr=2e-3)
     inr_cfg = FitConfig(epochs=p["inr_epochs"], batch_size=32, lr=2e-3)
-    acc = accuracy_task(cnn_relu_zoo(ctx.device, ctx.progress, ctx.reference), seed=ctx.seed)
+    cnn = cnn_relu_zoo(ctx.device, ctx.progress, ctx.reference)
+    acc = accuracy_task(cnn, task_checkpoints(cnn, p.get("checkpoints")), seed=ctx.seed)
     inr = inr_task(inr_zoo(ctx.device, ctx.progress, ctx.reference), seed=ctx.seed)
     dfs = [compare(acc, p["models"], p["seeds"], fit_cfg, p["hidden"], p["layers"], ctx.device, ctx.progress),
            compare(inr, p["inr_models"], p["seeds"], inr_cfg, p["hidden"], p["layers"], ctx.device, ctx.progress)]

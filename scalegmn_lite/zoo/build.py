@@ -67,6 +67,7 @@ def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True,
                     torch.tensor([r["weight_decay"] for r in rows]), recipe.batch_size,
                     checkpoint_epochs=recipe.checkpoint_epochs, progress=progress, seeds=seeds,
                     optimizer=opt, desc=f"{recipe.name} {spec.family} {opt} n={n_train} {s}:{s + len(rows)}",
+                    lr_schedule=recipe.lr_schedule,
                 )
                 md = pd.DataFrame(rows)
                 md["diverged"] = res.diverged.cpu().numpy()

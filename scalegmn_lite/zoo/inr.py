@@ -114,23 +114,26 @@ def fit_inrs(ws: WeightSpace, images: torch.Tensor, steps: int, lr: float | torc
 
 
 def build_inr_zoo(recipe: ZooRecipe, device=None, progress: bool = True, indices: Sequence[int] | None = None) -> Zoo:
-    """Build an INR zoo: network ``i`` fits digit image ``i`` (sklearn order) at ``recipe.image_size``
-    (only the networks ``indices``, ascending, if given: the same weights as in the whole build)."""
+    """Build an INR zoo: network ``i`` fits digit image ``i // recipe.views`` (sklearn order) at
+    ``recipe.image_size``, from its own seed (only the networks ``indices``, ascending, if given: the
+    same weights as in the whole build)."""
     spec = recipe.specs()[0]
     images, labels = digit_images(recipe.image_size, device=device)
-    if recipe.num_networks > len(images):
-        raise ValueError(f"recipe {recipe.name!r} asks for {recipe.num_networks} INRs but digits has "
-                         f"{len(images)} images")
+    if recipe.num_networks // recipe.views > len(images):
+        raise ValueError(f"recipe {recipe.name!r} asks for {recipe.num_networks // recipe.views} images "
+                         f"({recipe.num_networks} INRs, {recipe.views} per image) but digits has {len(images)} images")
     hp = [recipe.sample(i) for i in (range(recipe.num_networks) if indices is None else indices)]
     groups = []
     for s in range(0, len(hp), recipe.chunk_size):
         rows = hp[s:s + recipe.chunk_size]
-        idx = [r["net"] for r in rows]
+        idx = [recipe.image_of(r["net"]) for r in rows]
         ws0 = init_siren(spec, [recipe.init_seed(r) for r in rows], device=device)
         lr = torch.tensor([r["lr"] for r in rows], dtype=torch.float64)
         _, ckpts, mses = fit_inrs(ws0, images[idx], recipe.epochs, lr, recipe.checkpoint_epochs, progress)
         md = pd.DataFrame(rows).drop(columns=["init_scale", "weight_decay"])
         md["image_index"] = idx
+        if recipe.views > 1:
+            md["view"] = [r["net"] % recipe.views for r in rows]
         md["label"] = labels[idx].cpu().numpy()
         for e in recipe.checkpoint_epochs:
             md[f"mse@{e}"] = mses[e].double().cpu().numpy()

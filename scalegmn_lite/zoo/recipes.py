@@ -9,6 +9,17 @@ and (on the same device and dtype) bit-identical weights, however the networks a
 Learning rate, init scale and weight decay are drawn log-uniformly from ``[lo, hi]``
 (``lo == hi`` fixes the value; a weight-decay range of ``(0, 0)`` disables it).
 
+Checkpoints follow the Small CNN Zoo's schedule (:func:`checkpoint_schedule`): epochs 0, 1, 2, 3, then
+evenly to the end, so accuracy prediction sees the whole range of training.
+
+INR zoos with *views* (``views=k``): ``k`` SIRENs per digit image, each from its own seed (independent
+initialisation and nothing shared), as the published MNIST INRs; network ``i`` fits image ``i // k``.
+Split them by image (``zoo.split(..., by="image_index")``), never by view.
+
+*Plateau* zoos train every network on the whole training set for longer with a cosine learning-rate
+decay to 0 (``lr_schedule="cosine"``), so their final networks have stopped improving: a starting
+point like the published zoo's final networks, where an iterative optimizer has little left to gain.
+
 Zoos "with headroom" (built like the Small CNN Zoo of Unterthiner et al.) also vary, per network,
 the optimizer (``optimizers=("sgd", "adam")``; Adam draws its learning rate from ``adam_lr``) and
 the fraction of the training set it sees (``train_fractions=(0.1, 0.25, 0.5, 1.0)``: network ``i``
@@ -30,7 +41,7 @@ from ..common.config import is_full
 from ..weightspace.spec import ACTIVATIONS, NetworkSpec
 
 __all__ = ["ZooRecipe", "RecipeError", "RECIPES", "REFERENCE_RECIPES", "get_recipe", "get_reference_recipe",
-           "list_recipes", "network_seed", "FORMAT_VERSION"]
+           "list_recipes", "network_seed", "FORMAT_VERSION", "checkpoint_schedule", "TRAINED_RECIPES"]
 
 #: bump when the training procedure changes so cached zoos are rebuilt
 FORMAT_VERSION = 1
@@ -38,6 +49,15 @@ FORMAT_VERSION = 1
 
 class RecipeError(ValueError):
     """A zoo recipe that cannot be built (with a hint how to fix it)."""
+
+
+def checkpoint_schedule(epochs: int, even: int = 5) -> tuple[int, ...]:
+    """The Small CNN Zoo's checkpoint schedule: epochs 0, 1, 2, 3, then ``even`` evenly spaced epochs
+    ending at ``epochs`` (e.g. 20 -> 0, 1, 2, 3, 4, 8, 12, 16, 20: nine checkpoints, as published)."""
+    if epochs < 1 or even < 1:
+        raise RecipeError(f"checkpoint_schedule needs epochs >= 1 and even >= 1, got {epochs}, {even}")
+    tail = {int(round(epochs * j / even)) for j in range(1, even + 1)}
+    return tuple(sorted({e for e in (0, 1, 2, 3) if e <= epochs} | tail))
 
 
 def _pair(v) -> tuple[float, float]:
@@ -79,6 +99,9 @@ class ZooRecipe:
             weights vary smoothly with the data, which is what a weight-space decoder can learn
             (an INR zoo of 2-16-16-1 SIRENs with w0 = 10: the best 32-dimensional linear code of
             the weights renders at 20.7 dB with a shared init, 9.6 dB with independent ones).
+        views: INR recipes: SIRENs per image (network ``i`` fits image ``i // views``; each from its
+            own seed); ``num_networks`` must be a multiple of ``views``.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over the whole training).
     """
 
     name: str
@@ -102,6 +125,8 @@ class ZooRecipe:
     optimizers: tuple[str, ...] = ()
     adam_lr: tuple[float, float] = (1e-3, 1e-2)
     train_fractions: tuple[float, ...] = ()
+    views: int = 1
+    lr_schedule: str = "constant"
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +149,18 @@ class ZooRecipe:
             raise RecipeError(f"recipe {self.name!r}: task must be 'classify' or 'inr', got {self.task!r}")
         if self.train_size is not None and self.train_size < 1:
             raise RecipeError(f"recipe {self.name!r}: train_size must be >= 1 or None")
+        from .train import LR_SCHEDULES
+
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise RecipeError(f"recipe {self.name!r}: lr_schedule must be one of {LR_SCHEDULES}, got "
+                              f"{self.lr_schedule!r}")
+        if self.views < 1 or (self.views > 1 and self.task != "inr"):
+            raise RecipeError(f"recipe {self.name!r}: views={self.views}; views >= 2 only apply to INR recipes "
+                              "(k SIRENs per image)")
+        if self.num_networks % self.views:
+            raise RecipeError(f"recipe {self.name!r}: num_networks={self.num_networks} is not a multiple of "
+                              f"views={self.views} (every image gets all its views); use "
+                              f"{self.num_networks // self.views * self.views}")
         if self.num_networks < 1 or self.epochs < 1 or self.batch_size < 1 or self.chunk_size < 1:
             raise RecipeError(f"recipe {self.name!r}: num_networks, epochs, batch_size and chunk_size must be >= 1")
         for opt in (self.optimizer, *self.optimizers):
@@ -226,7 +263,15 @@ class ZooRecipe:
         if not d["optimizers"] and not d["train_fractions"]:  # likewise
             for k in ("optimizers", "adam_lr", "train_fractions"):
                 d.pop(k)
+        if d["views"] == 1:  # likewise
+            d.pop("views")
+        if d["lr_schedule"] == "constant":  # likewise
+            d.pop("lr_schedule")
         return d
+
+    def image_of(self, index: int) -> int:
+        """INR recipes: the digit image that network ``index`` fits."""
+        return int(index) // self.views
 
     def hash(self) -> str:
         """Content hash of the recipe (and the training format version): the cache key."""
@@ -254,7 +299,7 @@ def _r(**kw) -> ZooRecipe:
 
 _CLS = dict(lr=(3e-3, 0.3), init_scale=(0.3, 3.0), weight_decay=(1e-6, 3e-2))
 
-#: name -> (quick recipe, full recipe). Quick: <= ~60 s on 2 CPU cores; full: >= 2000 networks.
+#: name -> (quick recipe, full recipe). Quick: <= ~2 min on one CPU core; full: for a GPU.
 RECIPES: dict[str, tuple[ZooRecipe, ZooRecipe]] = {}
 
 
@@ -270,10 +315,14 @@ _add("cnn1d-mnist1d", dict(num_networks=128, epochs=6, checkpoint_epochs=(0, 1, 
      dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
      dataset="mnist1d", arch="conv1d 1-8-8/10 k3 s2 relu 1x40", activations=("relu", "tanh"), batch_size=100,
      **_CLS, description="Conv1d CNNs (global average pooling) on MNIST-1D")
-_add("cnn2d-digits", dict(num_networks=128, epochs=5, checkpoint_epochs=(0, 1, 2, 5)),
-     dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
+_add("cnn2d-digits", dict(num_networks=1024, epochs=10, checkpoint_epochs=checkpoint_schedule(10)),
+     dict(num_networks=4096, epochs=30, checkpoint_epochs=checkpoint_schedule(30)),
      dataset="digits", arch="conv2d 1-8-8/10 k3 relu 1x8x8", activations=("relu", "tanh"), batch_size=100,
-     **_CLS, description="Conv2d CNNs (global average pooling) on digits")
+     lr=(1e-2, 0.3), adam_lr=(1e-3, 3e-2), init_scale=(0.5, 2.0), weight_decay=(1e-6, 1e-2),
+     optimizers=("sgd", "adam"), train_fractions=(0.1, 0.25, 0.5, 1.0), chunk_size=128,
+     description="Conv2d CNNs (global average pooling) on digits, built like the Small CNN Zoo (training "
+                 "fraction, optimizer, lr, init, weight decay vary; checkpoints 0, 1, 2, 3, then evenly): the "
+                 "accuracy-prediction zoo")
 _add("mlp-digits", dict(num_networks=256, epochs=8, checkpoint_epochs=(0, 1, 2, 8)),
      dict(num_networks=2048, epochs=30, checkpoint_epochs=(0, 1, 3, 10, 30)),
      dataset="digits", arch="mlp 64-32-10 relu", activations=("relu", "tanh"), batch_size=100, **_CLS,
@@ -281,8 +330,15 @@ _add("mlp-digits", dict(num_networks=256, epochs=8, checkpoint_epochs=(0, 1, 2, 
 _add("inr-digits", dict(num_networks=256, epochs=100, checkpoint_epochs=(0, 25, 100), image_size=16),
      dict(num_networks=1797, epochs=500, checkpoint_epochs=(0, 50, 100, 500), image_size=28),
      dataset="digits", arch="siren 2-32-32-1", task="inr", optimizer="adam", lr=(1e-3, 1e-3),
-     init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0),
+     init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0), chunk_size=64,
      description="SIRENs (w0=30) fitting upsampled digit images, one per image")
+#: the INR classification zoo (issue 20): k SIRENs per image from independent seeds, like the published
+#: MNIST INRs; split by image. Quick: the first 1024 images x 2 views; full/reference: all 1797 x 4.
+_add("inr-views-digits", dict(num_networks=2048, views=2, epochs=100, checkpoint_epochs=(0, 100), image_size=16),
+     dict(num_networks=1797 * 8, views=8, epochs=500, checkpoint_epochs=(0, 100, 500), image_size=28),
+     dataset="digits", arch="siren 2-32-32-1", task="inr", optimizer="adam", lr=(1e-3, 1e-3),
+     init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0), chunk_size=64,
+     description="SIRENs (w0=30) fitting digit images, k views per image from independent seeds (INR classification)")
 
 
 #: zoos with headroom (issue 13), built like the Small CNN Zoo: the *final* networks vary widely in
@@ -293,13 +349,14 @@ _add("inr-digits", dict(num_networks=256, epochs=100, checkpoint_epochs=(0, 25, 
 _HP = dict(dataset="mnist1d", activations=("tanh", "relu"), batch_size=100, lr=(1e-2, 0.3), adam_lr=(1e-3, 3e-2),
            init_scale=(0.5, 2.0), weight_decay=(1e-6, 1e-2), optimizers=("sgd", "adam"),
            train_fractions=(0.1, 0.25, 0.5, 1.0))
-_add("cnn1d-hp-mnist1d", dict(num_networks=256, epochs=20, checkpoint_epochs=(0, 20), train_size=2000),
-     dict(num_networks=2048, epochs=40, checkpoint_epochs=(0, 10, 40)),
-     arch="conv1d 1-16-16/10 k5 s2 relu 1x40", **_HP,
+_SCHED20 = checkpoint_schedule(20)
+_add("cnn1d-hp-mnist1d", dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
+     dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)),
+     arch="conv1d 1-16-16/10 k5 s2 relu 1x40", chunk_size=64, **_HP,
      description="Conv1d CNNs on MNIST-1D whose final networks vary widely (training fraction, optimizer, lr, "
                  "init, weight decay; tanh and ReLU), like the Small CNN Zoo")
-_add("mlp-hp-mnist1d", dict(num_networks=256, epochs=20, checkpoint_epochs=(0, 20), train_size=2000),
-     dict(num_networks=2048, epochs=40, checkpoint_epochs=(0, 10, 40)),
+_add("mlp-hp-mnist1d", dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
+     dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)),
      arch="mlp 40-32-10 relu", **_HP,
      description="MLPs on MNIST-1D whose final networks vary widely, the MLP twin of cnn1d-hp-mnist1d")
 
@@ -314,18 +371,41 @@ for _name, _arch, _what in (
         ("mlp-twin-s-hp-mnist1d", "mlp 40-72-28-10 relu", "MLPs with the unrolled sizes of cnn1d-s-hp-mnist1d"),
         ("mlp-w8-hp-mnist1d", "mlp 40-8-10 relu", "MLPs with 8 hidden neurons"),
         ("mlp-w64-hp-mnist1d", "mlp 40-64-10 relu", "MLPs with 64 hidden neurons")):
-    _add(_name, dict(num_networks=128, epochs=20, checkpoint_epochs=(0, 20), train_size=2000),
-         dict(num_networks=2048, epochs=40, checkpoint_epochs=(0, 10, 40)), arch=_arch, **_HP_RELU,
+    _add(_name, dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
+         dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)), arch=_arch,
+         chunk_size=64 if _arch.startswith("conv") else 256, **_HP_RELU,
          description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (the dim G_scale sweep)")
 
-#: reference size (``reproduce --reference``): more networks than quick at the same per-network cost
+#: plateau zoos (issue 20): every network sees the whole training set for 30 epochs with a cosine decay
+#: of its learning rate to 0, so the final networks have stopped improving (the published zoo's final
+#: networks were trained 86 epochs); SGD-150 from them gains what is left (published: +6.6 points on
+#: CNNs, +2.2 on MLPs). The ``zoo`` experiment measures that gain per zoo.
+_PLATEAU = dict(_HP, train_fractions=(), lr_schedule="cosine", lr=(3e-2, 0.3), adam_lr=(3e-3, 3e-2),
+                weight_decay=(1e-6, 1e-3))
+_SCHED30 = checkpoint_schedule(30)
+_add("cnn1d-plateau-mnist1d", dict(num_networks=128, epochs=30, checkpoint_epochs=_SCHED30, train_size=2000),
+     dict(num_networks=4096, epochs=30, checkpoint_epochs=_SCHED30, train_size=2000),
+     arch="conv1d 1-16-16/10 k5 s2 relu 1x40", chunk_size=64, **_PLATEAU,
+     description="the plateau twin of cnn1d-hp-mnist1d: whole training set, 30 epochs, cosine decay to 0")
+_add("mlp-plateau-mnist1d", dict(num_networks=256, epochs=30, checkpoint_epochs=_SCHED30, train_size=2000),
+     dict(num_networks=4096, epochs=30, checkpoint_epochs=_SCHED30, train_size=2000),
+     arch="mlp 40-32-10 relu", **_PLATEAU,
+     description="the plateau twin of mlp-hp-mnist1d: whole training set, 30 epochs, cosine decay to 0")
+
+#: the zoos a trained study learns from (amortized, dim G_scale sweep, accuracy prediction, INR
+#: classification): >= 1024 networks at quick size and >= 4096 at reference size (issue 20)
+TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
+                   "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "inr-views-digits")
+
+#: reference size (``reproduce --reference``): the quick recipes (same per-network training) with
+#: 4096 networks (the INR zoos: every digit image, 4 views each for classification)
 REFERENCE_RECIPES: dict[str, ZooRecipe] = {
-    **{name: replace(RECIPES[name][0], num_networks=512) for name in ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d")},
-    **{name: replace(RECIPES[name][0], num_networks=256)
-       for name in ("cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d", "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d")},
-    # the invariant study's zoos at 4x the quick size (~200 test examples instead of ~50)
-    "cnn2d-digits": replace(RECIPES["cnn2d-digits"][0], num_networks=512),
-    "inr-digits": replace(RECIPES["inr-digits"][0], num_networks=1024),
+    **{name: replace(RECIPES[name][0], num_networks=4096)
+       for name in ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
+                    "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "cnn1d-plateau-mnist1d",
+                    "mlp-plateau-mnist1d")},
+    "inr-digits": replace(RECIPES["inr-digits"][0], num_networks=1797),
+    "inr-views-digits": replace(RECIPES["inr-views-digits"][0], num_networks=1797 * 4, views=4),
 }
 
 

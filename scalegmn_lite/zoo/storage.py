@@ -4,7 +4,8 @@ A zoo folder holds
     ``weights.pt`` (+ ``weights.pt.json``): one flat tensor per spec group, SHA-256 verified
     (:func:`scalegmn_lite.common.io.save_tensors`);
     ``metadata.json``: the per-network table;
-    ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last.
+    ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last;
+    ``build.json`` (optional): how many seconds the build took (a timing, so not in the manifest).
 Architectures are stored as :meth:`NetworkSpec.to_text` (exact for every structure the spec accepts:
 per-layer activations, kernels, strides, paddings, LeNet-style Flatten) plus the input shapes.
 Every file is written atomically (temp file + rename); a folder without ``zoo.json`` is incomplete.
@@ -47,6 +48,9 @@ def save_zoo(zoo: Zoo, folder: str | Path) -> Path:
         "weights_sha256": w_hash,
         "metadata_sha256": sha256(md_bytes),
     }
+    if "build_seconds" in zoo.metadata.attrs:  # how long the build took: informational, kept out of the manifest
+        seconds = round(float(zoo.metadata.attrs["build_seconds"]), 3)
+        atomic_write_json(folder / "build.json", {"build_seconds": seconds})
     atomic_write_json(folder / "zoo.json", manifest)
     return folder / "zoo.json"
 
@@ -94,6 +98,14 @@ def load_zoo(folder: str | Path) -> Zoo:
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptFileError(f"{md_path}: cannot be parsed ({exc})") from exc
     flats = tuple(tensors[f"group{g}"] for g in range(len(specs)))
+    build = folder / "build.json"  # optional, not part of the verified content (a timing)
+    if build.exists():
+        try:
+            md.attrs["build_seconds"] = float(json.loads(build.read_text())["build_seconds"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    elif "build_seconds" in man:  # zoos saved before build.json existed kept it in the manifest
+        md.attrs["build_seconds"] = float(man["build_seconds"])
     return Zoo(tuple(specs), flats, tuple(man["checkpoints"]), md, man.get("recipe"))
 
 

@@ -13,6 +13,10 @@ exactly the update of ``torch.optim`` (so :func:`train_loop` with ``torch.optim`
   (``torch.optim.SGD(momentum=0.9, weight_decay=wd)``), the default for classifiers;
 * ``"adam"``: ``torch.optim.Adam(betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)``, used for INRs.
 
+Learning-rate schedule (``lr_schedule``): ``"constant"``, or ``"cosine"``: step ``t`` (0-based) of ``T``
+uses ``lr * (1 + cos(pi t / T)) / 2`` (``T`` = epochs x steps per epoch), so training ends at a
+learning rate near 0 and the final networks stop moving (the *plateau* zoos). :func:`lr_factor`.
+
 Data order: with ``seeds`` every network shuffles the training set with its own generator (one
 permutation per epoch); otherwise all networks share one order drawn from ``generator``.
 Divergence: a network whose loss or updated parameters become non-finite is frozen at its last
@@ -34,7 +38,19 @@ from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace, batched_forward
 
 __all__ = ["TrainResult", "BatchedOptimizer", "train_batched", "train_loop", "evaluate", "init_weights",
-           "as_tensors"]
+           "as_tensors", "lr_factor", "LR_SCHEDULES"]
+
+#: learning-rate schedules of :func:`train_batched` (see :func:`lr_factor`)
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the learning rate at optimizer step ``step`` (0-based) of ``total``."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    raise ValueError(f"unknown lr_schedule {schedule!r}; choose one of {LR_SCHEDULES}")
 
 _ORDER_SALT = 0x5EED
 
@@ -86,14 +102,17 @@ class BatchedOptimizer:
         return v.to(p.dtype).reshape(-1, *([1] * (p.dim() - 1)))
 
     @torch.no_grad()
-    def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """New parameter values (the inputs are not modified)."""
+    def step(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+             lr_scale: float = 1.0) -> list[torch.Tensor]:
+        """New parameter values (the inputs are not modified); ``lr_scale`` multiplies every
+        network's learning rate for this step (a schedule)."""
         if self.state is None:
             self.state = [{} for _ in params]
         self.t += 1
         out = []
+        base_lr = self.lr if lr_scale == 1.0 else self.lr * lr_scale
         for p, g, st in zip(params, grads, self.state):
-            lr, wd = self._b(self.lr, p), self._b(self.wd, p)
+            lr, wd = self._b(base_lr, p), self._b(self.wd, p)
             g = g + wd * p
             if self.kind == "sgd":
                 buf = g.clone() if "buf" not in st else st["buf"].mul_(self.momentum).add_(g)
@@ -209,7 +228,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
                   extra_loss: Callable[[WeightSpace], torch.Tensor] | None = None,
                   checkpoint_epochs: Sequence[int] = (), progress: bool = True, *,
                   seeds: Sequence[int] | None = None, optimizer: str = "sgd", momentum: float = 0.9,
-                  max_steps: int | None = None, desc: str = "train") -> TrainResult:
+                  max_steps: int | None = None, desc: str = "train", lr_schedule: str = "constant") -> TrainResult:
     """Train all ``B`` networks of ``ws`` together (see the module docstring for the equations).
 
     Args:
@@ -224,6 +243,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
         seeds: per-network seeds for per-network data orders.
         optimizer: ``"sgd"`` (momentum) or ``"adam"``.
         max_steps: stop after this many optimizer steps (for tests); checkpoints past it are skipped.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (see the module docstring).
     """
     from ..common.progress import progress_bar, set_postfix
 
@@ -232,7 +252,8 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
         two = [torch.as_tensor(v, dtype=torch.float64).reshape(-1).expand(2) for v in (lr, weight_decay)]
         res = train_batched(WeightSpace.stack([ws, ws]), data, epochs, two[0], two[1], batch_size, generator,
                             extra_loss, checkpoint_epochs, progress, seeds=None if seeds is None else list(seeds) * 2,
-                            optimizer=optimizer, momentum=momentum, max_steps=max_steps, desc=desc)
+                            optimizer=optimizer, momentum=momentum, max_steps=max_steps, desc=desc,
+                            lr_schedule=lr_schedule)
         return TrainResult(res.ws[:1], {e: w[:1] for e, w in res.checkpoints.items()},
                            {k: v[:, :1] for k, v in res.metrics.items()}, res.checkpoint_epochs, res.history[:, :1],
                            res.diverged[:1], res.seconds)
@@ -244,6 +265,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
     yt = None if yt is None else yt.to(dev)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"got {len(seeds)} seeds for B={B} networks")
+    lr_factor(lr_schedule, 0, 1)  # checks the name
     opt = BatchedOptimizer(optimizer, _per_net(lr, B, dev, "lr"), _per_net(weight_decay, B, dev, "weight_decay"),
                            momentum=momentum)
     params = [p.detach().clone() for p in ws.params()]
@@ -266,6 +288,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
     if 0 in ckpt_set:
         record(0)
     n = len(x)
+    total_steps = epochs * math.ceil(n / batch_size)
     orders = _orders(n, B, seeds, generator)
     history = torch.zeros(epochs, B, dtype=torch.float64)
     step = 0
@@ -293,7 +316,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
             total = torch.where(ok, loss, torch.zeros_like(loss)).sum()
             grads = torch.autograd.grad(total, leaves)
             with torch.no_grad():
-                new = opt.step([p.detach() for p in leaves], grads)
+                new = opt.step([p.detach() for p in leaves], grads, lr_factor(lr_schedule, step, total_steps))
                 for p in new:
                     ok = ok & torch.isfinite(p.flatten(1)).all(1)
                 params = [torch.where(opt._b(ok, p).bool(), q, p.detach()) for p, q in zip(leaves, new)]
@@ -322,7 +345,8 @@ def train_loop(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_size:
                generator: torch.Generator | None = None,
                extra_loss: Callable[[WeightSpace], torch.Tensor] | None = None, *,
                seeds: Sequence[int] | None = None, optimizer: str = "sgd", momentum: float = 0.9,
-               max_steps: int | None = None, networks: Sequence[int] | None = None) -> WeightSpace:
+               max_steps: int | None = None, networks: Sequence[int] | None = None,
+               lr_schedule: str = "constant") -> WeightSpace:
     """Reference: the same training one network at a time, with ``torch.nn`` modules
     (:meth:`WeightSpace.to_module`) and ``torch.optim``. Same arguments as :func:`train_batched`;
     ``networks`` restricts the work to some networks (for timing); returns their final weights.
@@ -332,6 +356,7 @@ def train_loop(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_size:
     x, y = x.to(dev, ws.dtype), y.to(dev)
     lr_t, wd_t = _per_net(lr, B, "cpu", "lr"), _per_net(weight_decay, B, "cpu", "weight_decay")
     n = len(x)
+    total_steps = epochs * math.ceil(n / batch_size)
     nets = list(range(B)) if networks is None else list(networks)
     if seeds is None:  # the shared orders, drawn once
         gen = _orders(n, 1, None, generator)
@@ -352,6 +377,8 @@ def train_loop(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_size:
                 if max_steps is not None and step >= max_steps:
                     break
                 idx = order[s:s + batch_size]
+                for group in opt.param_groups:
+                    group["lr"] = float(lr_t[b]) * lr_factor(lr_schedule, step, total_steps)
                 loss = F.cross_entropy(module(x[idx]), y[idx])
                 if extra_loss is not None:
                     lay = _layers(module)

@@ -151,16 +151,30 @@ class Zoo:
             mask &= (s.isin(list(val)) if isinstance(val, (list, tuple, set)) else (s == val)).to_numpy()
         return self.select(np.flatnonzero(mask))
 
-    def split(self, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> tuple["Zoo", ...]:
-        """Random split *by network* into ``len(fractions)`` disjoint zoos (fractions sum to 1)."""
+    def split(self, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0, by: str | None = None
+              ) -> tuple["Zoo", ...]:
+        """Random split *by network* into ``len(fractions)`` disjoint zoos (fractions sum to 1).
+
+        ``by``: a metadata column whose values are kept together, e.g. ``by="image_index"`` for an
+        INR zoo with several views per image: the *images* are split, so no image has a view in
+        two parts (fractions then count images)."""
         fr = np.asarray(fractions, dtype=float)
         if (fr < 0).any() or abs(fr.sum() - 1) > 1e-6:
             raise ZooError(f"split fractions must be >= 0 and sum to 1, got {list(fractions)}")
-        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed)).numpy()
-        bounds = np.round(np.cumsum(fr) * len(self)).astype(int)
-        bounds[-1] = len(self)
+        if by is not None and by not in self.metadata:
+            raise ZooError(f"cannot split by {by!r}: no such metadata column; columns: {list(self.metadata.columns)}")
+        keys = np.arange(len(self)) if by is None else self.metadata[by].to_numpy()
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        perm = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).numpy()
+        bounds = np.round(np.cumsum(fr) * len(uniq)).astype(int)
+        bounds[-1] = len(uniq)
         starts = np.concatenate([[0], bounds[:-1]])
-        return tuple(self.select(np.sort(perm[a:b])) for a, b in zip(starts, bounds))
+        parts = []
+        for a, b in zip(starts, bounds):
+            chosen = np.zeros(len(uniq), dtype=bool)
+            chosen[perm[a:b]] = True
+            parts.append(self.select(np.flatnonzero(chosen[inverse])))
+        return tuple(parts)
 
     def to(self, device=None, dtype=None) -> "Zoo":
         return Zoo(self.specs, tuple(t.to(device=device, dtype=dtype) for t in self.flat), self.checkpoints,

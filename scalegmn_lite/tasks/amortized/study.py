@@ -124,9 +124,13 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
     baselines = [("sgd", cfg.sgd_lr, cfg.sgd_momentum)] if cfg.baselines else []
     tuning = None
     if cfg.baselines and cfg.adam_lrs and setting.lam == 0 and va.batch_size:
-        lr, scores = tune_adam_lr(va, x, y, cfg.adam_lrs, cfg.adam_tune_epochs, setting.lam, cfg.sgd_batch, cfg.seed,
-                                  progress)
-        tuning = {"chosen_lr": lr, "val_accuracy_by_lr": scores, "epochs": cfg.adam_tune_epochs}
+        # tuned on at most max_test_networks validation networks (the zoos hold thousands; the cost of
+        # tuning is that of SGD on as many networks as the test split)
+        va_tune = va[:cfg.max_test_networks] if cfg.max_test_networks else va
+        lr, scores = tune_adam_lr(va_tune, x, y, cfg.adam_lrs, cfg.adam_tune_epochs, setting.lam, cfg.sgd_batch,
+                                  cfg.seed, progress)
+        tuning = {"chosen_lr": lr, "val_accuracy_by_lr": scores, "epochs": cfg.adam_tune_epochs,
+                  "networks": va_tune.batch_size}
         baselines.append(("adam", lr, 0.0))
     curve = {0: float(rows[0]["mean_acc"])}
     for opt, lr, mom in baselines:

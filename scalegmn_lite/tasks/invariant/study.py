@@ -69,9 +69,11 @@ def accuracy_task(zoo, checkpoints=None, seed: int = 0, fractions=(0.6, 0.2, 0.2
 
 
 def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> TaskData:
-    """Final INRs with the digit they encode."""
+    """Final INRs with the digit they encode, split *by image* (every view of an image, i.e. every INR
+    fitted to it, lands in the same part; a zoo with one INR per image splits by network)."""
     parts = []
-    for z in zoo.split(fractions, seed=seed):
+    by = "image_index" if "image_index" in zoo.metadata else None
+    for z in zoo.split(fractions, seed=seed, by=by):
         parts.append((z.weights(), torch.tensor(z.metadata["label"].to_numpy()).long()))
     return TaskData("inr-classification", "classification", 10, *parts)
 
