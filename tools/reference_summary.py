@@ -5,7 +5,9 @@
 
 The block sits between ``<!-- reference-results:begin -->`` and ``<!-- reference-results:end -->``;
 its table is :func:`scalegmn_lite.course.reference.summary_markdown` of ``results/quick`` and
-``results/reference``, so the README never quotes a number by hand.
+``results/reference``, so the README never quotes a number by hand. The zoo table (between
+``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``) is
+:func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- reference-results:begin -->", "<!-- reference-results:end -->"
+ZOO_BEGIN, ZOO_END = "<!-- zoo-table:begin -->", "<!-- zoo-table:end -->"
 
 
 def block() -> str:
@@ -25,12 +28,19 @@ def block() -> str:
     return summary_markdown(ROOT / "results" / "reference", ROOT / "results" / "quick")
 
 
-def replaced(text: str, body: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} block to fill")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{body}{END}{tail}"
+def zoo_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import zoo_table_markdown
+
+    return zoo_table_markdown(ROOT / "results" / "reference", ROOT / "results" / "quick")
+
+
+def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
+    if begin not in text or end not in text:
+        raise SystemExit(f"README.md has no {begin} ... {end} block to fill")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
 
 
 def main(argv=None) -> int:
@@ -39,14 +49,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
-    new = replaced(text, block())
+    new = replaced(replaced(text, block()), zoo_block(), ZOO_BEGIN, ZOO_END)
     if args.check:
         if new != text:
-            print("README.md's reference-results block is out of date: run tools/reference_summary.py")
+            print("README.md's reference-results or zoo-table block is out of date: run tools/reference_summary.py")
             return 1
         return 0
     readme.write_text(new, encoding="utf-8")
-    print("README.md reference-results block written")
+    print("README.md reference-results and zoo-table blocks written")
     return 0
 
 

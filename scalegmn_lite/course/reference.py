@@ -21,7 +21,7 @@ from ..common.claims import validate_claim
 from ..common.stats import bootstrap_stat
 
 __all__ = ["reference_dir", "load_reference", "manifest", "claims_frame", "invariant_intervals", "describe_run",
-           "summary_markdown"]
+           "summary_markdown", "zoo_table_markdown"]
 
 
 def reference_dir() -> Path | None:
@@ -199,4 +199,36 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
                 c = next((c for c in runs[k].get(name, {}).get("claims", []) if c["id"] == cid), None)
                 cells.append(f"{_fmt(c)}, {shown.get(c['status'], c['status'])}" if c else "not run")
             lines.append(f"| {name} | `{cid}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -> str:
+    """A markdown table of the named zoos from the ``zoo`` experiment's files: what each is for, its
+    networks at quick and reference size, checkpoints, final-accuracy quantiles, build seconds on one
+    core, size on disk and the time to load it with every hash verified (never typed by hand)."""
+    ref = json.loads((Path(reference) / "zoo.json").read_text())["zoos"]
+    qz = {}
+    if quick is not None and (Path(quick) / "zoo.json").is_file():
+        qz = json.loads((Path(quick) / "zoo.json").read_text())["zoos"]
+
+    def secs(z):
+        v = (z or {}).get("seconds_build")
+        return "cached" if v is None else f"{v:.0f}"
+
+    lines = ["| zoo | used by | networks quick / reference | checkpoints (reference) | final metric 10/50/90% "
+             "(reference) | build s quick / reference (1 core) | MiB, load + verify s (reference) |",
+             "|---|---|---|---|---|---|---|"]
+    order = sorted(ref, key=lambda n: (not ref[n].get("trained_on", False), n))
+    for name in order:
+        z, q = ref[name], qz.get(name)
+        qs = z["quantiles_0_10_25_50_75_90_100"]
+        metric = "PSNR dB" if z["metric"] == "psnr" else "test acc"
+        fmt = (lambda v: f"{v:.1f}") if z["metric"] == "psnr" else (lambda v: f"{v:.2f}")
+        views = f" ({z['images']} images x {z['views']} views)" if "views" in z else ""
+        lines.append(
+            f"| `{name}`{' **(trained on)**' if z.get('trained_on') else ''} | {z.get('used_by', '')} | "
+            f"{q['networks'] if q else '-'} / {z['networks']}{views} | {len(z['checkpoints'])}: "
+            f"{', '.join(map(str, z['checkpoints']))} | {metric} {fmt(qs[1])} / {fmt(qs[3])} / {fmt(qs[5])} | "
+            f"{secs(q)} / {secs(z)} | {z.get('megabytes', float('nan')):.0f}, "
+            f"{z.get('seconds_load_verified', 0):.1f} |")
     return "\n".join(lines) + "\n"

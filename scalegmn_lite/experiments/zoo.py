@@ -88,7 +88,7 @@ def sgd150_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: in
 def run(ctx: RunContext) -> dict:
     from ..zoo import ZooRecipe, build_zoo, get_recipe, list_recipes, load_or_build
     from ..zoo.build import zoo_path
-    from ..zoo.recipes import REFERENCE_RECIPES, TRAINED_RECIPES, get_reference_recipe
+    from ..zoo.recipes import REFERENCE_RECIPES, TRAINED_RECIPES, USED_BY, get_reference_recipe
     from ..zoo.storage import load_zoo
 
     diff = _check_vectorized(ctx)
@@ -115,7 +115,7 @@ def run(ctx: RunContext) -> dict:
         zoos[name] = {"networks": len(zoo), "specs": [s.to_text() for s in zoo.specs],
                       "checkpoints": list(zoo.checkpoints), "metric": col, "quantiles_0_10_25_50_75_90_100": q,
                       "diverged": int(md["diverged"].sum()) if "diverged" in md else 0,
-                      "trained_on": name in TRAINED_RECIPES,
+                      "trained_on": name in TRAINED_RECIPES, "used_by": USED_BY.get(name, ""),
                       "seconds_load_or_build": round(seconds, 2),
                       "seconds_build": (round(float(md.attrs["build_seconds"]), 2) if "build_seconds" in md.attrs
                                         else None),

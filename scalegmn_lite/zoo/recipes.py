@@ -41,7 +41,7 @@ from ..common.config import is_full
 from ..weightspace.spec import ACTIVATIONS, NetworkSpec
 
 __all__ = ["ZooRecipe", "RecipeError", "RECIPES", "REFERENCE_RECIPES", "get_recipe", "get_reference_recipe",
-           "list_recipes", "network_seed", "FORMAT_VERSION", "checkpoint_schedule", "TRAINED_RECIPES"]
+           "list_recipes", "network_seed", "FORMAT_VERSION", "checkpoint_schedule", "TRAINED_RECIPES", "USED_BY"]
 
 #: bump when the training procedure changes so cached zoos are rebuilt
 FORMAT_VERSION = 1
@@ -396,6 +396,24 @@ _add("mlp-plateau-mnist1d", dict(num_networks=256, epochs=30, checkpoint_epochs=
 #: classification): >= 1024 networks at quick size and >= 4096 at reference size (issue 20)
 TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
                    "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "inr-views-digits")
+
+#: what each named zoo is for (reported by the ``zoo`` experiment and the README's zoo table)
+USED_BY = {
+    "cnn1d-hp-mnist1d": "amortized study (CNN rows); dim G_scale sweep (ReLU, reference)",
+    "mlp-hp-mnist1d": "amortized study (MLP rows); dim G_scale sweep (ReLU); notebook 07",
+    "cnn1d-s-hp-mnist1d": "dim G_scale sweep (small CNN)",
+    "mlp-twin-s-hp-mnist1d": "dim G_scale sweep (the small CNN's unrolled twin)",
+    "mlp-w8-hp-mnist1d": "dim G_scale sweep (8 hidden neurons)",
+    "mlp-w64-hp-mnist1d": "dim G_scale sweep (64 hidden neurons, reference)",
+    "cnn2d-digits": "accuracy prediction (ReLU half); notebooks 03, 06",
+    "inr-views-digits": "INR classification (split by image); notebooks 03, 06",
+    "cnn1d-plateau-mnist1d": "SGD-150 from final networks that stopped improving (zoo experiment)",
+    "mlp-plateau-mnist1d": "SGD-150 from final networks that stopped improving (zoo experiment); notebook 03",
+    "inr-digits": "notebook 03 (one SIREN per image)",
+    "mlp-mnist1d": "notebook 03 (teaching zoo)",
+    "cnn1d-mnist1d": "notebook 03 (teaching zoo)",
+    "mlp-digits": "teaching zoo; full-mode amortized study",
+}
 
 #: reference size (``reproduce --reference``): the quick recipes (same per-network training) with
 #: 4096 networks (the INR zoos: every digit image, 4 views each for classification)
