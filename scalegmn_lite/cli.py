@@ -66,10 +66,21 @@ def _source_state() -> dict:
             "dirty_files": [ln[3:] for ln in _git("status", "--porcelain").splitlines() if ln.strip()]}
 
 
+def _previous_manifest(out: Path, mode: str) -> dict:
+    """The manifest a resumed run replaces (same mode), or ``{}``."""
+    try:
+        m = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return m if isinstance(m, dict) and m.get("mode") == mode else {}
+
+
 def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, source: dict | None = None,
-              jobs: int = 1, per_experiment: dict | None = None, failed: dict | None = None) -> Path:
+              jobs: int = 1, per_experiment: dict | None = None, failed: dict | None = None,
+              first_invocation: dict | None = None) -> Path:
     """``manifest.json``: commit (and uncommitted files) at the start, command, versions, CPU, date and
-    wall time of a reproduce run."""
+    wall time of a reproduce run (a resumed run keeps the ``first_invocation`` record of the manifest
+    it replaces, so where its reused results came from is never lost)."""
     import os
     import platform
 
@@ -101,6 +112,8 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
             "jobs": jobs, "per_experiment": per_experiment or {}, "failed": failed or {},
             "resumed": sorted(n for n, v in (per_experiment or {}).items() if v.get("reused")),
             "experiment_seconds_total": round(sum(v.get("seconds") or 0.0 for v in (per_experiment or {}).values()), 1)}
+    if first_invocation:
+        info["first_invocation"] = first_invocation
     path = out / "manifest.json"
     atomic_write_json(path, info)
     return path
@@ -209,6 +222,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     reused = {n: r for n in names if resume and (r := _reusable(out / f"{n}.json", mode)) is not None}
+    previous = _previous_manifest(out, mode) if reused else {}
     todo = [n for n in names if n not in reused]
     if reused:
         print(f"[reproduce] --resume: reusing {sorted(reused)} from {out}", flush=True)
@@ -245,10 +259,14 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
             ci = f" ci {c['ci']}" if c.get("ci") else ""
             print(f"  {status:12s} {c['id']}: {c['measured']}{ci} (target {c['target']})", flush=True)
     report = write_report(out, results)
+    old_per = previous.get("per_experiment", {})
     per = {n: {"seconds": round(r.get("seconds", 0.0), 1), "torch_threads": r.get("torch_threads"),
-               "reused": n in reused, "source": r.get("source"), "finished": r.get("finished")}
+               "reused": n in reused, "finished": r.get("finished"),
+               # a reused result without its own record keeps the one the previous manifest had
+               "source": r.get("source") or (old_per.get(n, {}).get("source") if n in reused else None)}
            for n, r in results.items()}
-    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs, per, failed)
+    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs, per, failed,
+              first_invocation=previous.get("first_invocation"))
     print(f"[reproduce] wrote {report} and manifest.json")
     if failed:
         raise SystemExit(f"reproduce: experiment(s) failed: {failed}; the others are in {out} (rerun with "

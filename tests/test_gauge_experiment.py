@@ -114,3 +114,31 @@ def test_a_failed_experiment_keeps_the_others_and_resume_runs_only_the_rest(tmp_
     # a result of another mode is not reused
     res = reproduce(tmp_path, quick=True, reference=True, device="cpu", only=["boom"], progress=False, resume=True)
     assert json.loads((tmp_path / "manifest.json").read_text())["resumed"] == []
+
+
+def test_resume_keeps_the_provenance_of_reused_results(tmp_path, monkeypatch):
+    """A resumed run keeps the previous manifest's record of where reused results came from: its
+    ``first_invocation`` and, for a result file that records no source itself, the source it had."""
+    from scalegmn_lite.common.claims import claim
+    from scalegmn_lite.experiments import EXPERIMENTS
+
+    monkeypatch.setitem(EXPERIMENTS, "one", lambda ctx: {"claims": [claim("a", "s", 1.0, "==", 1.0)]})
+    monkeypatch.setitem(EXPERIMENTS, "two", lambda ctx: {"claims": [claim("b", "s", 1.0, "==", 1.0)]})
+    reproduce(tmp_path, quick=True, device="cpu", only=["one", "two"], progress=False)
+    data = json.loads((tmp_path / "one.json").read_text())
+    data.pop("source")  # a result written before results recorded their source
+    (tmp_path / "one.json").write_text(json.dumps(data))
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    man["per_experiment"]["one"]["source"] = {"commit": "c0ffee", "recorded_by": "hand"}
+    man["first_invocation"] = {"commit": "abc123", "started": "2026-01-01T00:00:00"}
+    (tmp_path / "manifest.json").write_text(json.dumps(man))
+    (tmp_path / "two.json").unlink()
+    reproduce(tmp_path, quick=True, device="cpu", only=["one", "two"], progress=False, resume=True)
+    new = json.loads((tmp_path / "manifest.json").read_text())
+    assert new["first_invocation"] == {"commit": "abc123", "started": "2026-01-01T00:00:00"}
+    assert new["per_experiment"]["one"]["reused"] and new["per_experiment"]["one"]["source"]["commit"] == "c0ffee"
+    two = new["per_experiment"]["two"]
+    assert not two["reused"] and two["source"]["commit"] == new["commit"]
+    # a run that reuses nothing starts a new record
+    reproduce(tmp_path, quick=True, device="cpu", only=["one", "two"], progress=False)
+    assert "first_invocation" not in json.loads((tmp_path / "manifest.json").read_text())

@@ -198,7 +198,8 @@ sns.boxplot(data=long, x="epoch", y="test accuracy", hue="optimizer", ax=ax[0], 
 ax[0].axhline(0.1, color="gray", ls=":", lw=1)
 ax[0].set_title("cnn2d-digits: test accuracy per checkpoint (dotted: chance)")
 final = cz.metadata.assign(fraction=cz.metadata["train_fraction"].map("{:g}".format))
-sns.boxplot(data=final, x="fraction", y="test_acc", hue="activation", ax=ax[1], fliersize=1)
+sns.boxplot(data=final, x="fraction", y="test_acc", hue="activation", ax=ax[1], fliersize=1,
+            order=[f"{v:g}" for v in sorted(cz.metadata["train_fraction"].unique())])
 ax[1].set(xlabel="training fraction", ylabel="final test accuracy", title="final networks by training fraction")
 plt.tight_layout()
 plt.show()
@@ -232,8 +233,9 @@ sns.lineplot(data=curves, x="epoch", y="test accuracy", hue="zoo", estimator="me
 ax[0].set_title("median test accuracy while the zoo trains (band: 10-90%)")
 sns.barplot(data=table, x="activation", y="gain", hue="zoo", ax=ax[1])
 ax[1].axhline(0.022, color="gray", ls="--", lw=1, label="published MLP gain")
-ax[1].set(ylabel="test-accuracy gain of SGD-150", title="SGD-150 from the final networks (8 per bar)")
-ax[1].legend(fontsize=8)
+ax[1].set(ylabel="test-accuracy gain of SGD-150", title="SGD-150 from the final networks (8 per bar)",
+          ylim=(0, 1.4 * table["gain"].max()))
+ax[1].legend(fontsize=8, loc="upper left")
 plt.tight_layout()
 plt.show()
 table

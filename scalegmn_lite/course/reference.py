@@ -135,7 +135,7 @@ def _fmt(c: dict) -> str:
 def _load_dir(d: Path) -> dict[str, dict]:
     out = {}
     for p in sorted(d.glob("*.json")):
-        if p.name == "manifest.json":
+        if p.name == "manifest.json" or p.name.endswith(".pt.json"):  # sidecars of saved models are not results
             continue
         data = json.loads(p.read_text())
         for c in data.get("claims", []):
