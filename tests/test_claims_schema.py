@@ -13,6 +13,7 @@ import pytest
 from scalegmn_lite.cli import write_report
 from scalegmn_lite.common.claims import claim, combine_status, interval_claim, validate_claim
 from scalegmn_lite.common.stats import bootstrap_mean, bootstrap_stat, decide
+from scalegmn_lite.course.reference import result_files
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 
@@ -100,13 +101,8 @@ def test_report_shows_status_and_interval(tmp_path):
     assert "[0.1, 0.3]" in text and "*inconclusive*" in text and "**refuted**" in text and "| exact |" in text
 
 
-def _is_result(p: Path) -> bool:
-    """A result file of `reproduce` (not its manifest, not the sidecar of a saved model)."""
-    return p.name != "manifest.json" and not p.name.endswith(".pt.json")
-
-
 def _result_files():
-    return sorted(p for p in REFERENCE.glob("*.json") if _is_result(p)) if REFERENCE.exists() else []
+    return result_files(REFERENCE) if REFERENCE.exists() else []
 
 
 @pytest.mark.parametrize("path", _result_files(), ids=lambda p: p.name)
@@ -131,7 +127,7 @@ def test_committed_reference_has_report_and_manifest():
 QUICK = REFERENCE.parent / "quick"
 
 
-@pytest.mark.parametrize("path", sorted(p for p in QUICK.glob("*.json") if _is_result(p))
+@pytest.mark.parametrize("path", result_files(QUICK)
                          if QUICK.exists() else [], ids=lambda p: p.name)
 def test_committed_quick_results_follow_the_schema(path):
     data = json.loads(path.read_text())

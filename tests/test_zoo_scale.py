@@ -152,6 +152,10 @@ def test_sgd150_difference_interval():
     assert d["ci"][0] <= d["difference"] <= d["ci"][1] < 0
     d = sgd150_difference(rng.normal(0.05, 0.01, 64), rng.normal(0.05, 0.01, 64))
     assert d["ci"][0] < 0 < d["ci"][1]
+    from scalegmn_lite.common.stats import bootstrap_difference
+
+    iv = bootstrap_difference(np.ones(5), np.zeros(7))  # unequal sizes, no spread: the exact difference
+    assert iv["mean"] == 1.0 and iv["ci"] == [1.0, 1.0] and iv["n"] == 12
 
 
 def test_sgd150_gain_from_final_networks():

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["bootstrap_mean", "bootstrap_stat", "decide", "Interval", "N_BOOT", "LEVEL"]
+__all__ = ["bootstrap_mean", "bootstrap_difference", "bootstrap_stat", "decide", "Interval", "N_BOOT", "LEVEL"]
 
 #: bootstrap replicates and interval level used everywhere
 N_BOOT = 2000
@@ -70,6 +70,18 @@ def bootstrap_mean(x, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0)
     q = (1 - level) / 2
     lo, hi = np.quantile(reps, [q, 1 - q])
     return Interval(mean=mean, ci=[float(lo), float(hi)], seeds=S, n=N)
+
+
+def bootstrap_difference(a, b, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0) -> Interval:
+    """Mean of ``a [N_a]`` minus mean of ``b [N_b]``, two *independent* samples (e.g. networks of two
+    zoos), with a bootstrap interval that resamples each sample on its own."""
+    a, b = np.asarray(a, dtype=np.float64).reshape(-1), np.asarray(b, dtype=np.float64).reshape(-1)
+    rng = np.random.default_rng(seed)
+    reps = (a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
+            - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1))
+    q = (1 - level) / 2
+    lo, hi = np.quantile(reps, [q, 1 - q])
+    return Interval(mean=float(a.mean() - b.mean()), ci=[float(lo), float(hi)], seeds=1, n=len(a) + len(b))
 
 
 def bootstrap_stat(fn: Callable[[Sequence[int], np.ndarray], float], n_seeds: int, n_units: int,

@@ -21,7 +21,7 @@ from ..common.claims import validate_claim
 from ..common.stats import bootstrap_stat
 
 __all__ = ["reference_dir", "load_reference", "manifest", "claims_frame", "invariant_intervals", "describe_run",
-           "summary_markdown", "zoo_table_markdown"]
+           "summary_markdown", "zoo_table_markdown", "result_files"]
 
 
 def reference_dir() -> Path | None:
@@ -132,11 +132,15 @@ def _fmt(c: dict) -> str:
     return "see REPORT.md"
 
 
+def result_files(d: str | Path) -> list[Path]:
+    """The result files ``<experiment>.json`` of a ``reproduce`` folder: not its ``manifest.json``, not
+    the ``*.pt.json`` sidecars of the models it saved."""
+    return sorted(p for p in Path(d).glob("*.json") if p.name != "manifest.json" and not p.name.endswith(".pt.json"))
+
+
 def _load_dir(d: Path) -> dict[str, dict]:
     out = {}
-    for p in sorted(d.glob("*.json")):
-        if p.name == "manifest.json" or p.name.endswith(".pt.json"):  # sidecars of saved models are not results
-            continue
+    for p in result_files(d):
         data = json.loads(p.read_text())
         for c in data.get("claims", []):
             validate_claim(c, f"{p} claim {c.get('id')}")

@@ -74,14 +74,13 @@ def sgd150_gain(zoo, recipe, per_activation: int, seed: int, device, epochs: int
     return out
 
 
-def sgd150_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Mean of ``a`` minus mean of ``b`` (two independent samples of networks) with a 95% bootstrap
-    interval (each sample resampled on its own)."""
-    rng = np.random.default_rng(seed)
-    reps = (a[rng.integers(0, len(a), (n_boot, len(a)))].mean(1)
-            - b[rng.integers(0, len(b), (n_boot, len(b)))].mean(1))
-    lo, hi = np.quantile(reps, [0.025, 0.975])
-    return {"difference": round(float(a.mean() - b.mean()), 4), "ci": [round(float(lo), 4), round(float(hi), 4)]}
+def sgd150_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """Mean gain of ``a`` minus that of ``b`` (networks of two zoos) with its 95% interval
+    (:func:`~scalegmn_lite.common.stats.bootstrap_difference`), rounded for the claim."""
+    from ..common.stats import bootstrap_difference
+
+    iv = bootstrap_difference(a, b)
+    return {"difference": round(iv["mean"], 4), "ci": [round(v, 4) for v in iv["ci"]]}
 
 
 @experiment("zoo")
@@ -104,14 +103,14 @@ def run(ctx: RunContext) -> dict:
         recipe = get_reference_recipe(name) if ctx.reference else get_recipe(name, full=not ctx.quick)
         zoo = load_or_build(recipe, device=ctx.device, progress=ctx.progress)
         seconds = time.perf_counter() - t0
+        folder = zoo_path(recipe)
         t1 = time.perf_counter()
-        load_zoo(zoo_path(recipe))  # every hash verified
+        load_zoo(folder)  # every hash verified
         seconds_load = time.perf_counter() - t1
         loaded[name] = (recipe, zoo)
         md = zoo.metadata
         col = "psnr" if "psnr" in md else "test_acc"
         q = np.quantile(md[col].to_numpy(), Q).round(4).tolist()
-        folder = zoo_path(recipe)
         zoos[name] = {"networks": len(zoo), "specs": [s.to_text() for s in zoo.specs],
                       "checkpoints": list(zoo.checkpoints), "metric": col, "quantiles_0_10_25_50_75_90_100": q,
                       "diverged": int(md["diverged"].sum()) if "diverged" in md else 0,
