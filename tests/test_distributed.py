@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,64 @@ def test_reproduce_distributed_experiment_writes_both_claims(tmp_path):
     assert all(c["holds"] for c in claims.values()), claims
     assert claims["ddp-matches-single-process"]["measured"] <= 1e-9
     assert "ddp-matches-single-process" in (out / "REPORT.md").read_text()
+
+
+def test_train_command_runs_its_own_processes_and_matches_one(runs, tmp_path):
+    """Issue 21: ``scalegmn-lite train --nproc 2`` starts the data-parallel processes itself (no
+    torchrun) and gives the one-process model up to the order of the gradient sum."""
+    args = ["train", "operator", "--zoo", str(runs / "zoo"), "--steps", "3", "--batch", "4", "--hidden", "8",
+            "--layers", "1", "--dtype", "float64", "--device", "cpu", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "one"), "--nproc", "1"]) == 0
+    assert main([*args, "--out", str(tmp_path / "two"), "--nproc", "2"]) == 0
+    s1, s2 = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("one", "two"))
+    assert (s1["world_size"], s2["world_size"]) == (1, 2)
+    assert _max_diff(tmp_path / "one", tmp_path / "two") <= TOL64
+    with pytest.raises(ValueError, match="number of processes or 'auto'"):
+        main([*args, "--out", str(tmp_path / "bad"), "--nproc", "many"])
+
+
+def test_worker_plans(monkeypatch):
+    """How many processes the studies and ``train`` use: explicit numbers win; ``auto`` follows the
+    idle cores, stays serial for short or single jobs and inside a worker, and takes data
+    parallelism only from the measured crossover (hidden x batch >= DP_MIN_WORK)."""
+    from scalegmn_lite.common import parallel
+
+    monkeypatch.delenv(parallel.ENV, raising=False)
+    monkeypatch.setattr(parallel, "idle_cores", lambda sample_seconds=0.2: 2)
+    assert parallel.plan_workers(6) == 2 and parallel.plan_workers(1) == 1
+    assert parallel.plan_workers(6, est_seconds=5.0) == 1  # worker start-up would not pay off
+    assert parallel.plan_workers(6, workers=3) == 3 and parallel.plan_workers(2, workers=8) == 2
+    monkeypatch.setenv(parallel.ENV, "1")
+    assert parallel.plan_workers(6) == 1
+    monkeypatch.setenv(parallel.ENV, "lots")
+    with pytest.raises(ValueError, match="SCALEGMN_LITE_WORKERS"):
+        parallel.plan_workers(6)
+    monkeypatch.setenv(parallel.ENV, "auto")
+    monkeypatch.setattr(parallel, "idle_cores", lambda sample_seconds=0.2: 0)
+    assert parallel.plan_workers(6) == 1  # the other core is busy (e.g. reproduce --jobs 2)
+    monkeypatch.setattr(parallel, "idle_cores", lambda sample_seconds=0.2: 2)
+    monkeypatch.setenv("SCALEGMN_LITE_IN_WORKER", "1")
+    assert parallel.plan_workers(6) == 1 and parallel.plan_data_parallel(64, 32) == 1  # no nesting
+    monkeypatch.delenv("SCALEGMN_LITE_IN_WORKER")
+    assert parallel.plan_data_parallel(64, 32) == 2 and parallel.plan_data_parallel(32, 16) == 2
+    assert parallel.plan_data_parallel(16, 8) == 1 and parallel.plan_data_parallel(64, 32, device="cuda") == 1
+    assert parallel.plan_data_parallel(16, 8, 3) == 3
+    with pytest.raises(ValueError, match=">= 1"):
+        parallel.plan_data_parallel(16, 8, 0)
+
+
+def test_idle_cores_sees_a_busy_core():
+    """``idle_cores`` measures other processes' load: a spinning child takes a core away."""
+    from scalegmn_lite.common.parallel import _cpu_count, idle_cores
+
+    n = _cpu_count()
+    quiet = idle_cores(0.3)
+    assert 0 <= quiet <= n
+    p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = idle_cores(0.5)
+    finally:
+        p.kill()
+        p.wait()
+    assert busy < n  # a core is taken, whatever else runs

@@ -1,5 +1,6 @@
 """Graphs: exact round trips for random architectures and heterogeneous batches; gauge action."""
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -104,3 +105,26 @@ def test_flatten_without_pooling_is_rejected():
         assert "pool" in str(err).lower()
     else:
         raise AssertionError
+
+
+@pytest.mark.parametrize("texts", [("conv1d 1-16-16/10 k5 s2 tanh 1x40",),
+                                   ("mlp 4-6-6-2 relu,tanh", "conv2d 1-4-4/10 k3 relu 1x8x8"), ("siren 2-8-8-1",)])
+def test_reused_structure_equals_the_collated_batch(texts):
+    """Issue 21: ``to_graph`` reuses the collated structure of a (specs, batch sizes) it has seen and
+    only rebuilds the features; the batch equals PyG's collation of one ``Data`` per network, on the
+    first call and on later ones with other weights, and gradients reach the weights."""
+    from scalegmn_lite.nn.graphs import _to_graph_collate
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        items = [WeightSpace.randn(NetworkSpec.from_text(t), n, g, dtype=torch.float64) for t, n in zip(texts, (3, 1))]
+        a, b = to_graph(items, 9), _to_graph_collate(items, 9, None, None)
+        assert set(a.keys()) == set(b.keys()) and a.num_graphs == b.num_graphs and torch.equal(a.ptr, b.ptr)
+        for k in b.keys():
+            if isinstance(b[k], torch.Tensor):
+                assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+            else:
+                assert a[k] == b[k], k
+    w = items[0].map(lambda t: t.clone().requires_grad_())
+    to_graph([w, *items[1:]], 9).edge_attr.sum().backward()
+    assert all(t.grad is not None and bool((t.grad == 1).all()) for t in w.weights)

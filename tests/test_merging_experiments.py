@@ -191,3 +191,30 @@ def test_zoo_claim_needs_every_zoo():
     both = dict(mixed, d={"mean": 0.05, "ci": [0.02, 0.08], "seeds": 3})
     c = _zoo_claim("x", "s", both, "<")
     assert c.status == "refuted" and c.measured["interval_of"] == "d" and c.ci == [0.02, 0.08]
+
+
+def test_autoencoder_seeds_in_worker_processes_equal_serial(tmp_path, monkeypatch):
+    """Issue 21: the experiment's autoencoders (one per zoo and seed) train side by side in spawned
+    workers; each run draws everything from its own seeds, so the figures equal the serial ones up to
+    float rounding, and the first seed's model is saved either way."""
+    from scalegmn_lite.common.parallel import run_jobs
+    from scalegmn_lite.experiments.merging import ZooSetup, prepare, seed_run
+    from scalegmn_lite.zoo import ZooRecipe
+
+    monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))
+    recipe = ZooRecipe(name="tiny-ae-mlp", dataset="digits", arch="mlp 64-4-10 tanh", num_networks=40, epochs=1,
+                       checkpoint_epochs=(0, 1), train_size=100, batch_size=50)
+    setup = ZooSetup("mlp", recipe, "classifier", config=AutoencoderConfig(8, 4, 1, False, (16,)), steps=3,
+                     batch_size=4, weight_loss=1.0)
+    prepare(setup, progress=False)
+    out = {}
+    for w in (1, 2):
+        jobs = [(setup, seed, "cpu", 0, True, str(tmp_path / f"ae{w}.pt") if seed == 0 else None) for seed in (0, 1)]
+        out[w] = run_jobs(seed_run, jobs, w)
+    for a, b in zip(out[1], out[2]):
+        assert a["seed"] == b["seed"]
+        for key in ("train_loss_first", "train_loss_last"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+        assert a["reconstruction_test"] == pytest.approx(b["reconstruction_test"], rel=1e-3, abs=1e-5)
+    assert out[1][0]["train_loss_last"] != pytest.approx(out[1][1]["train_loss_last"], rel=1e-6)  # seeds differ
+    assert (tmp_path / "ae1.pt").is_file() and (tmp_path / "ae2.pt").is_file()

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from ..common.claims import claim, combine_status, interval_claim
+from ..common.parallel import plan_workers, run_jobs
 from ..common.stats import bootstrap_mean, decide
 from ..nn.checks import check_invariance, check_sensitivity, default_tolerance
 from ..tasks.losses import coordinate_grid
@@ -221,6 +222,34 @@ def evaluate(ae: WeightAutoencoder, ws_tr, ws_te, metadata, task, kind: str, see
     }
 
 
+#: rough seconds per autoencoder step at quick size (bench_training.py), for deciding whether worker
+#: processes pay for their start-up
+SECONDS_PER_STEP = 0.05
+
+
+def seed_run(s: ZooSetup, seed: int, device: str, split_seed: int, quick: bool, save_to: str | None,
+             progress: bool = False) -> dict:
+    """One autoencoder of the experiment: train it on ``s``'s zoo with ``seed``, save it to ``save_to``
+    (if given) and :func:`evaluate` it. Everything is drawn from ``seed`` and ``split_seed`` (also the
+    distillation batches: a fresh generator per autoencoder), so a run computes the same in any process."""
+    device = torch.device(device)
+    t0 = time.perf_counter()
+    ws_tr, ws_te, md, loss, task = prepare(s, device, progress, split_seed, quick)
+    torch.manual_seed(seed)
+    ae = WeightAutoencoder(ws_tr.spec, s.config, reference=ws_tr, device=device)
+    targets = canonical_targets(ae, ws_tr, seed=seed) if s.weight_loss > 0 else None
+    hist = train_autoencoder(ae, ws_tr, loss, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed,
+                             progress=progress, targets=targets, weight_loss=s.weight_loss)
+    if save_to is not None:
+        save_autoencoder(ae, save_to, extra={"zoo": s.name, "steps": s.steps})
+    r = evaluate(ae, ws_tr, ws_te, md, task, s.kind, split_seed)
+    r.update(seed=seed, spec=ws_tr.spec.to_text(), weight_loss=s.weight_loss, n_train=ws_tr.batch_size,
+             n_test=ws_te.batch_size, train_loss_first=hist.losses[0],
+             train_loss_last=float(sum(hist.losses[-20:]) / min(20, len(hist.losses))),
+             rollbacks=len(hist.rollbacks), seconds=time.perf_counter() - t0)
+    return r
+
+
 QUICK_SEEDS = (0, 1, 2)
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
 #: the zoos run in quick and reference mode (names of QUICK_SETUPS)
@@ -264,22 +293,16 @@ def run(ctx: RunContext) -> dict:
     runs: dict[str, list[dict]] = {}
     t_all = time.perf_counter()
     for s in setups:
-        ws_tr, ws_te, md, loss, task = prepare(s, ctx.device, ctx.progress, ctx.seed, ctx.quick)
-        for seed in seeds:
-            t0 = time.perf_counter()
-            torch.manual_seed(seed)
-            ae = WeightAutoencoder(ws_tr.spec, s.config, reference=ws_tr, device=ctx.device)
-            targets = canonical_targets(ae, ws_tr, seed=seed) if s.weight_loss > 0 else None
-            hist = train_autoencoder(ae, ws_tr, loss, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=seed,
-                                     progress=ctx.progress, targets=targets, weight_loss=s.weight_loss)
-            if seed == seeds[0]:
-                save_autoencoder(ae, ctx.path(f"merging_ae_{s.name}.pt"), extra={"zoo": s.name, "steps": s.steps})
-            r = evaluate(ae, ws_tr, ws_te, md, task, s.kind, ctx.seed)
-            r.update(seed=seed, spec=ws_tr.spec.to_text(), weight_loss=s.weight_loss, n_train=ws_tr.batch_size,
-                     n_test=ws_te.batch_size, train_loss_first=hist.losses[0],
-                     train_loss_last=float(sum(hist.losses[-20:]) / min(20, len(hist.losses))),
-                     rollbacks=len(hist.rollbacks), seconds=time.perf_counter() - t0)
-            runs.setdefault(s.name, []).append(r)
+        prepare(s, ctx.device, ctx.progress, ctx.seed, ctx.quick)  # builds (or finds) the zoo once, here
+    jobs = [(s, seed, str(ctx.device), ctx.seed, ctx.quick,
+             str(ctx.path(f"merging_ae_{s.name}.pt")) if seed == seeds[0] else None, ctx.progress)
+            for s in setups for seed in seeds]
+    est = sum(s.steps for s in setups) * len(seeds) * SECONDS_PER_STEP
+    n = plan_workers(len(jobs), est_seconds=est) if ctx.device.type == "cpu" else 1
+    outs = run_jobs(seed_run, jobs if n == 1 else [j[:-1] + (False,) for j in jobs], n,
+                    names=[f"autoencoder {j[0].name} seed {j[1]}" for j in jobs])
+    for (s, *_), r in zip(jobs, outs):
+        runs.setdefault(s.name, []).append(r)
     results = {k: v[0] for k, v in runs.items()}  # the first seed's full record per zoo
 
     def mean(r, part, m):

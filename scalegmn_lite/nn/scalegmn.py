@@ -58,7 +58,7 @@ from .layers import (
     mlp,
 )
 
-__all__ = ["ScaleGMNConfig", "ScaleGMN", "apply_update", "MODES", "PATHS"]
+__all__ = ["ScaleGMNConfig", "ScaleGMN", "apply_update", "prefer_dense", "MODES", "PATHS"]
 
 MODES = ("scale", "sign", "permutation", "auto")
 PATHS = ("auto", "dense", "graph")
@@ -96,7 +96,8 @@ class ScaleGMNConfig:
         edge_hidden: hidden width of the per-edge MLPs (default ``hidden_dim``; the published code
             uses ``2d -> d -> d``).
         node_hidden: hidden width of the per-vertex and readout MLPs (default ``hidden_dim``).
-        path: ``"auto"`` (dense when every network of a batch has one spec, else graph),
+        path: ``"auto"`` (dense when every network of a batch has one spec and the batch is above the
+            measured crossover :func:`prefer_dense`, else graph),
             ``"dense"`` (error on a mixed batch) or ``"graph"``.
         compile: run each message-passing layer through ``torch.compile`` (fuses the elementwise
             work around the per-edge products; ~1.15x faster per step on CPU at zoo sizes,
@@ -154,6 +155,21 @@ class ScaleGMNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: ``batch x edges x hidden / (layers - 1)`` from which the dense path is faster than the graph path
+#: (``benchmarks/bench_paths.py``, 1 thread, forward + backward, 60 sizes of 5 architectures: the
+#: dense path pays per network layer, the graph path per edge for its gathers and scatters; below
+#: ~1e5 the graph path was up to 1.45x faster, above it the dense path up to 1.8x)
+DENSE_MIN_WORK = 100_000
+
+
+def prefer_dense(spec: NetworkSpec, batch_size: int, hidden_dim: int) -> bool:
+    """Whether ``path="auto"`` runs a single-spec batch densely: when
+    ``batch_size * spec.num_edges * hidden_dim >= DENSE_MIN_WORK * max(1, layers - 1)``, the crossover
+    measured by ``benchmarks/bench_paths.py`` (small graphs in small batches run faster as one
+    gather/scatter block than as one dense block per layer). Both paths compute the same function."""
+    return batch_size * spec.num_edges * hidden_dim >= DENSE_MIN_WORK * max(1, spec.num_layers - 1)
 
 
 def vertex_view_kinds(batch: Batch, mode: str) -> torch.Tensor:
@@ -320,6 +336,8 @@ class ScaleGMN(nn.Module):
         if not ok and path == "dense":
             raise ValueError("path='dense' needs a batch whose networks all share one spec; use path='auto' "
                              "or 'graph' for mixed batches")
+        if ok and path == "auto" and not prefer_dense(first, len(specs), self.config.hidden_dim):
+            return None  # below the measured crossover the graph path is faster
         return first if ok else None
 
     def topology(self, batch: Batch) -> GraphTopology | DenseTopology:

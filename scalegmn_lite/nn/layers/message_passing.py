@@ -31,6 +31,7 @@ any batch; :class:`DenseTopology`: a batch of ``B`` networks of one spec, edges 
 
 from __future__ import annotations
 
+import weakref
 from typing import Sequence
 
 import torch
@@ -129,12 +130,13 @@ class GraphTopology:
 
 class _DenseBlock(EdgeBlock):
     def __init__(self, topo: "DenseTopology", l: int, ks: int, kt: int) -> None:
-        self.topo, self.l = topo, l
+        # a weak reference: a cycle topology <-> block would keep the topology's memo of per-vertex
+        # tensors, and through their grad_fn a whole step's activations, alive until the cyclic GC ran
+        self.topo, self.l = weakref.proxy(topo), l
         self.kinds_src, self.kinds_dst, self.kinds_edge = Kinds(ks), Kinds(kt), Kinds(edge_kind(ks, kt))
 
     def _layer(self, v: torch.Tensor, l: int) -> torch.Tensor:
-        o = self.topo.offsets
-        return v.view(self.topo.B, -1, v.shape[-1])[:, o[l]:o[l + 1]]
+        return self.topo.layers_of(v)[l]
 
     def src(self, v):
         return self._layer(v, self.l - 1).unsqueeze(1)  # [B, 1, n_{l-1}, k]
@@ -167,6 +169,20 @@ class DenseTopology:
             self.offsets.append(self.offsets[-1] + n)
         self.vertex = Kinds(vertex_kinds)
         self.blocks = [_DenseBlock(self, l, layer_kinds[l - 1], layer_kinds[l]) for l in range(1, len(widths))]
+        self._split: dict[int, tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}
+
+    def layers_of(self, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A per-vertex tensor ``[B * V, k]`` as one ``[B, n_l, k]`` view per vertex layer, split once
+        per tensor and reused by every block that reads it (one ``split`` node in the autograd graph
+        instead of a slice, and a zero-filled ``slice_backward``, per block and side)."""
+        if torch.compiler.is_compiling():  # traced: no memo (object ids break the graph; the compiler dedupes)
+            return v.view(self.B, -1, v.shape[-1]).split(self.widths, 1)
+        hit = self._split.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        parts = v.view(self.B, -1, v.shape[-1]).split(self.widths, 1)
+        self._split[id(v)] = (v, parts)  # keeps v alive, so its id is not reused while memoised
+        return parts
 
     def split_edges(self, e: torch.Tensor) -> list[torch.Tensor]:
         """Flat ``[B * E, k]`` (graph order) -> one ``[B, n_l, n_{l-1}, k]`` view per layer."""
@@ -238,19 +254,18 @@ class ScaleGMNLayer(nn.Module):
         fs = self._view(dx, n_x, topo.vertex)  # view of the sender, per vertex
         m_sums, b_sums, new_edges = [], [], []
         for blk, e in zip(topo.blocks, edges):
-            pe = self.edge_proj(e)
-            ge, ce = pe[..., :d], pe[..., d:d + h]
+            ge, ce, ue = self.edge_proj(e).split([d, h, d if self.edge_update else 0], -1)
             p = ge * blk.src(gv)
             n_z = torch.hypot(blk.dst(n_x), safe_norm(p))  # ||[x_t, p_st]||
             f_t = self._view(blk.dst(ax) + self.w_b(p), n_z, blk.kinds_dst)
             f_e = self._view(ce, safe_norm(e), blk.kinds_edge)
             hid = nn.functional.silu(self.norm(f_t + f_e + blk.src(fs) + self.bias))
-            g = self.out(hid)
-            m_sums.append(blk.sum_dst(p * g[..., :d]))
+            g_m, g_u, g_b = self.out(hid).split([d, d if self.edge_update else 0, d if self.bidirectional else 0], -1)
+            m_sums.append(blk.sum_dst(p * g_m))
             if self.bidirectional:
-                b_sums.append(blk.sum_src(g[..., self.gains - d:]))
+                b_sums.append(blk.sum_src(g_b))
             if self.edge_update:
-                e = e + pe[..., d + h:] * g[..., d:2 * d]
+                e = e + ue * g_u
             new_edges.append(e)
         m = topo.collect_dst(m_sums)
         parts = [x, m]

@@ -24,7 +24,7 @@ from torch import nn
 
 from ...common.distributed import current as current_dist
 from ...common.io import CorruptFileError, load_tensors, save_tensors
-from ...common.stable import StableTrainer, TrainingHistory
+from ...common.stable import StableTrainer, TrainingHistory, make_adamw
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
 from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
@@ -163,7 +163,7 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     names = _check_usable(op, pool, x, y, cfg.lam)  # fail before any step, not after all of them
     sizes = torch.tensor([w.batch_size for w in pool], dtype=torch.float64)
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(op.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_adamw(op.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dist.broadcast_module(op)
     trainer = StableTrainer(op, opt, warmup_steps=cfg.warmup_steps, clip_norm=cfg.clip_norm, progress=progress,
                             dist=dist if dist.enabled else None, **(trainer_kwargs or {}))

@@ -32,7 +32,7 @@ from .operator import AmortizedOperator, OperatorTrainConfig, network_metrics, t
 
 __all__ = [
     "COLUMNS", "KINDS", "STUDY_FORMAT", "StudyConfig", "Setting", "initial_networks", "split_initial",
-    "operator_overrides", "count_params", "match_hidden", "operator_key", "train_or_load_operator",
+    "operator_overrides", "count_params", "match_hidden", "operator_key", "operator_path", "train_or_load_operator",
     "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "reference_settings", "full_settings",
     "gscale_settings",
     "SMALL_MLP_RECIPE", "CNN_ZOO", "MLP_ZOO",
@@ -287,14 +287,20 @@ def operator_key(kind: str, overrides: dict, train_cfg: OperatorTrainConfig, tra
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def operator_path(kind: str, overrides: dict, train_cfg: OperatorTrainConfig, train_ws: WeightSpace, data_tag: str,
+                  cache: str | Path | None = None, name: str = "") -> Path:
+    """Where :func:`train_or_load_operator` keeps this operator (``cache_dir()/operators``)."""
+    key = operator_key(kind, overrides, train_cfg, train_ws, data_tag)
+    return Path(cache or cache_dir()) / "operators" / f"{name or kind}-{kind}-{key}.pt"
+
+
 def train_or_load_operator(kind: str, overrides: dict, train_ws: WeightSpace, x: torch.Tensor, y: torch.Tensor,
                            train_cfg: OperatorTrainConfig, data_tag: str, device=None, progress: bool = True,
                            cache: str | Path | None = None, name: str = "") -> tuple[AmortizedOperator, dict]:
     """Train an operator (or load it from ``cache_dir()/operators``) and return it with its
     training record ``{"steps", "rollbacks", "rollback_reasons", "final_loss", "first_loss",
     "seconds", "cached", "params", "losses"}``."""
-    key = operator_key(kind, overrides, train_cfg, train_ws, data_tag)
-    path = Path(cache or cache_dir()) / "operators" / f"{name or kind}-{kind}-{key}.pt"
+    path = operator_path(kind, overrides, train_cfg, train_ws, data_tag, cache, name)
     if path.exists():
         try:
             op = AmortizedOperator.load(path, map_location=device or "cpu")

@@ -48,6 +48,7 @@ from .protocol import (
     count_params,
     match_hidden,
     operator_overrides,
+    operator_path,
     split_initial,
     train_or_load_operator,
 )
@@ -74,11 +75,48 @@ def _row(setting: str, method: str, per: dict[str, np.ndarray], seconds: float, 
             "seconds_per_network_single": None if seconds_single is None else float(seconds_single)}
 
 
+def _train_operator_job(kind, overrides, tr, x, y, train_cfg, tag, name, cache) -> dict:
+    """One operator of :func:`run_setting`, trained (and saved to the operator cache) in a worker
+    process; returns its training record."""
+    _, rec = train_or_load_operator(kind, overrides, tr, x, y, train_cfg, tag, "cpu", False, cache, name=name)
+    return rec
+
+
+def train_operators_parallel(jobs: list[tuple], device, workers: int | str | None = None) -> dict:
+    """Train the operators of ``jobs`` (argument tuples of :func:`_train_operator_job`) that are not
+    cached yet, side by side in worker processes when cores are idle
+    (:func:`~scalegmn_lite.common.parallel.plan_workers`; CPU only); each lands in the operator cache,
+    where the caller's :func:`train_or_load_operator` finds it. Returns ``{(kind, seed): record}`` of
+    the operators trained here (empty when the plan is one worker: the caller trains them itself)."""
+    from ...common.parallel import plan_workers, run_jobs
+
+    if torch.device(device or "cpu").type != "cpu":
+        return {}
+    todo = [j for j in jobs if not _operator_path(*j).exists()]
+    est = sum(j[5].steps for j in todo) * SECONDS_PER_STEP
+    n = plan_workers(len(todo), workers, est_seconds=est)
+    if n <= 1:
+        return {}
+    recs = run_jobs(_train_operator_job, todo, n, names=[f"operator {j[0]} {j[7]}" for j in todo])
+    return {(j[0], j[5].seed): r for j, r in zip(todo, recs)}
+
+
+#: rough seconds per step of a quick-size operator (hidden 16, 8 networks; bench_training.py), for
+#: deciding whether worker processes pay for their start-up
+SECONDS_PER_STEP = 0.05
+
+
+def _operator_path(kind, overrides, tr, x, y, train_cfg, tag, name, cache) -> Path:
+    return operator_path(kind, overrides, train_cfg, tr, tag, cache, name)
+
+
 def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool = True,
-                cache: str | Path | None = None) -> dict:
+                cache: str | Path | None = None, workers: int | str | None = None) -> dict:
     """Everything for one setting: rows (means over seeds and test networks), per-network figures
     ``{method: {metric: [S, B]}}``, the accuracy-against-time data, operator records and the
-    weights (initial, per method; first seed) of the test networks, plus the trained operators."""
+    weights (initial, per method; first seed) of the test networks, plus the trained operators.
+    ``workers``: processes for training the operators side by side (default ``SCALEGMN_LITE_WORKERS``,
+    else ``"auto"``: the idle cores; :mod:`scalegmn_lite.common.parallel`); results do not depend on it."""
     from .baselines import cached_baseline, one_at_a_time_seconds, per_network, tune_adam_lr
 
     device = torch.device(device or "cpu")
@@ -97,13 +135,20 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
     base = operator_overrides("scalegmn-b", cfg.hidden_dim, cfg.num_layers, cfg.max_io)
     target = count_params(AmortizedOperator(**base))
     timing: dict = {"operators": {}, "sgd": [], "adam": []}
+    hidden = {kind: cfg.hidden_dim if kind == "scalegmn-b" else match_hidden(kind, target, cfg.num_layers, cfg.max_io)
+              for kind in setting.kinds}
+    jobs = [(kind, operator_overrides(kind, hidden[kind], cfg.num_layers, cfg.max_io, cfg.update_scale_init), tr, x, y,
+             cfg.train_config(setting.lam, seed), tag, f"{setting.name}-s{seed}", cache)
+            for kind in setting.kinds for seed in cfg.seeds]
+    pretrained = train_operators_parallel(jobs, device, workers)
     for kind in setting.kinds:
-        h = cfg.hidden_dim if kind == "scalegmn-b" else match_hidden(kind, target, cfg.num_layers, cfg.max_io)
+        h = hidden[kind]
         ov = operator_overrides(kind, h, cfg.num_layers, cfg.max_io, cfg.update_scale_init)
         runs, secs = [], []
         for seed in cfg.seeds:
             op, rec = train_or_load_operator(kind, ov, tr, x, y, cfg.train_config(setting.lam, seed), tag, device,
                                              progress, cache, name=f"{setting.name}-s{seed}")
+            rec = pretrained.get((kind, seed), rec)  # trained in a worker: its own record, not "cached"
             out, sec = timed_apply(op, te)
             out.check_finite(f"{setting.name}/{kind} seed {seed} proposals")
             runs.append(per_network(te, out, xt, yt))
@@ -235,15 +280,16 @@ class StudyResult:
 
 
 def run_study(cfg: StudyConfig | None = None, device=None, progress: bool = True,
-              cache: str | Path | None = None) -> StudyResult:
+              cache: str | Path | None = None, workers: int | str | None = None) -> StudyResult:
     """Run every setting of ``cfg`` (default: quick or full by ``SCALEGMN_LITE_FULL``), then the
-    transfer experiments: the MLP operator on other widths/depths, the CNN operator on the MLP zoo."""
+    transfer experiments: the MLP operator on other widths/depths, the CNN operator on the MLP zoo.
+    ``workers``: see :func:`run_setting` (the operators of a setting train side by side on idle cores)."""
     cfg = cfg or StudyConfig.from_env()
     t0 = time.perf_counter()
     rows, recs, curves, counts, weights, ops, results = [], [], {}, {}, {}, {}, {}
     per, timing, tuning = {}, {}, {}
     for s in cfg.settings:
-        res = run_setting(s, cfg, device, progress, cache)
+        res = run_setting(s, cfg, device, progress, cache, workers)
         results[s.name] = res
         rows += res["rows"]
         for k, r in res["records"].items():

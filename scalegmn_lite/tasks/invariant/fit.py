@@ -24,6 +24,7 @@ from torch import nn
 
 from ...common.distributed import current as current_dist
 from ...common.progress import progress_bar, set_postfix
+from ...common.stable import make_adamw
 from ...weightspace.weights import NonFiniteWeightsError, WeightSpace
 
 __all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS", "UndefinedScoreWarning"]
@@ -177,7 +178,7 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
     ws_val, y_val = _finite_only(ws_val, y_val, on_nonfinite, f"{desc}: validation networks")
     cfg = config or FitConfig()
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dist = dist if dist is not None else current_dist()
     dist.broadcast_module(model)
     steps_per_epoch = math.ceil(ws_train.batch_size / cfg.batch_size)
@@ -220,7 +221,7 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             dist.sync_grads(list(model.parameters()))
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm, foreach=True)
             opt.step()
             losses.append(loss.item())
             step += 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
+from torch import nn
 
 from ...nn.baselines import FlatMLP, StatNN, gauge_augment
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
@@ -107,35 +108,73 @@ def gauge_shift(model, ws: WeightSpace, seed: int = 0, max_log_scale: float = 1.
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
 
 
+def _fit_one(data: TaskData, name: str, seed: int, fit_config: FitConfig | None, hidden: int, layers: int,
+             device, progress: bool) -> tuple[dict, nn.Module]:
+    """Train model ``name`` with ``seed`` on ``data``: its row of :func:`compare` and the model."""
+    torch.manual_seed(seed)
+    model, aug = make_model(name, data.spec, data.out_dim, hidden, layers)
+    model = model.to(device)
+    if hasattr(model, "fit_normalization"):
+        model.fit_normalization(data.train[0])
+    cfg = replace(fit_config or FitConfig(), augment=aug, seed=seed)
+    t0 = time.perf_counter()
+    res = fit(model, *data.train, *data.val, data.task, cfg, progress=progress, desc=f"{name} s{seed}")
+    seconds = time.perf_counter() - t0
+    pred = predict(model, data.test[0])
+    test = score(data.task, pred, data.test[1])
+    # per test network: the prediction (regression) or the predicted class (classification)
+    per = pred.squeeze(-1) if data.task == "regression" else pred.argmax(-1)
+    row = {"task": data.name, "model": name, "seed": seed, "test_score": test,
+           "test_pred": per.detach().double().cpu().tolist(),
+           "best_val": res.best_val, "best_epoch": res.best_epoch, "seconds": seconds,
+           "gauge_shift": gauge_shift(model, data.test[0], seed),
+           "params": sum(p.numel() for p in model.parameters())}
+    return row, model
+
+
+def _fit_job(data: TaskData, name: str, seed: int, fit_config, hidden: int, layers: int) -> tuple[dict, dict]:
+    """:func:`_fit_one` in a worker process (CPU): the row and the trained weights."""
+    row, model = _fit_one(data, name, seed, fit_config, hidden, layers, torch.device("cpu"), False)
+    return row, model.state_dict()
+
+
+#: rough seconds per network and epoch of a quick-size model (hidden 24, 2 layers; bench_training.py),
+#: for deciding whether worker processes pay for their start-up
+SECONDS_PER_NETWORK_EPOCH = 1e-3
+
+
 def compare(data: TaskData, model_names=MODEL_NAMES, seeds=(0,), fit_config: FitConfig | None = None,
-            hidden: int = 32, layers: int = 3, device=None, progress: bool = True, return_models: bool = False):
+            hidden: int = 32, layers: int = 3, device=None, progress: bool = True, return_models: bool = False,
+            workers: int | str | None = None):
     """Train every model on ``data`` for every seed; one row per (model, seed) with the test score,
     the per-test-network predictions ``test_pred`` (for bootstrap intervals over networks and
     seeds), the best validation score, training seconds and the gauge shift on test networks.
 
+    ``workers``: processes that train the (model, seed) pairs side by side (default
+    ``SCALEGMN_LITE_WORKERS``, else ``"auto"``: the idle cores; :mod:`scalegmn_lite.common.parallel`;
+    CPU only). Every pair seeds itself, so the rows do not depend on it beyond float rounding.
+
     Returns the DataFrame, or ``(DataFrame, {(model, seed): trained model})`` with ``return_models``."""
+    from ...common.parallel import plan_workers, run_jobs
+
     device = torch.device(device or "cpu")
     data = data.to(device)
+    pairs = [(name, seed) for name in model_names for seed in seeds]
+    epochs = (fit_config or FitConfig()).epochs
+    est = len(pairs) * epochs * data.train[0].batch_size * SECONDS_PER_NETWORK_EPOCH
+    n = plan_workers(len(pairs), workers, est_seconds=est) if device.type == "cpu" else 1
     rows, trained = [], {}
-    for name in model_names:
-        for seed in seeds:
-            torch.manual_seed(seed)
-            model, aug = make_model(name, data.spec, data.out_dim, hidden, layers)
-            model = model.to(device)
-            if hasattr(model, "fit_normalization"):
-                model.fit_normalization(data.train[0])
-            cfg = replace(fit_config or FitConfig(), augment=aug, seed=seed)
-            t0 = time.perf_counter()
-            res = fit(model, *data.train, *data.val, data.task, cfg, progress=progress, desc=f"{name} s{seed}")
-            seconds = time.perf_counter() - t0
-            pred = predict(model, data.test[0])
-            test = score(data.task, pred, data.test[1])
-            # per test network: the prediction (regression) or the predicted class (classification)
-            per = pred.squeeze(-1) if data.task == "regression" else pred.argmax(-1)
-            rows.append({"task": data.name, "model": name, "seed": seed, "test_score": test,
-                         "test_pred": per.detach().double().cpu().tolist(),
-                         "best_val": res.best_val, "best_epoch": res.best_epoch, "seconds": seconds,
-                         "gauge_shift": gauge_shift(model, data.test[0], seed),
-                         "params": sum(p.numel() for p in model.parameters())})
+    if n > 1:
+        outs = run_jobs(_fit_job, [(data, name, seed, fit_config, hidden, layers) for name, seed in pairs], n,
+                        names=[f"{name} seed {seed}" for name, seed in pairs])
+        for (name, seed), (row, state) in zip(pairs, outs):
+            model, _ = make_model(name, data.spec, data.out_dim, hidden, layers)
+            model.load_state_dict(state)
+            rows.append(row)
+            trained[(name, seed)] = model.to(device).eval()
+    else:
+        for name, seed in pairs:
+            row, model = _fit_one(data, name, seed, fit_config, hidden, layers, device, progress)
+            rows.append(row)
             trained[(name, seed)] = model
     return (pd.DataFrame(rows), trained) if return_models else pd.DataFrame(rows)

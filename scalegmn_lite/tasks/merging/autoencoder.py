@@ -37,7 +37,7 @@ from torch import nn
 from ...common.distributed import current as current_dist
 from ...common.distributed import sync_batchnorm
 from ...common.io import CorruptFileError, load_tensors, save_tensors
-from ...common.stable import StableTrainer, TrainingHistory
+from ...common.stable import StableTrainer, TrainingHistory, make_adamw
 from ...nn.guards import check_weights
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
 from ...weightspace.spec import NetworkSpec, SpecError
@@ -300,7 +300,7 @@ def train_autoencoder(
                              "(canonical_targets(model, train))")
         targets = targets.detach().to(device=model.device, dtype=model.template.dtype)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_adamw(model.parameters(), lr=lr, weight_decay=weight_decay)
     def cosine(t: int) -> float:
         return 0.5 * (1 + math.cos(math.pi * min(t, steps) / steps))
 
