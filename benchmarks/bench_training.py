@@ -130,10 +130,18 @@ def _peak_mib() -> float:
     return round(max(own, kids) / 1024, 1)
 
 
-#: the studies' own estimates of a run's serial seconds (``plan_workers(..., est_seconds=...)``): operator
-#: and autoencoder steps x 0.05 s, invariant networks x epochs x 1e-3 s
 def _estimate(kind: str, units: int, runs: int) -> float:
-    return runs * units * (1024 * 1e-3 if kind == "invariant" else 0.05)
+    """The studies' own estimate of the runs' serial seconds (``plan_workers(..., est_seconds=...)``),
+    from the library's constants (only the "after" version plans workers)."""
+    if kind == "operator":
+        from scalegmn_lite.tasks.amortized.study import SECONDS_PER_STEP as per
+    elif kind == "invariant":
+        from scalegmn_lite.tasks.invariant.study import SECONDS_PER_NETWORK_EPOCH
+
+        per = 1024 * SECONDS_PER_NETWORK_EPOCH  # 1024 training networks
+    else:
+        from scalegmn_lite.experiments.merging import SECONDS_PER_STEP as per
+    return runs * units * per
 
 
 def child(args) -> None:

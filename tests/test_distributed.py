@@ -293,3 +293,14 @@ def test_idle_cores_sees_a_busy_core():
         p.kill()
         p.wait()
     assert busy < n  # a core is taken, whatever else runs
+
+
+def test_workers_are_cpu_processes(monkeypatch):
+    """Jobs on another device run here, in order, whatever the idle cores."""
+    from scalegmn_lite.common import parallel
+
+    monkeypatch.delenv(parallel.ENV, raising=False)
+    monkeypatch.setattr(parallel, "idle_cores", lambda sample_seconds=0.2: 2)
+    assert parallel.plan_workers(6, device="cuda") == 1
+    assert parallel.plan_workers(6, device=torch.device("cuda", 0)) == 1
+    assert parallel.plan_workers(6, device="cpu") == 2 and parallel.plan_workers(6, device=torch.device("cpu")) == 2

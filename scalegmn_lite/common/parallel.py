@@ -77,7 +77,7 @@ def idle_cores(sample_seconds: float = 0.2) -> int:
 
 
 def plan_workers(jobs: int, workers: int | str | None = None, est_seconds: float | None = None,
-                 min_seconds: float = 30.0) -> int:
+                 min_seconds: float = 30.0, device=None) -> int:
     """How many worker processes to run ``jobs`` independent jobs on (1: run them here, in order).
 
     Args:
@@ -86,7 +86,11 @@ def plan_workers(jobs: int, workers: int | str | None = None, est_seconds: float
             variable, default ``"auto"``).
         est_seconds: estimated serial time of all jobs (``None``: unknown, treated as long).
         min_seconds: ``"auto"`` stays serial below this estimate (worker start-up is ~5 s each).
+        device: where the jobs compute (``None``: CPU); workers are CPU processes, so any other
+            device runs the jobs here, in order.
     """
+    if device is not None and torch_device_type(device) != "cpu":
+        return 1
     if workers is None:
         workers = os.environ.get(ENV, "auto")
     if isinstance(workers, str):
@@ -113,18 +117,23 @@ DP_MIN_WORK = 512
 def plan_data_parallel(hidden: int, batch: int, nproc: int | str = "auto", device: str = "cpu") -> int:
     """Processes for one training run: ``nproc`` if a number; ``"auto"``: 2 (or more, up to the idle
     cores and the batch) on CPU when ``hidden * batch >= DP_MIN_WORK``, else 1."""
+    if isinstance(nproc, str) and nproc != "auto":
+        try:
+            nproc = int(nproc)
+        except ValueError:
+            raise ValueError(f"nproc must be a number of processes or 'auto', got {nproc!r}") from None
     if not isinstance(nproc, str):
         if nproc < 1:
             raise ValueError(f"nproc must be >= 1 (or 'auto'), got {nproc}")
         return nproc
-    if nproc != "auto":
-        try:
-            return plan_data_parallel(hidden, batch, int(nproc), device)
-        except ValueError:
-            raise ValueError(f"nproc must be a number of processes or 'auto', got {nproc!r}") from None
-    if device != "cpu" or in_worker() or hidden * batch < DP_MIN_WORK:
+    if torch_device_type(device) != "cpu" or in_worker() or hidden * batch < DP_MIN_WORK:
         return 1
     return max(1, min(idle_cores(), batch))
+
+
+def torch_device_type(device) -> str:
+    """``"cpu"``, ``"cuda"``, ... of a device given as a string or a ``torch.device``."""
+    return getattr(device, "type", None) or str(device).split(":")[0]
 
 
 def watch_parent(parent: int) -> None:

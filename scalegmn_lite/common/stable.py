@@ -56,7 +56,7 @@ def make_adamw(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam
     tensors instead of ~10 small ops per tensor (metanetworks hold 50-200 small tensors, so the
     per-tensor loop was ~5% of a quick training step; ``benchmarks/bench_training.py``). Falls back to
     the multi-tensor (``foreach``) form, then to the plain loop."""
-    params = [p for p in params]
+    params = list(params)
     fused_ok = bool(params) and all(p.dtype in (torch.float32, torch.float64) and p.device.type in ("cpu", "cuda")
                                     for p in params) and len({p.device for p in params}) == 1
     if fused_ok:

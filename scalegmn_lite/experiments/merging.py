@@ -294,13 +294,12 @@ def run(ctx: RunContext) -> dict:
     t_all = time.perf_counter()
     for s in setups:
         prepare(s, ctx.device, ctx.progress, ctx.seed, ctx.quick)  # builds (or finds) the zoo once, here
-    jobs = [(s, seed, str(ctx.device), ctx.seed, ctx.quick,
-             str(ctx.path(f"merging_ae_{s.name}.pt")) if seed == seeds[0] else None, ctx.progress)
-            for s in setups for seed in seeds]
     est = sum(s.steps for s in setups) * len(seeds) * SECONDS_PER_STEP
-    n = plan_workers(len(jobs), est_seconds=est) if ctx.device.type == "cpu" else 1
-    outs = run_jobs(seed_run, jobs if n == 1 else [j[:-1] + (False,) for j in jobs], n,
-                    names=[f"autoencoder {j[0].name} seed {j[1]}" for j in jobs])
+    n = plan_workers(len(setups) * len(seeds), est_seconds=est, device=ctx.device)
+    jobs = [(s, seed, str(ctx.device), ctx.seed, ctx.quick,
+             str(ctx.path(f"merging_ae_{s.name}.pt")) if seed == seeds[0] else None, ctx.progress and n == 1)
+            for s in setups for seed in seeds]  # progress bars only in this process
+    outs = run_jobs(seed_run, jobs, n, names=[f"autoencoder {j[0].name} seed {j[1]}" for j in jobs])
     for (s, *_), r in zip(jobs, outs):
         runs.setdefault(s.name, []).append(r)
     results = {k: v[0] for k, v in runs.items()}  # the first seed's full record per zoo

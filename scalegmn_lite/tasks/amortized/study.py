@@ -90,11 +90,9 @@ def train_operators_parallel(jobs: list[tuple], device, workers: int | str | Non
     the operators trained here (empty when the plan is one worker: the caller trains them itself)."""
     from ...common.parallel import plan_workers, run_jobs
 
-    if torch.device(device or "cpu").type != "cpu":
-        return {}
     todo = [j for j in jobs if not _operator_path(*j).exists()]
     est = sum(j[5].steps for j in todo) * SECONDS_PER_STEP
-    n = plan_workers(len(todo), workers, est_seconds=est)
+    n = plan_workers(len(todo), workers, est_seconds=est, device=device)
     if n <= 1:
         return {}
     recs = run_jobs(_train_operator_job, todo, n, names=[f"operator {j[0]} {j[7]}" for j in todo])

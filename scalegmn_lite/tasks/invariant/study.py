@@ -162,7 +162,7 @@ def compare(data: TaskData, model_names=MODEL_NAMES, seeds=(0,), fit_config: Fit
     pairs = [(name, seed) for name in model_names for seed in seeds]
     epochs = (fit_config or FitConfig()).epochs
     est = len(pairs) * epochs * data.train[0].batch_size * SECONDS_PER_NETWORK_EPOCH
-    n = plan_workers(len(pairs), workers, est_seconds=est) if device.type == "cpu" else 1
+    n = plan_workers(len(pairs), workers, est_seconds=est, device=device)
     rows, trained = [], {}
     if n > 1:
         outs = run_jobs(_fit_job, [(data, name, seed, fit_config, hidden, layers) for name, seed in pairs], n,
