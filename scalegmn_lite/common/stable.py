@@ -105,6 +105,8 @@ class TrainingHistory:
     metrics: list[dict[str, float]] = field(default_factory=list)
     rollbacks: list[Rollback] = field(default_factory=list)
     skipped_spikes: list[int] = field(default_factory=list)  # steps skipped as isolated loss spikes
+    evals: list[dict[str, float]] = field(default_factory=list)  # periodic evaluations ({"step": t, ...}), if any
+    best_step: int | None = None  # the step whose weights were kept (model selection), if any
 
     @property
     def num_steps(self) -> int:

@@ -14,6 +14,7 @@ is :class:`~scalegmn_lite.common.stable.StableTrainer` (warm-up, clipping, rollb
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,18 +26,23 @@ from torch import nn
 from ...common.distributed import current as current_dist
 from ...common.io import CorruptFileError, load_tensors, save_tensors
 from ...common.stable import StableTrainer, TrainingHistory, make_adamw
+from ...nn.baselines import gauge_augment
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
 from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
 from ..losses import accuracy, amortized_objective, check_labels, classification_loss, l1_norm, near_zero_fraction
 
-__all__ = ["AmortizedOperator", "OperatorTrainConfig", "train_operator", "network_metrics", "timed_apply"]
+__all__ = ["AmortizedOperator", "OperatorTrainConfig", "Monitor", "train_operator", "network_metrics", "timed_apply"]
 
 
 @dataclass(frozen=True)
 class OperatorTrainConfig:
     """Training of an operator: ``steps`` AdamW steps on ``batch_networks`` zoo networks and
-    ``data_batch`` training examples each; ``lam`` weighs the L1 norm of the proposed weights."""
+    ``data_batch`` training examples each; ``lam`` weighs the L1 norm of the proposed weights.
+    ``schedule``: ``"constant"`` learning rate after the warm-up, or ``"cosine"`` decay to 0.
+    ``eval_every``: evaluate the ``monitor`` sets of :func:`train_operator` every so many steps (0:
+    never). ``augment``: a random gauge element (permutations, allowed scalings and sign flips) is
+    applied to every sampled training network, as for the symmetry-broken ``gmn-aug`` baseline."""
 
     steps: int = 300
     batch_networks: int = 16
@@ -47,6 +53,15 @@ class OperatorTrainConfig:
     clip_norm: float = 10.0
     lam: float = 0.0
     seed: int = 0
+    eval_every: int = 0
+    schedule: str = "constant"
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0 (0: no evaluations), got {self.eval_every}")
 
 
 class AmortizedOperator(nn.Module):
@@ -140,9 +155,24 @@ def _check_usable(op: AmortizedOperator, pool: list[WeightSpace], x: torch.Tenso
     return names
 
 
+#: a set of networks watched during training: ``(networks, x, y)``, scored by the mean accuracy gain
+Monitor = tuple[WeightSpace, torch.Tensor, torch.Tensor]
+
+
+@torch.no_grad()
+def _gain(op: AmortizedOperator, ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, before: float) -> float:
+    was = op.training
+    op.eval()
+    try:
+        return float(accuracy(op(ws), x, y).mean()) - before
+    finally:
+        op.train(was)
+
+
 def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[WeightSpace], x: torch.Tensor,
                    y: torch.Tensor, config: OperatorTrainConfig | None = None, progress: bool = True,
-                   trainer_kwargs: dict | None = None, dist=None) -> TrainingHistory:
+                   trainer_kwargs: dict | None = None, dist=None, monitor: dict[str, Monitor] | None = None,
+                   select: str | None = None) -> TrainingHistory:
     """Train ``op`` on the networks (one or several architectures) and data ``x [N, ...]``, ``y [N]``.
 
     Every step samples ``batch_networks`` networks from the pool (per architecture group, weighted
@@ -151,6 +181,12 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     diverging after rollbacks. ``dist`` (default: the initialised process group, if any,
     :func:`scalegmn_lite.common.distributed.current`): data-parallel over the networks of each step's
     global batch, the same result for any number of processes.
+
+    ``monitor``: named sets ``(networks, x, y)`` scored every ``config.eval_every`` steps (and before the
+    first) by the mean accuracy gain of the proposals over the networks themselves; the scores land in
+    ``history.evals``. ``select``: the name of the monitored set that picks the weights kept at the end
+    (early stopping on *validation* networks; ``history.best_step`` says which step, ties go to the
+    earlier one). Monitoring never changes the training steps themselves.
     """
     cfg = config or OperatorTrainConfig()
     dist = dist if dist is not None else current_dist()
@@ -165,8 +201,18 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_adamw(op.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dist.broadcast_module(op)
+    monitor = {k: (w.to(device=device, dtype=dtype), xm.to(device=device, dtype=dtype), ym.to(device))
+               for k, (w, xm, ym) in (monitor or {}).items()}
+    if select is not None and select not in monitor:
+        raise ValueError(f"select={select!r} names no monitored set; monitor has {sorted(monitor)}")
+    if monitor and cfg.eval_every < 1:
+        raise ValueError("monitor needs config.eval_every >= 1 (how often to score the monitored sets)")
+    kw = dict(trainer_kwargs or {})
+    if cfg.schedule == "cosine":
+        kw.setdefault("lr_schedule", lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps)))
     trainer = StableTrainer(op, opt, warmup_steps=cfg.warmup_steps, clip_norm=cfg.clip_norm, progress=progress,
-                            dist=dist if dist.enabled else None, **(trainer_kwargs or {}))
+                            dist=dist if dist.enabled else None, **kw)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 7919)
 
     def step(t: int):
         counts = torch.distributions.Multinomial(cfg.batch_networks, sizes / sizes.sum()).sample()
@@ -177,6 +223,8 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
                 batch.append(w[idx])
         d_idx = torch.randint(0, len(y), (min(cfg.data_batch, len(y)),), generator=gen).to(device)
         n = sum(w.batch_size for w in batch)
+        if cfg.augment:  # every rank draws the same elements for the whole batch, then keeps its share
+            batch = [gauge_augment(w.to(device="cpu"), aug_gen).to(device=device) for w in batch]
         batch = _local_groups(batch, dist)
         proposed = op(batch)
         losses = torch.cat([amortized_objective(p, x[d_idx], y[d_idx], cfg.lam) for p in proposed])
@@ -184,7 +232,29 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
 
     torch.manual_seed(cfg.seed)  # the Multinomial draw uses the global generator
     op.train()
-    history = trainer.run(step, cfg.steps)
+    if not monitor:
+        history = trainer.run(step, cfg.steps)
+    else:
+        before = {k: float(accuracy(w, xm, ym).mean()) for k, (w, xm, ym) in monitor.items()}
+        best, best_state = -math.inf, None
+
+        def evaluate(t: int) -> None:
+            nonlocal best, best_state
+            rng = torch.get_rng_state()  # scoring must not move the global stream the steps draw from
+            rec = {"step": t, **{k: _gain(op, w, xm, ym, before[k]) for k, (w, xm, ym) in monitor.items()}}
+            torch.set_rng_state(rng)
+            trainer.history.evals.append(rec)
+            if select is not None and rec[select] > best:
+                best, best_state = rec[select], {k: v.detach().clone() for k, v in op.state_dict().items()}
+                trainer.history.best_step = t
+
+        evaluate(0)
+        for t0 in range(0, cfg.steps, cfg.eval_every):
+            trainer.run(step, min(cfg.eval_every, cfg.steps - t0))
+            evaluate(trainer.step_count)
+        history = trainer.history
+        if best_state is not None:
+            op.load_state_dict(best_state)
     op.trained_on = sorted({*op.trained_on, *names})
     op.eval()
     return history

@@ -48,13 +48,19 @@ KINDS: dict[str, tuple[str, bool, bool | None]] = {
     "scalegmn-f": ("auto", False, None),
     "gmn": ("permutation", False, True),
     "no-canon": ("permutation", True, False),
+    "gmn-aug": ("permutation", False, True),
 }
 
+#: kinds trained with a random gauge element applied to every sampled training network
+AUGMENTED_KINDS = frozenset({"gmn-aug"})
+
 #: bump when the protocol changes so cached operators are retrained
-STUDY_FORMAT = 3  # 2: ScaleGMN log-RMS gain; 3: final networks of headroom zoos, plain SGD, seeds
+STUDY_FORMAT = 4  # 2: ScaleGMN log-RMS gain; 3: final networks of headroom zoos, plain SGD, seeds; 4: selection
 
 #: the zoos of the study (named recipes in :mod:`scalegmn_lite.zoo.recipes`)
 CNN_ZOO, MLP_ZOO = "cnn1d-hp-mnist1d", "mlp-hp-mnist1d"
+#: the plateau twins (final networks that stopped improving): Table 1 is judged on them
+CNN_PLATEAU_ZOO, MLP_PLATEAU_ZOO = "cnn1d-plateau-mnist1d", "mlp-plateau-mnist1d"
 
 #: quick-mode MLP zoo: the mlp-mnist1d recipe with one hidden layer of 16 (graphs of 66 vertices and
 #: 800 edges instead of 114/2624, so the operators train ~4x faster on 2 CPU cores)
@@ -68,13 +74,17 @@ SMALL_MLP_RECIPE = ZooRecipe(
 @dataclass(frozen=True)
 class Setting:
     """One row group of the table: ``zoo`` (recipe name or recipe) restricted to ``activation``,
-    L1 weight ``lam``, the operator ``kinds`` to train and whether it is a CNN zoo."""
+    L1 weight ``lam``, the operator ``kinds`` to train. ``role``: ``"table1"`` (a row of seed 000's
+    Table 1, judged on a plateau zoo) or ``"headroom"`` (the transfer setting on a headroom zoo, with the
+    diagnostics); ``steps``: operator steps of this setting (``None``: the study's)."""
 
     name: str
     zoo: str | ZooRecipe
     activation: str
     lam: float
     kinds: tuple[str, ...]
+    role: str = "table1"
+    steps: int | None = None
 
     def recipe(self, full: bool, reference: bool = False) -> ZooRecipe:
         if reference and isinstance(self.zoo, str):
@@ -88,20 +98,27 @@ class Setting:
         return NetworkSpec.from_text(get_recipe(self.zoo, full=False).arch[0]).family != "mlp"
 
 
-def quick_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
-    """Quick mode (2 CPU cores, MNIST-1D, tanh like the published zoo): the rows of seed 000's
-    Table 1: CNN (ScaleGMN-B, GMN-B), CNN with L1 (ScaleGMN-B), MLP (ScaleGMN-B, GMN-B)."""
+def quick_settings(lam: float = 1e-3, table1_steps: int | None = None) -> tuple[Setting, ...]:
+    """Quick mode (2 CPU cores, MNIST-1D, tanh like the published zoo). First the headroom setting
+    (tanh CNNs of ``cnn1d-hp-mnist1d``: ScaleGMN-B, GMN-B and GMN-B with gauge augmentation; the
+    transfer target and the diagnostics), then the rows of seed 000's Table 1 on the *plateau* zoos,
+    whose final networks stopped improving like the published ones (SGD-150 gains +6.7 points on the
+    CNNs, published +6.6): CNN (ScaleGMN-B, GMN-B), CNN with L1 (ScaleGMN-B), MLP (ScaleGMN-B, GMN-B).
+    ``table1_steps``: operator steps of the Table 1 rows (``None``: the study's)."""
+    n = table1_steps
     return (
-        Setting("cnn1d-tanh", CNN_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn")),
-        Setting("cnn1d-tanh-l1", CNN_ZOO, "tanh", lam, ("scalegmn-b",)),
-        Setting("mlp-tanh", MLP_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn")),
+        Setting("cnn1d-tanh", CNN_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn", "gmn-aug"), role="headroom"),
+        Setting("cnn1d-plateau-tanh", CNN_PLATEAU_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn"), steps=n),
+        Setting("cnn1d-plateau-tanh-l1", CNN_PLATEAU_ZOO, "tanh", lam, ("scalegmn-b",), steps=n),
+        Setting("mlp-plateau-tanh", MLP_PLATEAU_ZOO, "tanh", 0.0, ("scalegmn-b", "gmn"), steps=n),
     )
 
 
-def reference_settings(lam: float = 1e-3) -> tuple[Setting, ...]:
+def reference_settings(lam: float = 1e-3, table1_steps: int | None = None) -> tuple[Setting, ...]:
     """Reference mode (``reproduce --reference``): every row of seed 000's Table 1: the quick rows
     plus the MLP with L1 (ScaleGMN-B)."""
-    return quick_settings(lam) + (Setting("mlp-tanh-l1", MLP_ZOO, "tanh", lam, ("scalegmn-b",)),)
+    return quick_settings(lam, table1_steps) + (
+        Setting("mlp-plateau-tanh-l1", MLP_PLATEAU_ZOO, "tanh", lam, ("scalegmn-b",), steps=table1_steps),)
 
 
 def gscale_settings(reference: bool = False) -> tuple[Setting, ...]:
@@ -139,7 +156,13 @@ class StudyConfig:
 
     ``seeds``: operator seeds (init and data order), one operator per seed and kind; ``seed``: the
     split of the zoo into train/val/test networks. ``start``: ``"final"`` (the published protocol)
-    or ``"intermediate"`` checkpoints as starting points. SGD-k: ``sgd_lr``, ``sgd_momentum`` (0 =
+    or ``"intermediate"`` checkpoints as starting points. Model selection: every ``eval_every`` steps
+    (0: never) the operator is scored on ``val_networks`` validation networks by its mean accuracy gain
+    on ``val_images`` *training* images, and the best step's weights are kept (early stopping; test
+    networks and test images play no part); ``schedule``: ``"constant"`` or ``"cosine"`` learning rate.
+    ``diagnostics``: the headroom setting also measures held-out gain against the number of training
+    networks (``curve_sizes``, ``curve_steps`` steps each, first seed; the smallest is the "overfit a
+    few networks" control) and the per-network diagnostics. SGD-k: ``sgd_lr``, ``sgd_momentum`` (0 =
     plain SGD), ``sgd_batch``, no weight decay. Adam: learning rate tuned over ``adam_lrs`` on the
     validation networks (``adam_tune_epochs`` epochs); ``adam_lrs=()`` skips Adam. ``baselines=False``
     skips SGD and Adam and ``transfer=False`` the transfer experiments (the dim G_scale sweep
@@ -171,15 +194,27 @@ class StudyConfig:
     settings: tuple[Setting, ...] = field(default_factory=quick_settings)
     baselines: bool = True
     transfer: bool = True
+    schedule: str = "constant"
+    eval_every: int = 0
+    val_networks: int = 64
+    val_images: int = 1000
+    diagnostics: bool = False
+    curve_sizes: tuple[int, ...] = (16, 128)
+    curve_steps: int = 200
 
     @classmethod
     def quick(cls, **kw) -> "StudyConfig":
-        return cls(**kw)
+        base = dict(eval_every=50, diagnostics=True)
+        base.update(kw)
+        return cls(**base)
 
     @classmethod
     def reference_size(cls, **kw) -> "StudyConfig":
-        base = dict(steps=400, max_test_networks=64, seeds=(0, 1, 2, 3, 4), adam_tune_epochs=50, reference=True,
-                    settings=reference_settings())
+        """The reference run (``reproduce --reference``), picked by ``tools/operator_search.py`` on
+        validation networks (``results/reference/operator_search.json``)."""
+        base = dict(hidden_dim=32, num_layers=3, steps=4000, lr=3e-3, max_test_networks=64, seeds=(0, 1, 2),
+                    adam_tune_epochs=50, reference=True, settings=reference_settings(table1_steps=1500),
+                    eval_every=250, diagnostics=True, curve_sizes=(16, 128, 512), curve_steps=2000)
         base.update(kw)
         return cls(**base)
 
@@ -209,10 +244,13 @@ class StudyConfig:
     def from_env(cls, **kw) -> "StudyConfig":
         return cls.full_size(**kw) if is_full() else cls.quick(**kw)
 
-    def train_config(self, lam: float, seed: int | None = None) -> OperatorTrainConfig:
-        return OperatorTrainConfig(steps=self.steps, batch_networks=self.batch_networks, data_batch=self.data_batch,
-                                   lr=self.lr, warmup_steps=max(1, self.steps // 10), lam=lam,
-                                   seed=self.seed if seed is None else seed)
+    def train_config(self, lam: float, seed: int | None = None, steps: int | None = None,
+                     augment: bool = False) -> OperatorTrainConfig:
+        n = steps or self.steps
+        return OperatorTrainConfig(steps=n, batch_networks=self.batch_networks, data_batch=self.data_batch,
+                                   lr=self.lr, warmup_steps=max(1, n // 10), lam=lam,
+                                   seed=self.seed if seed is None else seed, eval_every=min(self.eval_every, n),
+                                   schedule=self.schedule, augment=augment)
 
 
 # ---------------------------------------------------------------------- networks
@@ -296,10 +334,13 @@ def operator_path(kind: str, overrides: dict, train_cfg: OperatorTrainConfig, tr
 
 def train_or_load_operator(kind: str, overrides: dict, train_ws: WeightSpace, x: torch.Tensor, y: torch.Tensor,
                            train_cfg: OperatorTrainConfig, data_tag: str, device=None, progress: bool = True,
-                           cache: str | Path | None = None, name: str = "") -> tuple[AmortizedOperator, dict]:
+                           cache: str | Path | None = None, name: str = "", monitor: dict | None = None,
+                           select: str | None = None) -> tuple[AmortizedOperator, dict]:
     """Train an operator (or load it from ``cache_dir()/operators``) and return it with its
     training record ``{"steps", "rollbacks", "rollback_reasons", "final_loss", "first_loss",
-    "seconds", "cached", "params", "losses"}``."""
+    "seconds", "cached", "params", "losses", "evals", "best_step"}``. ``monitor`` and ``select``: see
+    :func:`~scalegmn_lite.tasks.amortized.operator.train_operator` (``data_tag`` must name what they
+    contain: the cache key does not hash them)."""
     path = operator_path(kind, overrides, train_cfg, train_ws, data_tag, cache, name)
     if path.exists():
         try:
@@ -312,14 +353,18 @@ def train_or_load_operator(kind: str, overrides: dict, train_ws: WeightSpace, x:
     torch.manual_seed(train_cfg.seed)
     op = AmortizedOperator(**overrides).to(device or "cpu")
     t0 = time.perf_counter()
-    hist = train_operator(op, train_ws, x, y, train_cfg, progress=progress)
+    if not train_cfg.eval_every:
+        monitor, select = None, None
+    hist = train_operator(op, train_ws, x, y, train_cfg, progress=progress, monitor=monitor, select=select)
     acc = hist.accepted_losses
     rec = {"steps": hist.num_steps, "rollbacks": len(hist.rollbacks),
            "rollback_reasons": sorted({r.reason for r in hist.rollbacks}),
            "first_loss": float(np.mean(acc[:10])) if acc else float("nan"),
            "final_loss": float(np.mean(acc[-10:])) if acc else float("nan"),
            "seconds": time.perf_counter() - t0, "cached": False, "params": count_params(op),
-           "losses": [round(float(v), 5) for v in hist.losses]}
+           "losses": [round(float(v), 5) for v in hist.losses],
+           "evals": [{k: (int(v) if k == "step" else round(float(v), 5)) for k, v in r.items()} for r in hist.evals],
+           "best_step": hist.best_step}
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "AmortizedOperator", "config": op.config.to_dict(), "trained_on": op.trained_on, "record": rec}
     save_tensors(path, op.state_dict(), meta)
