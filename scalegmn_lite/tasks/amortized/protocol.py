@@ -212,7 +212,7 @@ class StudyConfig:
     def reference_size(cls, **kw) -> "StudyConfig":
         """The reference run (``reproduce --reference``), picked by ``tools/operator_search.py`` on
         validation networks (``results/reference/operator_search.json``)."""
-        base = dict(hidden_dim=32, num_layers=3, steps=4000, lr=3e-3, max_test_networks=64, seeds=(0, 1, 2),
+        base = dict(hidden_dim=32, num_layers=3, steps=6000, lr=3e-3, max_test_networks=64, seeds=(0, 1, 2),
                     adam_tune_epochs=50, reference=True, settings=reference_settings(table1_steps=1500),
                     eval_every=250, diagnostics=True, curve_sizes=(16, 128, 512), curve_steps=2000)
         base.update(kw)
