@@ -87,9 +87,12 @@ def test_monitor_and_schedule_errors_say_what_to_fix():
     with pytest.raises(ValueError, match="eval_every"):
         train_operator(_op(), tr, x, y, OperatorTrainConfig(steps=2, batch_networks=2), progress=False,
                        monitor={"val": (tr, x, y)})
-    with pytest.raises(ValueError, match="select='test' names no monitored set"):
+    with pytest.raises(ValueError, match="select='test' names no monitored score"):
         train_operator(_op(), tr, x, y, OperatorTrainConfig(steps=2, batch_networks=2, eval_every=1), progress=False,
                        monitor={"val": (tr, x, y)}, select="test")
+    with pytest.raises(ValueError, match="objective scores need config.lam > 0"):
+        train_operator(_op(), tr, x, y, OperatorTrainConfig(steps=2, batch_networks=2, eval_every=1), progress=False,
+                       monitor={"val": (tr, x, y)}, select="val_objective")
     with pytest.raises(ValueError, match="schedule"):
         OperatorTrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="eval_every"):
@@ -228,3 +231,58 @@ def test_quick_and_reference_settings_judge_table1_on_plateau_zoos():
     q, r = StudyConfig.quick(), StudyConfig.reference_size()
     assert q.eval_every > 0 and r.eval_every > 0 and q.diagnostics and r.diagnostics
     assert r.hidden_dim > q.hidden_dim and r.steps > q.steps and len(r.seeds) >= 3
+
+
+def test_regime_table_sets_start_gain_and_final_beside_the_published_ones():
+    from scalegmn_lite.tasks.amortized.study import regime_table
+
+    def iv(m):
+        return {"acc": {"mean": m}}
+
+    intervals = {"cnn1d-plateau-tanh": {"initial": iv(0.6), "scalegmn-b": iv(0.65), "sgd-150": iv(0.67)},
+                 "mlp-plateau-tanh": {"initial": iv(0.4), "gmn": iv(0.41), "gmn-aug": iv(0.42)}}
+    counts = {"cnn1d-plateau-tanh": {"spec": "conv1d 1-16-16/10 k5 s2 tanh 1x40"},
+              "mlp-plateau-tanh": {"spec": "mlp 40-32-10 tanh"}}
+    t = regime_table(intervals, counts).set_index(["setting", "method"])
+    row = t.loc[("cnn1d-plateau-tanh", "scalegmn-b")]
+    assert row["gain"] == pytest.approx(0.05) and row["published start"] == 0.379
+    assert row["published gain"] == pytest.approx(0.124)
+    assert t.loc[("mlp-plateau-tanh", "gmn"), "published final"] == 0.350
+    assert t.loc[("mlp-plateau-tanh", "gmn-aug"), "published final"] is None or \
+        np.isnan(t.loc[("mlp-plateau-tanh", "gmn-aug"), "published final"])
+    assert len(t) == 4
+
+
+def test_an_l1_objective_is_selected_by_its_own_decrease_not_by_accuracy():
+    """With lam > 0 the kept step is the one whose proposals lower the validation *objective* most; the
+    accuracy gain is still recorded (an L1 operator trades accuracy for sparsity)."""
+    from scalegmn_lite.tasks.losses import amortized_objective
+
+    x, y = _data()
+    tr, va = _nets(8, 1), _nets(6, 2)
+    cfg = OperatorTrainConfig(steps=12, batch_networks=4, data_batch=32, lr=3e-2, warmup_steps=1, eval_every=4,
+                              lam=1e-2)
+    op = _op()
+    h = train_operator(op, tr, x, y, cfg, progress=False, monitor={"val": (va, x, y)}, select="val_objective")
+    assert set(h.evals[0]) == {"step", "val", "val_objective"}
+    best = max(h.evals, key=lambda e: e["val_objective"])
+    assert h.best_step == best["step"]
+    with torch.no_grad():
+        dec = float(amortized_objective(va, x, y, 1e-2).mean() - amortized_objective(op(va), x, y, 1e-2).mean())
+    assert dec == pytest.approx(best["val_objective"], abs=1e-5)
+
+
+def test_size_curve_runs_in_workers_do_not_replace_the_main_records(tmp_path, monkeypatch):
+    """The size-curve run on all training networks has the same kind and seed as the main run; the
+    records trained in worker processes are told apart by job name (a bug that once gave the main run
+    of seed 0 the curve run's record)."""
+    from scalegmn_lite.tasks.amortized.study import run_setting
+
+    cfg = tiny_config(settings=(Setting("cnn", CNN, "tanh", 0.0, ("scalegmn-b",), role="headroom"),),
+                      eval_every=2, steps=4, diagnostics=True, curve_sizes=(1,), curve_steps=2, val_networks=2,
+                      val_images=64, adam_lrs=(), baselines=False)
+    out = run_setting(cfg.settings[0], cfg, progress=False, workers=2)
+    for seed in cfg.seeds:
+        rec = out["records"][f"scalegmn-b/s{seed}"]
+        assert rec["steps"] == 4 and rec["best_step"] is not None and not rec["cached"], (seed, rec)
+    assert [p["steps"] for p in out["diagnostics"]["size_curve"]] == [2, 2]

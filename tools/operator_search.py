@@ -5,10 +5,12 @@ On the reference headroom CNN zoo (``cnn1d-hp-mnist1d``, tanh half, the study's 
 (hidden size, message-passing layers, learning rate, schedule) trains a ScaleGMN-B operator for
 ``--steps`` steps on the training networks, scored every ``--eval-every`` steps by its mean accuracy
 gain on the validation networks, measured on the training images (neither test networks nor test images
-are touched). Writes ``results/reference/operator_search.json``: every candidate's validation curve, its
-best step and gain, its seconds per step, and the pick. Candidates train side by side on idle cores.
+are touched). Writes ``results/reference/search/operator_search.json``: every candidate's validation
+curve, its best step and gain, its seconds per step, and the pick. Candidates train side by side on idle
+cores. The reference study (``StudyConfig.reference_size``) takes the pick and more steps (the pick's
+validation curve still rose at its last step); the quick settings are sized by CI time, not searched.
 
-    python tools/operator_search.py [--steps 3000] [--out results/reference/operator_search.json]
+    python tools/operator_search.py [--steps 3000] [--out results/reference/search/operator_search.json]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--val-networks", type=int, default=128)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", default="results/reference/operator_search.json")
+    ap.add_argument("--out", default="results/reference/search/operator_search.json")
     a = ap.parse_args(argv)
     t0 = time.time()
     jobs = [(h, L, lr, sch, a.steps, a.eval_every, a.val_networks) for h, L, lr, sch in CANDIDATES]

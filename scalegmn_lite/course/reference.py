@@ -209,7 +209,11 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
 def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -> str:
     """A markdown table of the named zoos from the ``zoo`` experiment's files: what each is for, its
     networks at quick and reference size, checkpoints, final-accuracy quantiles, build seconds on one
-    core, size on disk and the time to load it with every hash verified (never typed by hand)."""
+    core, size on disk and the time to load it with every hash verified (never typed by hand). What a zoo
+    is used by is a fact of the code, not of a run: it comes from
+    :data:`~scalegmn_lite.zoo.recipes.USED_BY` (the files' ``used_by`` where the code has no entry)."""
+    from ..zoo.recipes import USED_BY
+
     ref = json.loads((Path(reference) / "zoo.json").read_text())["zoos"]
     qz = {}
     if quick is not None and (Path(quick) / "zoo.json").is_file():
@@ -229,8 +233,9 @@ def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -
         metric = "PSNR dB" if z["metric"] == "psnr" else "test acc"
         fmt = (lambda v: f"{v:.1f}") if z["metric"] == "psnr" else (lambda v: f"{v:.2f}")
         views = f" ({z['images']} images x {z['views']} views)" if "views" in z else ""
+        used = USED_BY.get(name, z.get("used_by", ""))
         lines.append(
-            f"| `{name}`{' **(trained on)**' if z.get('trained_on') else ''} | {z.get('used_by', '')} | "
+            f"| `{name}`{' **(trained on)**' if z.get('trained_on') else ''} | {used} | "
             f"{q['networks'] if q else '-'} / {z['networks']}{views} | {len(z['checkpoints'])}: "
             f"{', '.join(map(str, z['checkpoints']))} | {metric} {fmt(qs[1])} / {fmt(qs[3])} / {fmt(qs[5])} | "
             f"{secs(q)} / {secs(z)} | {z.get('megabytes', float('nan')):.0f}, "

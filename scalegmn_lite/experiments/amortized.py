@@ -1,15 +1,26 @@
-"""``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issues 5, 13).
+"""``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issues 5, 13, 22).
 
-Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` with seed 000's protocol: the *final*
-networks of the headroom zoos (``cnn1d-hp-mnist1d``, ``mlp-hp-mnist1d``), held-out networks and
-images, operators trained with several seeds, SGD-k (plain SGD, k epochs over the training images)
-and a tuned Adam baseline. Quick: tanh CNN (CE and L1) and tanh MLP, 3 seeds, 200 steps; reference:
-also the MLP with L1 (every row of Table 1), 5 seeds, 400 steps, 64 test networks; full: every zoo x
-activation x lambda (GPU). Writes the table (means), the 95% intervals (``intervals``), the
+Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` with seed 000's protocol on the *final*
+networks of two kinds of zoo, held-out networks and images, operators trained with several seeds and
+the kept step chosen on validation networks (early stopping), SGD-k (plain SGD, k epochs over the
+training images) and a tuned Adam baseline:
+
+* the **headroom** setting (tanh CNNs of ``cnn1d-hp-mnist1d``): ScaleGMN-B, GMN-B and GMN-B with gauge
+  augmentation; the transfer claims (``operator-gain-cnn``, ``operator-gain-cnn-published``,
+  ``operator-generalizes``) and the diagnostics (gain against steps and against the number of training
+  networks, the 16-network positive control, update size, who gains, the calibration-only control);
+* the **Table 1** rows on the plateau zoos (``cnn1d-plateau-mnist1d``, ``mlp-plateau-mnist1d``), whose
+  final networks stopped improving like the published ones: CNN, CNN with L1, MLP (and, at reference
+  size, MLP with L1), judged by the four Table 1 claims.
+
+Quick: hidden 16, 2 layers, 200 steps, 3 seeds. Reference: the operator picked by
+``tools/operator_search.py`` on validation networks (hidden 32, 3 layers), 6000 steps on the headroom
+setting and 1500 on the Table 1 rows, 3 seeds, 64 test networks, the 4096-network zoos. Full: every
+zoo x activation x lambda (GPU). Writes the table (means), the 95% intervals (``intervals``), the
 per-network figures, the accuracy-against-time data (``accuracy_vs_time``), the Adam tuning, the
-operator training records, the transfer results and the claims of
-:func:`~scalegmn_lite.tasks.amortized.study.compute_claims`. The dim G_scale sweep is its own
-experiment (:mod:`scalegmn_lite.experiments.gscale`).
+operator training records (with their validation curves), the diagnostics, the transfer results and
+the claims of :func:`~scalegmn_lite.tasks.amortized.study.compute_claims`. The dim G_scale sweep is
+its own experiment (:mod:`scalegmn_lite.experiments.gscale`).
 """
 
 from __future__ import annotations

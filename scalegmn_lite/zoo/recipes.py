@@ -399,16 +399,19 @@ TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "
 
 #: what each named zoo is for (reported by the ``zoo`` experiment and the README's zoo table)
 USED_BY = {
-    "cnn1d-hp-mnist1d": "amortized study (CNN rows); dim G_scale sweep (ReLU, reference)",
-    "mlp-hp-mnist1d": "amortized study (MLP rows); dim G_scale sweep (ReLU); notebook 07",
+    "cnn1d-hp-mnist1d": "amortized study (headroom setting: transfer and diagnostics); dim G_scale sweep (ReLU, "
+                        "reference)",
+    "mlp-hp-mnist1d": "dim G_scale sweep (ReLU)",
     "cnn1d-s-hp-mnist1d": "dim G_scale sweep (small CNN)",
     "mlp-twin-s-hp-mnist1d": "dim G_scale sweep (the small CNN's unrolled twin)",
     "mlp-w8-hp-mnist1d": "dim G_scale sweep (8 hidden neurons)",
     "mlp-w64-hp-mnist1d": "dim G_scale sweep (64 hidden neurons, reference)",
     "cnn2d-digits": "accuracy prediction (ReLU half); notebooks 03, 06",
     "inr-views-digits": "INR classification (split by image); notebooks 03, 06",
-    "cnn1d-plateau-mnist1d": "SGD-150 from final networks that stopped improving (zoo experiment)",
-    "mlp-plateau-mnist1d": "SGD-150 from final networks that stopped improving (zoo experiment); notebook 03",
+    "cnn1d-plateau-mnist1d": "amortized study (Table 1 CNN rows); SGD-150 from final networks that stopped "
+                             "improving (zoo experiment)",
+    "mlp-plateau-mnist1d": "amortized study (Table 1 MLP rows); SGD-150 from final networks that stopped improving "
+                           "(zoo experiment); notebooks 03, 07",
     "inr-digits": "notebook 03 (one SIREN per image)",
     "mlp-mnist1d": "notebook 03 (teaching zoo)",
     "cnn1d-mnist1d": "notebook 03 (teaching zoo)",

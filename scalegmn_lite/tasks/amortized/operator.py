@@ -160,11 +160,17 @@ Monitor = tuple[WeightSpace, torch.Tensor, torch.Tensor]
 
 
 @torch.no_grad()
-def _gain(op: AmortizedOperator, ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, before: float) -> float:
+def _gains(op: AmortizedOperator, name: str, ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, before: dict,
+           lam: float) -> dict[str, float]:
+    """``{name: accuracy gain}``, and with ``lam > 0`` also ``{name_objective: objective decrease}``."""
     was = op.training
     op.eval()
     try:
-        return float(accuracy(op(ws), x, y).mean()) - before
+        out = op(ws)
+        rec = {name: float(accuracy(out, x, y).mean()) - before[name]}
+        if lam > 0:
+            rec[f"{name}_objective"] = before[f"{name}_objective"] - float(amortized_objective(out, x, y, lam).mean())
+        return rec
     finally:
         op.train(was)
 
@@ -183,10 +189,12 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     global batch, the same result for any number of processes.
 
     ``monitor``: named sets ``(networks, x, y)`` scored every ``config.eval_every`` steps (and before the
-    first) by the mean accuracy gain of the proposals over the networks themselves; the scores land in
-    ``history.evals``. ``select``: the name of the monitored set that picks the weights kept at the end
-    (early stopping on *validation* networks; ``history.best_step`` says which step, ties go to the
-    earlier one). Monitoring never changes the training steps themselves.
+    first) by the mean accuracy gain of the proposals over the networks themselves (key ``name``) and,
+    when ``config.lam > 0``, by the decrease of the training objective ``lam ||theta'||_1 + CE`` (key
+    ``name_objective``); the scores land in ``history.evals``. ``select``: the score that picks the
+    weights kept at the end (early stopping on *validation* networks, e.g. ``"val"`` or, for an L1
+    objective, ``"val_objective"``; ``history.best_step`` says which step, ties go to the earlier one).
+    Monitoring never changes the training steps themselves.
     """
     cfg = config or OperatorTrainConfig()
     dist = dist if dist is not None else current_dist()
@@ -203,8 +211,10 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     dist.broadcast_module(op)
     monitor = {k: (w.to(device=device, dtype=dtype), xm.to(device=device, dtype=dtype), ym.to(device))
                for k, (w, xm, ym) in (monitor or {}).items()}
-    if select is not None and select not in monitor:
-        raise ValueError(f"select={select!r} names no monitored set; monitor has {sorted(monitor)}")
+    scores = [*monitor, *(f"{k}_objective" for k in monitor if cfg.lam > 0)]
+    if select is not None and select not in scores:
+        raise ValueError(f"select={select!r} names no monitored score; the scores are {sorted(scores)} "
+                         "(objective scores need config.lam > 0)")
     if monitor and cfg.eval_every < 1:
         raise ValueError("monitor needs config.eval_every >= 1 (how often to score the monitored sets)")
     kw = dict(trainer_kwargs or {})
@@ -235,13 +245,19 @@ def train_operator(op: AmortizedOperator, networks: WeightSpace | Sequence[Weigh
     if not monitor:
         history = trainer.run(step, cfg.steps)
     else:
-        before = {k: float(accuracy(w, xm, ym).mean()) for k, (w, xm, ym) in monitor.items()}
+        before = {}
+        for k, (w, xm, ym) in monitor.items():
+            before[k] = float(accuracy(w, xm, ym).mean())
+            if cfg.lam > 0:
+                before[f"{k}_objective"] = float(amortized_objective(w, xm, ym, cfg.lam).mean())
         best, best_state = -math.inf, None
 
         def evaluate(t: int) -> None:
             nonlocal best, best_state
             rng = torch.get_rng_state()  # scoring must not move the global stream the steps draw from
-            rec = {"step": t, **{k: _gain(op, w, xm, ym, before[k]) for k, (w, xm, ym) in monitor.items()}}
+            rec = {"step": t}
+            for k, (w, xm, ym) in monitor.items():
+                rec.update(_gains(op, k, w, xm, ym, before, cfg.lam))
             torch.set_rng_state(rng)
             trainer.history.evals.append(rec)
             if select is not None and rec[select] > best:

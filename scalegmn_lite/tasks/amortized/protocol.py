@@ -35,7 +35,8 @@ __all__ = [
     "operator_overrides", "count_params", "match_hidden", "operator_key", "operator_path", "train_or_load_operator",
     "sgd_baseline", "cached_sgd_baseline", "table_row", "quick_settings", "reference_settings", "full_settings",
     "gscale_settings",
-    "SMALL_MLP_RECIPE", "CNN_ZOO", "MLP_ZOO",
+    "SMALL_MLP_RECIPE", "CNN_ZOO", "MLP_ZOO", "CNN_PLATEAU_ZOO", "MLP_PLATEAU_ZOO", "AUGMENTED_KINDS",
+    "PUBLISHED_TABLE1",
 ]
 
 #: the columns of the result table (published columns + the setting, method and parameter count)
@@ -53,6 +54,12 @@ KINDS: dict[str, tuple[str, bool, bool | None]] = {
 
 #: kinds trained with a random gauge element applied to every sampled training network
 AUGMENTED_KINDS = frozenset({"gmn-aug"})
+
+#: seed 000's Table 1 (Small CNN Zoo and its MLP zoo, tanh, CIFAR-10-GS): mean test accuracy per method
+PUBLISHED_TABLE1 = {
+    "cnn": {"initial": 0.379, "scalegmn-b": 0.503, "gmn": 0.515, "sgd-150": 0.445},
+    "mlp": {"initial": 0.345, "scalegmn-b": 0.354, "gmn": 0.350, "sgd-150": 0.367},
+}
 
 #: bump when the protocol changes so cached operators are retrained
 STUDY_FORMAT = 4  # 2: ScaleGMN log-RMS gain; 3: final networks of headroom zoos, plain SGD, seeds; 4: selection
@@ -211,7 +218,7 @@ class StudyConfig:
     @classmethod
     def reference_size(cls, **kw) -> "StudyConfig":
         """The reference run (``reproduce --reference``), picked by ``tools/operator_search.py`` on
-        validation networks (``results/reference/operator_search.json``)."""
+        validation networks (``results/reference/search/operator_search.json``)."""
         base = dict(hidden_dim=32, num_layers=3, steps=6000, lr=3e-3, max_test_networks=64, seeds=(0, 1, 2),
                     adam_tune_epochs=50, reference=True, settings=reference_settings(table1_steps=1500),
                     eval_every=250, diagnostics=True, curve_sizes=(16, 128, 512), curve_steps=2000)

@@ -54,7 +54,8 @@ from .protocol import (
     train_or_load_operator,
 )
 
-__all__ = ["StudyResult", "setting_data", "run_setting", "width_transfer", "run_study", "compute_claims", "save_json"]
+__all__ = ["StudyResult", "setting_data", "run_setting", "regime_table", "width_transfer", "run_study",
+           "compute_claims", "save_json"]
 
 
 def _data(recipe: ZooRecipe, device) -> Dataset:
@@ -90,7 +91,8 @@ def setting_data(setting: Setting, cfg: StudyConfig, device=None, progress: bool
     train/val/test split (:func:`~scalegmn_lite.tasks.amortized.protocol.split_initial`), the training
     and test images, the cache tag and the monitored sets of operator training: ``"val"`` (the first
     ``cfg.val_networks`` validation networks on the first ``cfg.val_images`` *training* images: model
-    selection), and for the headroom setting with ``cfg.diagnostics`` also ``"train"`` (as many training
+    selection, by the accuracy gain or, in an L1 setting, by the decrease of the objective: ``select``),
+    and for the headroom setting with ``cfg.diagnostics`` also ``"train"`` (as many training
     networks on the same images: the in-sample gain) and ``"test"`` (the test networks on the test
     images: recorded for the steps curve, never used to choose anything)."""
     device = torch.device(device or "cpu")
@@ -108,19 +110,23 @@ def setting_data(setting: Setting, cfg: StudyConfig, device=None, progress: bool
     if cfg.diagnostics and setting.role == "headroom":
         monitor["train"] = (tr[:cfg.val_networks], xv, yv)
         monitor["test"] = (te, xt, yt)
+    # the kept step: best validation accuracy gain; with an L1 term, best decrease of the objective
+    select = None if "val" not in monitor else "val_objective" if setting.lam > 0 else "val"
     tag = f"{recipe.name}-{recipe.hash()}-{setting.activation}"
     if cfg.eval_every:
         tag += f"-sel{cfg.val_networks}x{cfg.val_images}-{'+'.join(sorted(monitor))}"
+        tag += "-objective" if select == "val_objective" else ""
     return {"zoo": zoo, "recipe": recipe, "data": data, "train": tr, "val": va, "test": te, "x": x, "y": y,
-            "x_test": xt, "y_test": yt, "monitor": monitor, "tag": tag}
+            "x_test": xt, "y_test": yt, "monitor": monitor, "select": select, "tag": tag}
 
 
 def train_operators_parallel(jobs: list[tuple], device, workers: int | str | None = None) -> dict:
     """Train the operators of ``jobs`` (argument tuples of :func:`_train_operator_job`) that are not
     cached yet, side by side in worker processes when cores are idle
     (:func:`~scalegmn_lite.common.parallel.plan_workers`; CPU only); each lands in the operator cache,
-    where the caller's :func:`train_or_load_operator` finds it. Returns ``{(kind, seed): record}`` of
-    the operators trained here (empty when the plan is one worker: the caller trains them itself)."""
+    where the caller's :func:`train_or_load_operator` finds it. Returns ``{(kind, job name): record}``
+    of the operators trained here (the name tells a size-curve run from the main run of the same kind and
+    seed), empty when the plan is one worker: the caller trains them itself."""
     from ...common.parallel import plan_workers, run_jobs
 
     todo = [j for j in jobs if not _operator_path(*j).exists()]
@@ -129,7 +135,7 @@ def train_operators_parallel(jobs: list[tuple], device, workers: int | str | Non
     if n <= 1:
         return {}
     recs = run_jobs(_train_operator_job, todo, n, names=[f"operator {j[0]} {j[7]}" for j in todo])
-    return {(j[0], j[5].seed): r for j, r in zip(todo, recs)}
+    return {(j[0], j[7]): r for j, r in zip(todo, recs)}
 
 
 #: rough seconds per step of a quick-size operator (hidden 16, 8 networks; bench_training.py), for
@@ -154,7 +160,7 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
     d = setting_data(setting, cfg, device, progress, cache)
     zoo, recipe, data, tr, va, te = d["zoo"], d["recipe"], d["data"], d["train"], d["val"], d["test"]
     x, y, xt, yt, tag, monitor = d["x"], d["y"], d["x_test"], d["y_test"], d["tag"], d["monitor"]
-    select = "val" if "val" in monitor else None
+    select = d["select"]
     per = {"initial": _stack([per_network(te, te, xt, yt)])}
     rows = [_row(setting.name, "initial", per["initial"], 0.0, 0.0)]
     weights = {"initial": te}
@@ -184,7 +190,7 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
             op, rec = train_or_load_operator(kind, ov, tr, x, y, tcfg(kind, seed), tag, device,
                                              progress, cache, name=f"{setting.name}-s{seed}", monitor=monitor,
                                              select=select)
-            rec = pretrained.get((kind, seed), rec)  # trained in a worker: its own record, not "cached"
+            rec = pretrained.get((kind, f"{setting.name}-s{seed}"), rec)  # trained in a worker: not "cached"
             out, sec = timed_apply(op, te)
             out.check_finite(f"{setting.name}/{kind} seed {seed} proposals")
             runs.append(per_network(te, out, xt, yt))
@@ -530,6 +536,31 @@ def _transfer_claims(result: StudyResult, nan: dict) -> list:
                        gen, ">=", 0.0, measured={"held_out_minus_half_in_sample": gen["mean"],
                                                  "in_sample_gain": ins, "held_out_gain": gain["mean"]}),
     ]
+
+
+def regime_table(intervals: dict, counts: dict,
+                 methods: Sequence[str] = ("scalegmn-b", "gmn", "gmn-aug", "sgd-150")) -> pd.DataFrame:
+    """Starting accuracy, final accuracy and gain of every method per setting, beside seed 000's Table 1
+    (:data:`~scalegmn_lite.tasks.amortized.protocol.PUBLISHED_TABLE1`, by family). ``intervals``: a
+    study's :meth:`StudyResult.intervals` (or the ``"intervals"`` of its JSON); ``counts``: its
+    ``counts`` (the spec of each setting says the family)."""
+    from .protocol import PUBLISHED_TABLE1
+
+    rows = []
+    for name, iv in intervals.items():
+        fam = "mlp" if counts[name]["spec"].startswith("mlp") else "cnn"
+        pub = PUBLISHED_TABLE1[fam]
+        start = iv["initial"]["acc"]["mean"]
+        for m in methods:
+            if m not in iv:
+                continue
+            end = iv[m]["acc"]["mean"]
+            p_end = pub.get(m)  # None where the paper has no such row (GMN-B+aug)
+            rows.append({"setting": name, "method": m, "start": round(start, 4), "final": round(end, 4),
+                         "gain": round(end - start, 4), "published start": pub["initial"],
+                         "published final": p_end,
+                         "published gain": None if p_end is None else round(p_end - pub["initial"], 4)})
+    return pd.DataFrame(rows)
 
 
 def save_json(result: StudyResult, path: str | Path) -> None:
