@@ -487,10 +487,11 @@ for m in ("scalegmn-b", sgd_last):
 # for a few hundred steps moves the *whole* distribution: every weight shrinks by a similar factor
 # (the median ratio printed above), which buys L1 reduction quickly but shrinks the weights that
 # matter along with those that do not, so the network's logits get smaller and its test loss goes
-# up. SGD with the L1 term instead drives many individual weights towards zero (a heavier left tail)
-# while keeping the useful ones large, which is why it can reduce the norm less yet reach a lower
-# loss. This is the mechanism behind "a larger L1 reduction, but at a higher loss" when that is what
-# the claims below measure.
+# up. SGD with the L1 term instead drives many individual weights towards zero (a heavier left tail,
+# the share of weights below 1e-3 printed above) while keeping the useful ones large, so it buys each
+# unit of norm reduction at a smaller cost in loss. That is the mechanism behind the published
+# pattern "a larger L1 reduction, but at a higher loss" for a one-shot operator; whether the operator's
+# reduction is even the larger one in this run is read from the first two printed lines.
 
 # %% [markdown]
 # ## Training stability, transfer and the ablation
@@ -613,7 +614,8 @@ plt.tight_layout()
 plt.show()
 for kind, u in diag["update_size"].items():
     c = diag["calibration"][kind]
-    print(f"{kind:10s} ||delta theta|| / ||theta||: median {u['median']:.3f} | mean loss gain {c['mean_loss_gain']:+.4f} "
+    print(f"{kind:10s} ||delta theta|| / ||theta||: median {u['median']:.3f} | mean loss gain "
+          f"{c['mean_loss_gain']:+.4f} "
           f"vs best temperature alone {c['mean_temperature_loss_gain']:+.4f}")
 if wg:
     print("Spearman correlation of the held-out gain with:",
@@ -643,7 +645,8 @@ if wg:
 claims = compute_claims(res, sgd_final=max(study_cfg.sgd_epochs))
 for c in claims:
     m = c.measured
-    mean = m.get("l1_reduction_diff") if isinstance(m, dict) else m
+    # a claim with several measured figures names the one its interval belongs to
+    mean = (m.get("l1_reduction_diff", m.get("held_out_minus_half_in_sample")) if isinstance(m, dict) else m)
     if c.ci:  # a paired difference with its 95% interval over seeds and held-out networks
         shown = f"mean {mean:+.4f} [95% interval {c.ci[0]:+.4f}, {c.ci[1]:+.4f}]"
     else:  # the speed claim: a measured ratio
@@ -658,23 +661,25 @@ statuses = [c.status for c in claims]
 print({s: statuses.count(s) for s in ("holds", "refuted", "inconclusive")})
 
 # %% [markdown]
-# **Reading the verdicts.** Each line above is one published claim: the measured mean of the paired
-# difference (ScaleGMN-B minus SGD-150 accuracy on the CNN zoo, ScaleGMN-B minus GMN-B accuracy on
-# the MLP zoo, the L1-norm reduction and test-loss differences with $\lambda > 0$), its 95% interval,
-# and the status that interval implies; the speed claim compares measured seconds per network, one
-# network at a time, with the published 1000x. The count on the last line says how many claims this
-# run reproduced.
+# **Reading the verdicts.** Each line above is one claim. The four of seed 000's Table 1 are judged
+# on the plateau rows: ScaleGMN-B minus SGD-150 accuracy on CNNs, ScaleGMN-B minus GMN-B accuracy on
+# MLPs, the L1-norm reduction and test-loss differences with $\lambda > 0$, and the speed claim (measured
+# seconds per network, one network at a time, against the published 1000x). The three transfer claims
+# are judged on the headroom CNNs: the held-out gain above zero, the held-out gain at the published
+# scale (at least 10 points), and the held-out gain at least half the in-sample gain. Each shows the
+# measured mean, its 95% interval and the status that interval implies; the count on the last line says
+# how many claims this run reproduced.
 #
 # At quick scale a claim whose status is not `holds` is **not reproduced at this budget**, a *miss*
-# of this run, not evidence against the paper: the zoos, operators and training budget here are far smaller than the published ones,
-# and `refuted` only means that *this* budget measured the opposite with confidence. A claim that
-# holds here holds for these small zoos and operators; whether it holds at the published scale is
-# what full mode measures.
+# of this run, not evidence against the paper: the zoos, operators and training budget here are far
+# smaller than the published ones, and `refuted` only means that *this* budget measured the opposite
+# with confidence. A claim that holds here holds for these small zoos and operators; whether it holds
+# at the published scale is what full mode measures.
 
 # %% [markdown]
 # ## With more compute: the committed reference run
-# `scalegmn-lite reproduce --reference` runs the same protocol with more of everything, sized for about
-# an hour on 2 CPU cores: the 4096-network zoos (about 1400 training networks per tanh setting), 64
+# `scalegmn-lite reproduce --reference` runs the same protocol with more of everything (about 90
+# minutes on 2 CPU cores): the 4096-network zoos (about 1400 training networks per tanh setting), 64
 # held-out networks per setting, three operator seeds, and a wider, deeper operator (hidden size 32, three
 # message-passing layers) trained for 6000 steps on the headroom setting and 1500 on the Table 1 rows,
 # the kept step chosen on validation networks every 250 steps. That operator was picked by a small search
@@ -801,12 +806,87 @@ if ref is not None:
               "| by optimizer:", rd["who_gains"]["mean_gain_by_optimizer"])
 
 # %% [markdown]
-# REFERENCE-NARRATIVE
+# **What the reference run says, in plain words** (the cell after this one asserts each statement
+# against the committed files, so this text cannot silently drift from them):
+#
+# * **The operator transfers.** On 64 held-out tanh CNNs of the headroom zoo, networks it never saw,
+#   ScaleGMN-B lifts the mean accuracy from about 35% to 44%: **+9.1 points** with a 95% interval of
+#   about +7.6 to +10.5 over 3 seeds and the 64 networks (`operator-gain-cnn` holds). The same operators
+#   gain +9.4 on as many of their *own* training networks, so the held-out gain is 96% of the in-sample
+#   one: the operator is not memorising (`operator-generalizes` holds). This is what the quick run
+#   above cannot show.
+# * **The published scale is not reached, and the curve says why.** The target was +10 points (published
+#   +12.4); the mean is 9.1 and the interval straddles 10 (`operator-gain-cnn-published` inconclusive).
+#   The held-out curve (solid, left panel) was still climbing when training stopped at 6000 steps, by
+#   about a point and a half per thousand steps: more steps, not a different method, is what this budget
+#   lacked. The size curve (middle panel, 2000 steps each) says what was missing before: with 16
+#   training networks the operator fits them (+19 points in-sample, the positive control: it *can*
+#   express a fix) but makes held-out networks worse (about -6); from 128 to 1429 networks the
+#   in-sample gain falls and the held-out gain rises until they meet.
+# * **Equivariance helps here, unlike in the paper.** GMN-B (matched in parameters, 71k against 70k)
+#   gains about +6.8 points and GMN-B trained with random gauge augmentation about +6.2; ScaleGMN-B beats
+#   both on the same networks (paired differences with intervals above zero, printed by the next cell),
+#   and augmentation does not help GMN-B. The published CNN row has the opposite order (GMN-B 51.5%
+#   against ScaleGMN-B 50.3%).
+# * **It changes the networks, not only their confidence.** The median update is about 2.5 times the
+#   norm of the network itself, and the test loss falls about ten times more than a fitted logit
+#   temperature alone would lower it; accuracy and loss gains go together (right panel). The networks
+#   that gain most are those that started worst: the gain correlates with the starting accuracy
+#   (Spearman about -0.76) and with the training fraction the network was trained on (about -0.70), not
+#   with the optimizer it was trained with.
+# * **SGD still gains more where there is headroom**: 150 epochs of plain SGD from the same networks add
+#   about 24 points and tuned Adam more (left panels). One forward pass is about 180 times cheaper per
+#   network than SGD-150 one network at a time, not the published 1000 times (`one-shot-1000x-faster`
+#   refuted: our SGD-150 costs seconds per network, the published one minutes).
+# * **Table 1, judged on the plateau zoos** (final networks that stopped improving; SGD-150 gains +6.3
+#   points on their held-out CNNs, published +6.6, so the regime matches): the CNN operator gains about
+#   +2.6 points, SGD-150 +6.3 (`cnn-one-shot-beats-sgd150` refuted, as published: 50.3% against 44.5%
+#   is not what this budget gives); on MLPs ScaleGMN-B and GMN-B both stay within a few tenths of a point
+#   of the starting accuracy (`mlp-scalegmn-beats-gmn` inconclusive: the published edge, 0.4 points, is
+#   about the width of our interval, so this run neither confirms nor rules it out). With an L1 penalty
+#   on the CNNs, the kept step chosen by the validation *objective*, the operator reduces the L1 norm by
+#   about 7% where SGD-150 reduces it by about 10%, and at a higher test loss
+#   (`l1-larger-reduction-lower-loss` refuted; published 87.6% at a loss of 1.901 against 70.9% at 2.070):
+#   neither half of the claim holds here. The Table 1 operators trained for 1500 steps, and their
+#   validation curves were still rising too.
 
 # %%
 if ref is not None:
     st = {c["id"]: c for c in ref["claims"]}
-    print("REFERENCE-ASSERTS")
+    iv = ref["intervals"]["cnn1d-tanh"]
+    pn = ref["per_network"]["cnn1d-tanh"]
+    d_ = ref["diagnostics"]["cnn1d-tanh"]
+    g = st["operator-gain-cnn"]
+    assert g["status"] == "holds" and 0.08 < g["measured"] < 0.10 and g["ci"][0] > 0.07
+    assert st["operator-gain-cnn-published"]["status"] == "inconclusive"
+    assert st["operator-generalizes"]["status"] == "holds"
+    assert d_["in_sample"]["scalegmn-b"]["held_out_mean"] > 0.9 * d_["in_sample"]["scalegmn-b"]["mean"]
+    curve = d_["steps_curve"]["scalegmn-b"]
+    assert curve["step"][-1] == ref["config"]["steps"] and curve["test"][-1] - curve["test"][-13] > 0.03  # rising
+    sizes = d_["size_curve"]
+    assert sizes[0]["networks"] == 16 and sizes[0]["in_sample_gain"] > 0.15 and sizes[0]["held_out_gain"] < 0
+    assert [p_["held_out_gain"] for p_ in sizes] == sorted(p_["held_out_gain"] for p_ in sizes)
+    for other in ("gmn", "gmn-aug"):
+        diff = bootstrap_mean(np.array(pn["scalegmn-b"]["acc"]) - np.array(pn[other]["acc"]))
+        print(f"scalegmn-b - {other}: {100 * diff['mean']:+.1f} points [{100 * diff.lo:+.1f}, {100 * diff.hi:+.1f}]")
+        assert diff.lo > 0
+    aug = bootstrap_mean(np.array(pn["gmn-aug"]["acc"]) - np.array(pn["gmn"]["acc"]))
+    assert aug.lo < 0 < aug.hi or aug.hi < 0
+    cal = d_["calibration"]["scalegmn-b"]
+    assert cal["mean_loss_gain"] > 5 * cal["mean_temperature_loss_gain"] > 0
+    assert 2 < d_["update_size"]["scalegmn-b"]["median"] < 3
+    sp = d_["who_gains"]["spearman"]
+    assert sp["initial_acc"]["rho"] < -0.6 and sp["train_fraction"]["rho"] < -0.6
+    assert iv["sgd-150"]["acc"]["mean"] - iv["initial"]["acc"]["mean"] > 0.2
+    assert 100 < st["one-shot-1000x-faster"]["measured"] < 1000
+    p_iv = ref["intervals"]["cnn1d-plateau-tanh"]
+    sgd_gain = p_iv["sgd-150"]["acc"]["mean"] - p_iv["initial"]["acc"]["mean"]
+    assert 0.05 < sgd_gain < 0.08 and st["cnn-one-shot-beats-sgd150"]["status"] == "refuted"
+    mlp_claim = st["mlp-scalegmn-beats-gmn"]
+    assert mlp_claim["status"] == "inconclusive" and max(map(abs, mlp_claim["ci"])) < 0.01
+    l1 = st["l1-larger-reduction-lower-loss"]
+    assert l1["status"] == "refuted" and l1["ci"][1] < 0 and l1["measured"]["test_loss_diff_ci_lo"] > 0
+    print("the statements above match the committed reference run")
 
 # %% [markdown]
 # ### The open question: does the gain grow with the gauge's dimension?
