@@ -34,6 +34,7 @@ cfg = notebook_setup(seed=0)
 FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
 
 # %%
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -550,9 +551,10 @@ diag = res.diagnostics[head_name]
 
 def plot_steps(ax, curves, title):
     """In-sample, validation and held-out gain (points) against operator steps, one colour per kind."""
-    for (kind, c), col in zip(curves.items(), sns.color_palette()):
+    for kind, c in curves.items():
         if not c:
             continue
+        col = sns.color_palette()[OPERATORS.index(kind)]  # the same colour per kind in every figure
         for key, ls in (("train", ":"), ("val", "--"), ("test", "-")):
             if key in c:
                 ax.plot(c["step"], 100 * np.asarray(c[key]), ls, color=col,
@@ -570,6 +572,8 @@ def plot_sizes(ax, points, title):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xscale="log", xlabel="training networks", ylabel="accuracy gain (points)",
            title=f"{title} ({points[0]['steps']} steps each)")
+    ax.set_xticks(n, [str(v) for v in n])  # label the measured sizes only
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(fontsize=7)
 
 
