@@ -29,6 +29,7 @@ __all__ = [
     "check_inputs",
     "check_labels",
     "logits",
+    "logits_cross_entropy",
     "classification_loss",
     "accuracy",
     "l1_norm",
@@ -109,7 +110,7 @@ def logits(ws: WeightSpace, x: torch.Tensor, per_network: bool = False) -> torch
 
 
 # ---------------------------------------------------------------------- classification
-def _ce(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def logits_cross_entropy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy per network. ``z``: ``[B, N, C]``, ``y``: ``[N]`` or ``[B, N]`` -> ``[B]``."""
     B, N, C = z.shape
     y = check_labels(y, C, N, B).to(z.device)
@@ -127,7 +128,7 @@ def classification_loss(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, per_n
     Returns:
         ``[B]``, differentiable with respect to the weight tensors.
     """
-    return _ce(logits(ws, x, per_network), y)
+    return logits_cross_entropy(logits(ws, x, per_network), y)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ import torch
 from scipy.stats import spearmanr
 
 from ...weightspace.weights import WeightSpace
-from ..losses import logits
+from ..losses import logits, logits_cross_entropy
 
 __all__ = ["steps_curve", "size_curve", "update_size", "who_gains", "calibration_control", "TEMPERATURES"]
 
@@ -88,13 +88,6 @@ def who_gains(gain: np.ndarray, metadata: pd.DataFrame, initial_acc: np.ndarray)
 
 
 @torch.no_grad()
-def _ce_per_network(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # z [B, N, C]
-    return torch.nn.functional.cross_entropy(z.flatten(0, 1), y.repeat(z.shape[0]), reduction="none").view(
-        z.shape[0], -1).mean(1)
-
-
-@torch.no_grad()
 def calibration_control(before: WeightSpace, after: WeightSpace, x_fit: torch.Tensor, y_fit: torch.Tensor,
                         x: torch.Tensor, y: torch.Tensor, temperatures: Sequence[float] = TEMPERATURES) -> dict:
     """Per network: accuracy gain and loss gain (``loss_before - loss_after``, > 0 = better) of
@@ -104,11 +97,11 @@ def calibration_control(before: WeightSpace, after: WeightSpace, x_fit: torch.Te
     reaches, and the Spearman correlation of accuracy and loss gains."""
     z_fit = logits(before, x_fit)
     t = torch.tensor(list(temperatures), dtype=z_fit.dtype, device=z_fit.device)
-    fit = torch.stack([_ce_per_network(z_fit / ti, y_fit) for ti in t], 1)  # [B, T]
+    fit = torch.stack([logits_cross_entropy(z_fit / ti, y_fit) for ti in t], 1)  # [B, T]
     best_t = t[fit.argmin(1)]
     z0, z1 = logits(before, x), logits(after, x)
-    l0, l1 = _ce_per_network(z0, y), _ce_per_network(z1, y)
-    lt = _ce_per_network(z0 / best_t[:, None, None], y)
+    l0, l1 = logits_cross_entropy(z0, y), logits_cross_entropy(z1, y)
+    lt = logits_cross_entropy(z0 / best_t[:, None, None], y)
     a0 = (z0.argmax(-1) == y).double().mean(1)
     a1 = (z1.argmax(-1) == y).double().mean(1)
     acc_gain, loss_gain, temp_gain = (a1 - a0).cpu().numpy(), (l0 - l1).double().cpu().numpy(), \

@@ -177,7 +177,7 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
              tcfg(kind, seed), tag, f"{setting.name}-s{seed}", cache, monitor, select)
             for kind in setting.kinds for seed in cfg.seeds]
     headroom = setting.role == "headroom"
-    curve_jobs = _curve_jobs(setting, cfg, tr, te, x, y, xt, yt, tag, cache, monitor) if headroom else []
+    curve_jobs = _curve_jobs(setting, cfg, tr, x, y, tag, cache, monitor) if headroom else []
     pretrained = train_operators_parallel(jobs + curve_jobs, device, workers)
     tr_in = tr[:te.batch_size]
     initial_in = per_network(tr_in, tr_in, xt, yt)["acc"] if headroom else None
@@ -252,8 +252,8 @@ def run_setting(setting: Setting, cfg: StudyConfig, device=None, progress: bool 
                        "spec": zoo.spec.to_text(), "zoo": recipe.name, "zoo_networks": len(zoo)}}
 
 
-def _curve_jobs(setting: Setting, cfg: StudyConfig, tr: WeightSpace, te: WeightSpace, x, y, xt, yt, tag: str,
-                cache, monitor: dict) -> list[tuple]:
+def _curve_jobs(setting: Setting, cfg: StudyConfig, tr: WeightSpace, x, y, tag: str, cache,
+                monitor: dict) -> list[tuple]:
     """The operator jobs of the size curve (``cfg.curve_sizes`` training networks and all of them,
     ScaleGMN-B, first seed, ``cfg.curve_steps`` steps, no selection), monitored on their own first
     training networks (in-sample), the validation and the test networks. Empty without diagnostics."""
@@ -298,7 +298,11 @@ def _diagnostics(setting: Setting, cfg: StudyConfig, d: dict, per: dict, in_samp
     _, _, te_zoo = d["zoo"].split(cfg.split, seed=cfg.seed)
     md = te_zoo.metadata.iloc[:te.batch_size].reset_index(drop=True)
     gain = (per["scalegmn-b"]["acc"] - per["initial"]["acc"]).mean(0) if "scalegmn-b" in per else None
-    if gain is not None and len(md) == te.batch_size:
+    # the metadata rows belong to the test networks only if split_initial dropped none of them (and with
+    # start="final" only): check the weights themselves
+    aligned = (cfg.start == "final" and len(md) == te.batch_size
+               and torch.equal(te_zoo.weights(device=te.device)[:te.batch_size].flatten(), te.flatten()))
+    if gain is not None and aligned:
         out["who_gains"] = who_gains(gain, md, per["initial"]["acc"][0])
         out["who_gains"]["per_network"] = {"gain": np.round(gain, 5).tolist(),
                                            **{c: md[c].tolist() for c in ("train_fraction", "lr", "init_scale",
