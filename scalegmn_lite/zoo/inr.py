@@ -23,7 +23,7 @@ from .recipes import ZooRecipe
 from .train import BatchedOptimizer
 from .zoo import Zoo
 
-__all__ = ["digit_images", "coordinate_grid", "init_siren", "fit_inrs", "render", "psnr", "build_inr_zoo"]
+__all__ = ["INR_INITS", "digit_images", "coordinate_grid", "init_siren", "fit_inrs", "render", "psnr", "build_inr_zoo"]
 
 
 def digit_images(size: int = 16, device=None, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,19 +44,35 @@ def coordinate_grid(size: int, device=None, dtype: torch.dtype = torch.float32) 
     return torch.stack(torch.meshgrid(t, t, indexing="ij"), -1).reshape(-1, 2)
 
 
-def init_siren(spec: NetworkSpec, seeds: Sequence[int], device=None, dtype: torch.dtype = torch.float32) -> WeightSpace:
-    """SIREN init (Sitzmann et al. 2020) per network from a generator seeded with ``seeds[b]``:
-    first layer ``U(-1/fan_in, 1/fan_in)``, later ``U(-sqrt(6/fan_in)/w0, +)``; biases
-    ``U(-1/sqrt(fan_in), +)`` (PyTorch's default)."""
+#: how an INR's weights are drawn before fitting (``ZooRecipe.inr_init``)
+INR_INITS = ("siren", "dwsnets")
+
+
+def init_siren(spec: NetworkSpec, seeds: Sequence[int], device=None, dtype: torch.dtype = torch.float32,
+               convention: str = "siren") -> WeightSpace:
+    """Initial INR weights per network from a generator seeded with ``seeds[b]``.
+
+    ``convention="siren"`` (Sitzmann et al. 2020): first layer ``U(-1/fan_in, 1/fan_in)``, later
+    ``U(-sqrt(6/fan_in)/w0, +)``; biases ``U(-1/sqrt(fan_in), +)`` (PyTorch's default). With ``w0 = 30``
+    the first layer's frequencies reach 15 and barely move while fitting, so each INR stores its image
+    in the basis of its own random Fourier features.
+
+    ``convention="dwsnets"``: how the published MNIST INRs were fitted (DWSNets' ``nn/inr.py``, whose
+    ``is_first`` flag is unused): *every* layer ``U(-sqrt(6/fan_in)/w0, +)`` and zero biases, so the
+    first layer starts at low frequencies (about 1.7 for ``fan_in = 2``) and is learned from the image.
+    """
+    if convention not in INR_INITS:
+        raise ValueError(f"unknown INR init convention {convention!r}; choose from {INR_INITS}")
     ws, bs = [[] for _ in spec.layers], [[] for _ in spec.layers]
     w0 = spec.layers[0].activation_param or 30.0
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))
         for l, layer in enumerate(spec.layers):
             fan = layer.in_dim
-            bound = 1.0 / fan if l == 0 else math.sqrt(6.0 / fan) / w0
+            bound = 1.0 / fan if l == 0 and convention == "siren" else math.sqrt(6.0 / fan) / w0
             ws[l].append((torch.rand(*layer.weight_shape, generator=g) * 2 - 1) * bound)
-            bs[l].append((torch.rand(layer.out_dim, generator=g) * 2 - 1) / math.sqrt(fan))
+            b = (torch.rand(layer.out_dim, generator=g) * 2 - 1) / math.sqrt(fan)
+            bs[l].append(b if convention == "siren" else torch.zeros_like(b))
     return WeightSpace(spec, [torch.stack(w) for w in ws], [torch.stack(b) for b in bs]).to(device=device, dtype=dtype)
 
 
@@ -127,7 +143,7 @@ def build_inr_zoo(recipe: ZooRecipe, device=None, progress: bool = True, indices
     for s in range(0, len(hp), recipe.chunk_size):
         rows = hp[s:s + recipe.chunk_size]
         idx = [recipe.image_of(r["net"]) for r in rows]
-        ws0 = init_siren(spec, [recipe.init_seed(r) for r in rows], device=device)
+        ws0 = init_siren(spec, [recipe.init_seed(r) for r in rows], device=device, convention=recipe.inr_init)
         lr = torch.tensor([r["lr"] for r in rows], dtype=torch.float64)
         _, ckpts, mses = fit_inrs(ws0, images[idx], recipe.epochs, lr, recipe.checkpoint_epochs, progress)
         md = pd.DataFrame(rows).drop(columns=["init_scale", "weight_decay"])

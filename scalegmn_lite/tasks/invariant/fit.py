@@ -44,6 +44,8 @@ class FitConfig:
     clip_norm: float = 10.0
     augment: Callable[[WeightSpace, torch.Generator], WeightSpace] | None = None
     seed: int = 0
+    #: training networks scored after every epoch (``history[i]["train_score"]``; 0: none)
+    train_probe: int = 512
 
 
 @dataclass
@@ -190,6 +192,11 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
         t = (step - warm) / max(1, total - warm)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
+    # the training score is measured every epoch on a fixed subset, for learning curves (overfitting shows
+    # as a training score that keeps rising while the validation score stalls)
+    probe = torch.randperm(ws_train.batch_size, generator=torch.Generator().manual_seed(cfg.seed))[:cfg.train_probe]
+    probe = probe.sort().values.to(ws_train.device)
+    ws_probe, y_probe = ws_train[probe], y_train[probe]
     result, best_state, step = FitResult(), None, 0
     t0 = time.perf_counter()
     bar = progress_bar(range(cfg.epochs), desc=desc, enabled=progress)
@@ -231,6 +238,10 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
         entry = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "val_score": val}
         if caught:
             entry["val_note"] = str(caught[-1].message)
+        if cfg.train_probe:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UndefinedScoreWarning)  # NaN is its own note here
+                entry["train_score"] = score(task, predict(model, ws_probe, cfg.batch_size * 2), y_probe)
         result.history.append(entry)
         set_postfix(bar, loss=f"{result.history[-1]['train_loss']:.4f}", val=f"{val:.3f}")
         if val > result.best_val:

@@ -15,18 +15,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from ...nn.baselines import FlatMLP, StatNN, gauge_augment
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
-from ...weightspace.gauge import GaugeElement
+from ...weightspace.gauge import GaugeElement, sample_non_symmetry
 from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
 from .fit import FitConfig, fit, predict, score
 
-__all__ = ["MODEL_NAMES", "TaskData", "accuracy_task", "inr_task", "make_model", "gauge_shift", "compare"]
+__all__ = ["GAUGE_TEST_SEED", "MODEL_NAMES", "NON_SYMMETRY", "TaskData", "accuracy_task", "inr_task", "make_model",
+           "gauge_shift", "compare"]
+
+#: the seed of the gauge elements (and non-symmetries) applied to the test networks, one per task
+GAUGE_TEST_SEED = 20231
+#: the non-symmetry of the negative control (q = -1 for ReLU, q = 2 for tanh / sine: other functions)
+NON_SYMMETRY = "wrong_scaling"
 
 MODEL_NAMES = ("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug")
 
@@ -41,6 +48,8 @@ class TaskData:
     train: tuple[WeightSpace, torch.Tensor]
     val: tuple[WeightSpace, torch.Tensor]
     test: tuple[WeightSpace, torch.Tensor]
+    #: per test network, the checkpoint (epoch) its weights are from (accuracy prediction; else None)
+    test_checkpoint: torch.Tensor | None = None
 
     @property
     def spec(self) -> NetworkSpec:
@@ -52,6 +61,20 @@ class TaskData:
 
     def sizes(self) -> dict[str, int]:
         return {k: getattr(self, k)[0].batch_size for k in ("train", "val", "test")}
+
+    def transformed_test(self, kind: str = "gauge", seed: int = GAUGE_TEST_SEED) -> WeightSpace:
+        """The test networks, each replaced by a transform of itself drawn with ``seed`` (the same for
+        every model, so scores on it are paired): ``"gauge"``, a random element of its gauge group
+        (permutations, and positive scalings in ``[1/4, 4]`` for ReLU or sign flips for tanh/sine:
+        the same functions); or a *non*-symmetry (``"wrong_scaling"``, ``"uncoupled_permutation"``,
+        ``"mismatched_scaling"``; :func:`~scalegmn_lite.weightspace.gauge.sample_non_symmetry`: other
+        functions), the negative control."""
+        ws = self.test[0]
+        g = torch.Generator().manual_seed(seed)
+        if kind == "gauge":
+            return GaugeElement.sample(ws.spec, ws.batch_size, generator=g, device=ws.device,
+                                       dtype=ws.dtype).apply(ws)
+        return sample_non_symmetry(ws, kind, generator=g)
 
 
 def _stack_checkpoints(zoo, checkpoints, target: str) -> tuple[WeightSpace, torch.Tensor]:
@@ -66,16 +89,40 @@ def accuracy_task(zoo, checkpoints=None, seed: int = 0, fractions=(0.6, 0.2, 0.2
     checkpoints = [c for c in (checkpoints or zoo.checkpoints)]
     tr, va, te = zoo.split(fractions, seed=seed)
     parts = [_stack_checkpoints(z, checkpoints, "test_acc") for z in (tr, va, te)]
-    return TaskData("accuracy-prediction", "regression", 1, *parts)
+    ckpt = torch.tensor(checkpoints).repeat_interleave(len(te))
+    return TaskData("accuracy-prediction", "regression", 1, *parts, test_checkpoint=ckpt)
 
 
-def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2)) -> TaskData:
+def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2), train_images: float | int | None = None,
+             views: int | None = None) -> TaskData:
     """Final INRs with the digit they encode, split *by image* (every view of an image, i.e. every INR
-    fitted to it, lands in the same part; a zoo with one INR per image splits by network)."""
-    parts = []
+    fitted to it, lands in the same part; a zoo with one INR per image splits by network).
+
+    For learning curves the training part can be cut, validation and test never change:
+    ``train_images`` keeps that many training images (an int) or that fraction of them (a float in
+    (0, 1]), drawn with ``seed``; ``views`` keeps the first ``views`` INRs of every image (all parts)."""
     by = "image_index" if "image_index" in zoo.metadata else None
-    for z in zoo.split(fractions, seed=seed, by=by):
-        parts.append((z.weights(), torch.tensor(z.metadata["label"].to_numpy()).long()))
+    if views is not None:
+        if by is None or "view" not in zoo.metadata:
+            if views != 1:
+                raise ValueError(f"views={views} needs a zoo with several views per image (a 'view' column)")
+        else:
+            have = int(zoo.metadata["view"].max()) + 1
+            if not 1 <= views <= have:
+                raise ValueError(f"views must be in [1, {have}] (the zoo's views per image), got {views}")
+            zoo = zoo.filter(lambda md: md["view"] < views)
+    zs = list(zoo.split(fractions, seed=seed, by=by))
+    if train_images is not None:
+        key = by or "net"
+        images = np.unique(zs[0].metadata[key].to_numpy())
+        n = int(train_images) if isinstance(train_images, (int, np.integer)) and not isinstance(train_images, bool) \
+            else int(round(float(train_images) * len(images)))
+        if not 1 <= n <= len(images):
+            raise ValueError(f"train_images must keep between 1 and {len(images)} training images (an int) or a "
+                             f"fraction in (0, 1]; got {train_images!r}")
+        keep = set(np.random.default_rng(seed).permutation(images)[:n].tolist())
+        zs[0] = zs[0].filter(lambda md: md[key].isin(keep))
+    parts = [(z.weights(), torch.tensor(z.metadata["label"].to_numpy()).long()) for z in zs]
     return TaskData("inr-classification", "classification", 10, *parts)
 
 
@@ -124,8 +171,16 @@ def _fit_one(data: TaskData, name: str, seed: int, fit_config: FitConfig | None,
     test = score(data.task, pred, data.test[1])
     # per test network: the prediction (regression) or the predicted class (classification)
     per = pred.squeeze(-1) if data.task == "regression" else pred.argmax(-1)
+    on = {}  # the same test networks transformed: by gauge elements (same functions) and by a non-symmetry
+    for kind in ("gauge", NON_SYMMETRY):
+        p = predict(model, data.transformed_test(kind))
+        on[kind] = (score(data.task, p, data.test[1]),
+                    (p.squeeze(-1) if data.task == "regression" else p.argmax(-1)).detach().double().cpu().tolist())
     row = {"task": data.name, "model": name, "seed": seed, "test_score": test,
            "test_pred": per.detach().double().cpu().tolist(),
+           "test_score_gauge": on["gauge"][0], "test_pred_gauge": on["gauge"][1],
+           "test_score_nonsym": on[NON_SYMMETRY][0], "test_pred_nonsym": on[NON_SYMMETRY][1],
+           "history": res.history,
            "best_val": res.best_val, "best_epoch": res.best_epoch, "seconds": seconds,
            "gauge_shift": gauge_shift(model, data.test[0], seed),
            "params": sum(p.numel() for p in model.parameters())}
