@@ -170,7 +170,9 @@ def _synthetic_run(folder: Path, mode: str = "reference") -> Path:
         "test_targets": {"accuracy-prediction": y.tolist(), "inr-classification": labels.tolist()}}))
     (folder / "manifest.json").write_text(json.dumps({
         "mode": mode, "command": "scalegmn-lite reproduce", "commit": "0" * 40, "started": "2026-12-04T00:00:00",
-        "wall_seconds": 600.0, "cpu_count": 2, "cpu": "test", "jobs": 2, "versions": {"torch": "x"}}))
+        "wall_seconds": 600.0, "cpu_count": 2, "cpu": "test", "jobs": 2, "versions": {"torch": "x"},
+        "per_experiment": {"invariant": {"seconds": 300.0, "finished": "2026-12-05T01:00:00",
+                                         "source": {"commit": "a" * 40}}}}))
     return folder
 
 
@@ -185,6 +187,9 @@ def test_reference_helpers_read_validate_and_recompute(tmp_path, monkeypatch):
     assert iv["inr-classification"]["good"]["mean"] == 1.0
     assert list(R.claims_frame(ref).status) == ["holds"]
     assert "10 min wall, 2 process(es), on 2 CPU cores" in R.describe_run()
+    assert "no part 'nope'" in R.describe_run("nope")
+    assert R.describe_run("invariant").startswith("reference invariant results: commit aaaaaaaaaa, finished "
+                                                  "2026-12-05, 5 process-minutes on 2 CPU cores")
     assert R.load_reference("amortized", quiet=True) is None
     table = R.summary_markdown(d, _synthetic_run(tmp_path / "quick", "quick"))
     assert "`x-beats-y`" in table and "quick: mean [95% interval], status" in table and "1 of 1 claims hold" in table
@@ -196,3 +201,15 @@ def test_reference_helpers_read_validate_and_recompute(tmp_path, monkeypatch):
     (d / "invariant.json").write_text(json.dumps(dict(bad, mode="quick")))
     with pytest.raises(ValueError, match="not 'reference'"):
         R.load_reference("invariant")
+
+
+def test_the_figure_of_a_dict_claim_is_the_one_its_interval_belongs_to():
+    """Results files sort their keys, so 'the first entry' of a measured dict is arbitrary: the figure
+    shown next to an interval is the named one (interval_of), else the only entry inside the interval."""
+    from scalegmn_lite.course.reference import _mean_of
+
+    base = {"ci": [0.03, 0.06]}
+    assert _mean_of({**base, "measured": {"a_gain": 0.09, "b_minus_half": 0.044, "c_in_sample": 0.094}}) == 0.044
+    assert _mean_of({**base, "measured": {"a": 0.04, "b": 0.05}}) is None  # ambiguous: no figure
+    assert _mean_of({**base, "measured": {"a": 0.04, "b": 0.05, "interval_of": "b"}}) == 0.05
+    assert _mean_of({"ci": None, "measured": {"a": 0.04}}) is None  # exact figures: no single number

@@ -702,7 +702,7 @@ ref = load_reference("amortized")
 search_path = (reference_dir() or Path("results/reference")) / "search" / "operator_search.json"
 search = json.loads(search_path.read_text()) if search_path.is_file() else None
 if ref is not None:
-    print(describe_run())
+    print(describe_run("amortized"))
     rc = ref["config"]
     print(f"hidden {rc['hidden_dim']}, {rc['num_layers']} layers, {rc['steps']} steps (headroom) |",
           len(rc["seeds"]), "seeds |", {k: (v["train"], v["test"]) for k, v in ref["counts"].items()},

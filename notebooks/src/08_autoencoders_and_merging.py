@@ -339,7 +339,7 @@ from scalegmn_lite.course.reference import claims_frame, describe_run, load_refe
 
 ref = load_reference("merging")
 if ref is not None:
-    print(describe_run(), "|", len(ref["seeds"]), "autoencoder seeds")
+    print(describe_run("merging"), "|", len(ref["seeds"]), "autoencoder seeds")
     fair = ref["fairness"]
     zoos = list(fair)
     diffs = [("decoded_minus_wm_barrier", "barrier: decoded - weight matching"),

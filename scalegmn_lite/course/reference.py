@@ -59,11 +59,22 @@ def manifest() -> dict | None:
     return json.loads((d / "manifest.json").read_text()) if d else None
 
 
-def describe_run() -> str:
-    """One line: when, on what, how long, at which commit."""
+def describe_run(experiment: str | None = None) -> str:
+    """One line: when, on what, how long, at which commit. With ``experiment``, the line of that part of
+    the run only (the commit that produced its JSON, when it finished, its own minutes), so a notebook's
+    footnote does not change when another experiment of the reference run is rerun."""
     m = manifest()
     if m is None:
         return "no committed reference run"
+    if experiment is not None:
+        part = (m.get("per_experiment") or {}).get(experiment)
+        if part is None:
+            return f"the reference run's manifest has no part {experiment!r}"
+        commit = ((part.get("source") or {}).get("commit") or (m.get("first_invocation") or {}).get("commit")
+                  or "unrecorded")[:10]
+        when = (part.get("finished") or m["started"])[:10]
+        return (f"reference {experiment} results: commit {commit}, finished {when}, {part['seconds'] / 60:.0f} "
+                f"process-minutes on {m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
     return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {_timing(m)}, on "
             f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
 
@@ -107,8 +118,8 @@ def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str,
 
 def _mean_of(c: dict) -> float | None:
     """The number a claim's interval belongs to: the measured value, or for a claim whose measured
-    field is a dict, the entry its interval was computed for (the zoo shown, the slope, the first
-    figure)."""
+    field is a dict, the entry its interval was computed for (``interval_of`` names it, or the slope,
+    or the only entry inside the interval; None when that is ambiguous)."""
     m = c["measured"]
     if isinstance(m, bool) or not isinstance(m, (int, float, dict)):
         return None
@@ -119,7 +130,12 @@ def _mean_of(c: dict) -> float | None:
             return float(m[key])
     if not c.get("ci"):  # a dict of exact figures (per zoo, per activation): no single number
         return None
-    return next((float(v) for v in m.values() if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+    # no key names the interval's figure (results files sort their keys, so "the first entry" means
+    # nothing): the one entry that lies inside the interval, or none when that is ambiguous
+    lo, hi = c["ci"]
+    inside = [float(v) for v in m.values() if isinstance(v, (int, float)) and not isinstance(v, bool)
+              and lo <= v <= hi]
+    return inside[0] if len(inside) == 1 else None
 
 
 def _fmt(c: dict) -> str:

@@ -538,7 +538,8 @@ def _transfer_claims(result: StudyResult, nan: dict) -> list:
                        f"gain (in-sample: the operator on as many of its training networks, test images; "
                        f"mean {ins:.4f})",
                        gen, ">=", 0.0, measured={"held_out_minus_half_in_sample": gen["mean"],
-                                                 "in_sample_gain": ins, "held_out_gain": gain["mean"]}),
+                                                 "in_sample_gain": ins, "held_out_gain": gain["mean"],
+                                                 "interval_of": "held_out_minus_half_in_sample"}),
     ]
 
 
