@@ -202,7 +202,8 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     A failing experiment does not take the others with it: the rest finish, the report and manifest
     are written for what finished (the manifest lists the failure), then ``SystemExit`` names it.
     ``resume=True`` keeps every ``<out>/<experiment>.json`` of the same mode that a previous run
-    finished and runs only the missing ones; the manifest marks the reused ones with the commit and
+    finished and runs only the missing ones (of ``only``, if given; the report and manifest still cover
+    every result in ``out``); the manifest marks the reused ones with the commit and
     date they record (``source``, ``finished``), so a resumed run never passes for a single one."""
     import os
 
@@ -225,7 +226,10 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     source = _source_state()  # the code that runs: commit and uncommitted files when the run starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    reused = {n: r for n in names if resume and (r := _reusable(out / f"{n}.json", mode)) is not None}
+    # --resume keeps every finished result of this mode in the folder, named by --only or not, so the
+    # report and manifest written below still describe the whole folder; --only picks what may run
+    scope = list(experiments) if resume else names
+    reused = {n: r for n in scope if resume and (r := _reusable(out / f"{n}.json", mode)) is not None}
     previous = _previous_manifest(out, mode) if reused else {}
     todo = [n for n in names if n not in reused]
     if reused:
@@ -256,7 +260,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
                     failed[n] = f"{type(exc).__name__}: {exc}"
                     print(f"[reproduce] {n} FAILED: {failed[n]}", flush=True)
     results = {}
-    for name in [n for n in names if n in done]:
+    for name in [n for n in scope if n in done]:
         result = results[name] = done[name]
         for c in result["claims"]:
             status = c.get("status", "holds" if c["holds"] else "refuted").upper()
@@ -269,7 +273,8 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
                # a reused result without its own record keeps the one the previous manifest had
                "source": r.get("source") or (old_per.get(n, {}).get("source") if n in reused else None)}
            for n, r in results.items()}
-    _manifest(out, mode, names, time.perf_counter() - t_all, started, source, jobs, per, failed,
+    covered = [n for n in scope if n in done or n in failed]
+    _manifest(out, mode, covered, time.perf_counter() - t_all, started, source, jobs, per, failed,
               first_invocation=previous.get("first_invocation"))
     print(f"[reproduce] wrote {report} and manifest.json")
     if failed:

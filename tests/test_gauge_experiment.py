@@ -139,6 +139,12 @@ def test_resume_keeps_the_provenance_of_reused_results(tmp_path, monkeypatch):
     assert new["per_experiment"]["one"]["reused"] and new["per_experiment"]["one"]["source"]["commit"] == "c0ffee"
     two = new["per_experiment"]["two"]
     assert not two["reused"] and two["source"]["commit"] == new["commit"]
+    # --only with --resume reruns what it names and is missing; the manifest and report keep the rest
+    (tmp_path / "two.json").unlink()
+    reproduce(tmp_path, quick=True, device="cpu", only=["two"], progress=False, resume=True)
+    new = json.loads((tmp_path / "manifest.json").read_text())
+    assert set(new["per_experiment"]) >= {"one", "two"} and new["per_experiment"]["one"]["reused"]
+    assert not new["per_experiment"]["two"]["reused"] and "`a`" in (tmp_path / "REPORT.md").read_text()
     # a run that reuses nothing starts a new record
     reproduce(tmp_path, quick=True, device="cpu", only=["one", "two"], progress=False)
     assert "first_invocation" not in json.loads((tmp_path / "manifest.json").read_text())
