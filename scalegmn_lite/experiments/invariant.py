@@ -5,6 +5,13 @@ Every model is trained with several seeds (init and data order); the comparisons
 same test networks and decided by 95% bootstrap intervals over test networks and seeds
 (:mod:`scalegmn_lite.common.stats`): Kendall tau differences are recomputed on resampled test sets,
 accuracy differences are means of per-network correctness differences.
+
+Claims (issue 23): ``scalegmn-invariant``; ScaleGMN against GMN and StatNN on both tasks;
+``accuracy-prediction-learns`` (the best model's tau >= 0.8) and ``inr-classification-learns``
+(ScaleGMN >= 0.6); ``scalegmn-gauge-test-unchanged`` and ``gauge-test-moves-baselines`` (scores on test
+networks replaced by gauge transforms of themselves). Beside them: learning curves (``runs[i]["history"]``),
+Kendall tau per checkpoint, and the INR evidence (:func:`inr_evidence`: init convention, views, the number
+of training images, the renderings' control).
 """
 
 from __future__ import annotations
