@@ -80,8 +80,6 @@ def inr_zoo(device, progress: bool = True, reference: bool = False):
 def inr_init_twin(device, progress: bool = True, reference: bool = False):
     """The control zoo of the init-convention evidence: the images of :func:`inr_zoo`, one INR each,
     fitted the same way but from Sitzmann's SIREN init (high-frequency first layer, random biases)."""
-    from dataclasses import replace
-
     from ..zoo import load_or_build
 
     r = _recipe("inr-dws-digits", reference)
