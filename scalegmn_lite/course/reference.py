@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ..common.claims import validate_claim
-from ..common.stats import bootstrap_stat
 
 __all__ = ["reference_dir", "load_reference", "manifest", "claims_frame", "invariant_intervals", "describe_run",
            "summary_markdown", "zoo_table_markdown", "result_files"]
@@ -95,7 +94,7 @@ def claims_frame(result: dict):
 def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str, dict]]:
     """task -> model -> 95% interval of the test score (Kendall tau or accuracy), from the reference
     run's per-network test predictions (two-way bootstrap over test networks and seeds)."""
-    from scipy.stats import kendalltau
+    from ..experiments.invariant import score_interval
 
     preds: dict[tuple[str, str], list[tuple[int, list]]] = {}
     for key, p in result["test_predictions"].items():
@@ -105,14 +104,8 @@ def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str,
     for (task, model), runs in preds.items():
         y = np.asarray(result["test_targets"][task], dtype=np.float64)
         p = np.array([v for _, v in sorted(runs)], dtype=np.float64)
-        if task == "accuracy-prediction":
-            def stat(s, idx, p=p, y=y):
-                t = kendalltau(p[s][idx], y[idx])[0]
-                return float(t) if t == t else 0.0
-        else:
-            def stat(s, idx, p=p, y=y):
-                return float((p[s][idx] == y[idx]).mean())
-        out.setdefault(task, {})[model] = bootstrap_stat(stat, len(p), len(y), n_boot=n_boot)
+        kind = "regression" if task == "accuracy-prediction" else "classification"
+        out.setdefault(task, {})[model] = score_interval(kind, y, p, n_boot=n_boot)
     return out
 
 

@@ -23,7 +23,7 @@ import torch
 from scipy.stats import kendalltau
 
 from ..common.claims import claim, interval_claim
-from ..common.stats import bootstrap_mean, bootstrap_stat
+from ..common.stats import N_BOOT, bootstrap_mean, bootstrap_stat
 from ..tasks.invariant.fit import FitConfig
 from ..tasks.invariant.study import accuracy_task, compare, inr_task
 from . import RunContext, experiment
@@ -126,11 +126,11 @@ def paired_difference(task: str, y: np.ndarray, pa: np.ndarray, pb: np.ndarray) 
     return bootstrap_mean((pa == y).astype(float) - (pb == y).astype(float))
 
 
-def score_interval(task: str, y: np.ndarray, p: np.ndarray) -> dict:
+def score_interval(task: str, y: np.ndarray, p: np.ndarray, n_boot: int = N_BOOT) -> dict:
     """A model's test score (mean over seeds) with its 95% bootstrap interval over networks and seeds."""
     if task == "regression":
-        return bootstrap_stat(lambda s, idx: _tau(p[s][idx], y[idx]), len(p), len(y))
-    return bootstrap_mean((p == y).astype(float))
+        return bootstrap_stat(lambda s, idx: _tau(p[s][idx], y[idx]), len(p), len(y), n_boot=n_boot)
+    return bootstrap_mean((p == y).astype(float), n_boot=n_boot)
 
 
 def tau_difference(df, y: np.ndarray, task: str, a: str, b: str) -> dict:
