@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common.claims import Claim
+from .common.claims import SOURCES, Claim
 
 __all__ = ["main", "reproduce", "write_report"]
 
@@ -25,7 +25,8 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
                      for c in r["claims"]) for k in ("holds", "refuted", "inconclusive")}
     lines += [f"{counts['holds']} of {total} claims hold, {counts['refuted']} refuted, {counts['inconclusive']} "
               "inconclusive. Trained claims: mean over seeds and held-out networks with a 95% bootstrap interval; "
-              "holds = the interval excludes the opposite, refuted = it excludes the claim.", "",
+              "holds = the interval excludes the opposite, refuted = it excludes the claim. A statement marked "
+              + ", ".join(f"*[{k}]* is {v}" for k, v in SOURCES.items()) + ".", "",
               "| experiment | claim | statement | measured | 95% interval | seeds | target | status |",
               "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
@@ -37,7 +38,10 @@ def write_report(out: Path, results: dict[str, dict]) -> Path:
             ci_text = f"[{float(ci[0]):.4g}, {float(ci[1]):.4g}]" if ci else "exact"
             status = c.get("status", "holds" if c["holds"] else "refuted")
             shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}[status]
-            lines.append(f"| {name} | `{c['id']}` | {c['statement']} | {measured} | {ci_text} | {c.get('seeds') or ''} "
+            statement = c["statement"]
+            if c.get("source"):
+                statement = f"*[{c['source']}]* {statement}"
+            lines.append(f"| {name} | `{c['id']}` | {statement} | {measured} | {ci_text} | {c.get('seeds') or ''} "
                          f"| {c['target']} | {shown} |")
     lines += ["", "| experiment | mode | device | seconds |", "|---|---|---|---|"]
     for name, r in results.items():

@@ -213,3 +213,27 @@ def test_the_figure_of_a_dict_claim_is_the_one_its_interval_belongs_to():
     assert _mean_of({**base, "measured": {"a": 0.04, "b": 0.05}}) is None  # ambiguous: no figure
     assert _mean_of({**base, "measured": {"a": 0.04, "b": 0.05, "interval_of": "b"}}) == 0.05
     assert _mean_of({"ci": None, "measured": {"a": 0.04}}) is None  # exact figures: no single number
+
+
+def test_claim_sources_are_checked_and_shown(tmp_path):
+    """Issue 24: a claim may be marked as a source paper's or the course's own; the mark is validated,
+    kept out of unmarked claims' dicts, shown in REPORT.md and in the notebooks' claims table."""
+    from scalegmn_lite.cli import write_report
+    from scalegmn_lite.common.claims import claim, validate_claim
+    from scalegmn_lite.course.reference import claims_frame
+
+    plain = claim("a", "s", 1.0, ">=", 0.5)
+    assert "source" not in plain.to_dict()
+    paper, own = plain.marked("seed 004"), claim("b", "t", 0.0, "<=", 1.0).marked("course")
+    validate_claim(paper.to_dict())
+    with pytest.raises(ValueError, match="source must be one of"):
+        plain.marked("my blog")
+    with pytest.raises(ValueError, match="source 'x' is not one of"):
+        validate_claim({**paper.to_dict(), "source": "x"})
+    result = {"claims": [paper.to_dict(), own.to_dict()], "seconds": 1.0}
+    assert list(claims_frame(result).whose) == ["paper", "course"]
+    assert "whose" not in claims_frame({"claims": [plain.to_dict()]})
+    text = write_report(tmp_path, {"merging": result}).read_text()
+    assert "| *[seed 004]* s |" in text and "| *[course]* t |" in text
+    assert "Symmetry-Aware Graph Metanetwork Autoencoders" in text
+

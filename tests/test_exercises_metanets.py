@@ -15,6 +15,7 @@ from scalegmn_lite.course.metanets import (
     check_equivariance_verdicts,
     check_gauge_shift,
     check_gmn_encoder,
+    check_best_scale,
     check_noise_power,
     check_operator_equivariance,
     check_sum_readout,
@@ -168,6 +169,21 @@ def test_08_4_noise_power():
     assert check_noise_power(4)
     assert not check_noise_power(2)  # the path and the blend differ at second order; the MSE squares it
     assert check_noise_power(None).ok is None
+
+
+def test_08_5_best_scale():
+    def closed_form(a0, a1, c0, c1):  # the positive root of the stationarity quartic, by a fine search
+        t = torch.linspace(-6, 6, 24001, dtype=a0.dtype).exp()[None]
+        A, C = (a1 * a1).sum(1, keepdim=True), (a0 * a1).sum(1, keepdim=True)
+        B, D = (c1 * c1).sum(1, keepdim=True), (c0 * c1).sum(1, keepdim=True)
+        return t[0][(t * t * A - 2 * t * C + B / t / t - 2 * D / t).argmin(1)]
+
+    assert check_best_scale(closed_form)
+    # matching the row norms (the canonical scale) is not the closest scaling
+    assert not check_best_scale(lambda a0, a1, c0, c1: a0.norm(dim=1) / a1.norm(dim=1))
+    assert not check_best_scale(lambda a0, a1, c0, c1: -closed_form(a0, a1, c0, c1))  # not positive
+    assert not check_best_scale(lambda a0, a1, c0, c1: torch.ones(3, dtype=a0.dtype))  # wrong size
+    assert check_best_scale(lambda *a: None).ok is None
 
 
 def test_08_6_gmn_encoder():

@@ -194,3 +194,33 @@ def test_weight_matching_without_hidden_layers_is_identity():
     spec = NetworkSpec.from_text("mlp 3-2 relu")
     ws = WeightSpace.randn(spec, 2, torch.Generator().manual_seed(8))
     assert weight_matching(ws, ws).apply(ws).allclose(ws)
+
+
+def test_weight_matching_group_is_checked():
+    spec = NetworkSpec.from_text("mlp 3-4-2 relu")
+    ws = WeightSpace.randn(spec, 1, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="group must be one of"):
+        weight_matching(ws, ws, group="Q")
+
+
+def test_positive_scale_refinement_lowers_the_distance_and_keeps_the_function():
+    """PD matching on ReLU networks picks per-neuron scales that minimise the weight distance to the
+    first network (closer than only matching its row norms), and stays a symmetry."""
+    from scalegmn_lite.tasks.merging.matching import _refine_scales
+
+    spec = NetworkSpec.from_text("mlp 5-8-8-3 relu")
+    a = WeightSpace.randn(spec, 6, torch.Generator().manual_seed(0), dtype=torch.float64)
+    b = WeightSpace.randn(spec, 6, torch.Generator().manual_seed(1), dtype=torch.float64)
+    g = weight_matching(a, b, group="PD")
+    assert g.is_symmetry()
+    x = torch.randn(7, 5, dtype=torch.float64)
+    assert torch.allclose(g.apply(b)(x), b(x), atol=1e-10)
+    p = weight_matching(a, b, group="P")
+
+    def dist(w):
+        return (w.flatten() - a.flatten()).pow(2).sum(1)
+
+    aligned = p.apply(b)
+    rownorm = canonicalize_scale(a).inverse().compose(canonicalize_scale(aligned)).apply(aligned)
+    refined = _refine_scales(a, rownorm).apply(rownorm)
+    assert bool((dist(refined) <= dist(rownorm) + 1e-9).all()) and bool((dist(refined) < dist(rownorm)).any())

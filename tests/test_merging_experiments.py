@@ -3,6 +3,8 @@ path, the orbit test (decoded and weight-matched paths have no barrier, the naiv
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -209,7 +211,8 @@ def test_autoencoder_seeds_in_worker_processes_equal_serial(tmp_path, monkeypatc
     prepare(setup, progress=False)
     out = {}
     for w in (1, 2):
-        jobs = [(setup, seed, "cpu", 0, True, str(tmp_path / f"ae{w}.pt") if seed == 0 else None) for seed in (0, 1)]
+        jobs = [(setup, seed, "cpu", 0, True, str(tmp_path / f"ae{w}.pt") if seed == 0 else None, False, False, 4, 1,
+                 None, 8) for seed in (0, 1)]
         out[w] = run_jobs(seed_run, jobs, w)
     for a, b in zip(out[1], out[2]):
         assert a["seed"] == b["seed"]
@@ -218,3 +221,87 @@ def test_autoencoder_seeds_in_worker_processes_equal_serial(tmp_path, monkeypatc
         assert a["reconstruction_test"] == pytest.approx(b["reconstruction_test"], rel=1e-3, abs=1e-5)
     assert out[1][0]["train_loss_last"] != pytest.approx(out[1][1]["train_loss_last"], rel=1e-6)  # seeds differ
     assert (tmp_path / "ae1.pt").is_file() and (tmp_path / "ae2.pt").is_file()
+
+
+def _tiny_setups():
+    from scalegmn_lite.experiments.merging import ZooSetup
+    from scalegmn_lite.zoo import ZooRecipe
+
+    inr = ZooRecipe(name="tiny-ae-inr", dataset="digits", arch="siren 2-6-6-1", task="inr", optimizer="adam",
+                    lr=(1e-3, 1e-3), init_scale=(1.0, 1.0), weight_decay=(0.0, 0.0), num_networks=120, views=2,
+                    epochs=5, checkpoint_epochs=(0, 5), image_size=6, inr_init="dwsnets")
+    cnn = ZooRecipe(name="tiny-ae-cnn", dataset="mnist1d", arch="conv1d 1-3-3/10 k3 s2 relu 1x40",
+                    activations=("tanh", "relu"), num_networks=80, epochs=1, checkpoint_epochs=(0, 1), train_size=200,
+                    batch_size=50)
+    cfg = AutoencoderConfig(8, 4, 1, False, (16,))
+    return [ZooSetup("inr", inr, "inr", config=cfg, steps=3, batch_size=4, split_by="image_index"),
+            ZooSetup("cnn-relu", cnn, "classifier", {"activation": "relu"}, cfg, steps=3, batch_size=4, top=30)], \
+        [ZooSetup("inr-shared-init", replace(inr, name="tiny-ae-inr-shared", views=1, shared_init=True,
+                                             inr_init="siren"), "inr", source="course"),
+         ZooSetup("cnn-tanh", cnn, "classifier", {"activation": "tanh"}, source="course")]
+
+
+def test_merging_experiment_end_to_end_on_tiny_zoos(tmp_path, monkeypatch):
+    """Issue 24: the whole experiment (screen, floors, autoencoders, orbit test under P/D/PD, pairs,
+    claims marked with their source) runs on tiny zoos; its figures are internally consistent."""
+    from scalegmn_lite.cli import write_report
+    from scalegmn_lite.common.claims import validate_claim
+    from scalegmn_lite.experiments import RunContext
+    from scalegmn_lite.experiments import merging as m
+
+    monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))
+    chosen, screen_setups = _tiny_setups()
+    monkeypatch.setattr(m, "QUICK_SETUPS", chosen)
+    monkeypatch.setattr(m, "SCREEN_SETUPS", screen_setups)
+    monkeypatch.setattr(m, "N_PAIRS", 4)
+    monkeypatch.setattr(m, "QUICK_SEEDS", (0, 1))
+    r = m.run(RunContext(quick=True, out_dir=tmp_path / "out", progress=False))
+    ids = [c.id for c in r["claims"]]
+    assert ids == ["naive-barrier-exists", "orbit-no-barrier-after-canonicalization",
+                   "orbit-permutation-matching-misses-diagonal", "ae-barrier-below-naive",
+                   "ae-barrier-below-weight-matching", "ae-path-loss-below-weight-matching",
+                   "ae-reconstruction-above-floor", "latent-invariant"]
+    for c in r["claims"]:
+        validate_claim(c.to_dict(), c.id)
+        assert c.source in ("seed 004", "course")
+    assert set(r["screen"]) == {"inr", "cnn-relu", "inr-shared-init", "cnn-tanh"}
+    assert r["screen"]["cnn-tanh"]["top"] == 30  # the screen's CNNs are selected like the merging zoo's
+    for k in ("inr", "cnn-relu"):
+        rs = r["runs_by_seed"][k]
+        assert [x["seed"] for x in rs] == [0, 1]
+        for g in ("P", "D", "PD"):
+            o = r["zoos"][k]["orbit"][g]
+            assert set(o["barrier"]) == set(m.ORBIT_METHODS)
+            assert len(o["per_network_barrier"]["naive"]) == o["networks"] * o["runs"]
+            assert min(min(v) for v in o["per_network_barrier"].values()) >= 0
+        # naive and matching do not depend on the autoencoder seed (same draws)
+        assert rs[0]["orbit"]["PD"]["barrier"]["naive"] == rs[1]["orbit"]["PD"]["barrier"]["naive"]
+        assert rs[0]["orbit"]["D"]["barrier"]["weight_matching"] == rs[1]["orbit"]["D"]["barrier"]["weight_matching"]
+    # the orbit test's INR loss is against the ground-truth digits: the originals' endpoint loss equals
+    # their MSE to the digit (> 0), the same number the floors report as PSNR
+    inr = r["zoos"]["inr"]
+    mse0 = inr["orbit"]["P"]["endpoint_loss"]["naive"]
+    assert mse0 > 0
+    assert set(r["fairness"]["inr"]["floor"]) == {"mean_image_psnr", "original_psnr_vs_digit"}
+    assert set(r["fairness"]["cnn-relu"]["floor"]) == {"one_network_accuracy", "one_network_agreement"}
+    # REPORT.md marks each claim with its source
+    report = write_report(tmp_path / "out", {"merging": {**r, "claims": [c.to_dict() for c in r["claims"]]}})
+    text = report.read_text()
+    assert "*[seed 004]* Orbit test" in text and "*[course]* " in text
+
+
+def test_weight_matching_groups_on_exact_orbits():
+    """P matching undoes a permutation but not a sign flip; D undoes sign flips / scalings but not a
+    permutation; PD undoes both (exact orbits, so 'undo' means the weights come back)."""
+    from scalegmn_lite.tasks.merging.matching import align
+
+    for text in ("siren 2-8-8-1", "mlp 5-8-8-3 relu"):
+        spec = NetworkSpec.from_text(text)
+        ws = WeightSpace.randn(spec, 4, torch.Generator().manual_seed(0), dtype=F64)
+        for group in ("P", "D", "PD"):
+            partner, _ = orbit_partner(ws, 0.0, torch.Generator().manual_seed(1), group)
+            for method in ("P", "D", "PD"):
+                back = align(ws, partner, group=method)
+                err = max(float((a - b).abs().max()) for a, b in zip(back.params(), ws.params()))
+                should = set(group) <= set(method)
+                assert (err < 1e-6) == should, (text, group, method, err)

@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-__all__ = ["Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES"]
+__all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES"]
+
+#: claim sources and how REPORT.md names them
+SOURCES = {
+    "seed 004": "the autoencoder paper's claim (Symmetry-Aware Graph Metanetwork Autoencoders)",
+    "seed 000": "the one-shot optimizer paper's claim (Symmetry-Aware Fully-Amortized Optimization with Scale "
+                "Equivariant Graph Metanetworks)",
+    "course": "this course's own check",
+}
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 STATUSES = ("holds", "refuted", "inconclusive")
@@ -37,6 +45,9 @@ class Claim:
     status: str = ""
     ci: list | None = None
     seeds: int | None = None
+    #: whose claim it is, shown in REPORT.md: a source paper's (e.g. ``"seed 004"``) or ``"course"``
+    #: (a check this course adds); ``None`` leaves it unmarked
+    source: str | None = None
 
     def __post_init__(self) -> None:
         status = self.status or ("holds" if self.holds else "refuted")
@@ -47,7 +58,16 @@ class Claim:
         object.__setattr__(self, "status", status)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["source"] is None:  # result files of unmarked claims keep their old schema
+            del d["source"]
+        return d
+
+    def marked(self, source: str) -> "Claim":
+        """This claim with its ``source`` set (see :data:`SOURCES`)."""
+        if source not in SOURCES:
+            raise ValueError(f"claim {self.id!r}: source must be one of {sorted(SOURCES)}, got {source!r}")
+        return replace(self, source=source)
 
 
 def _num(x):
@@ -130,6 +150,8 @@ def validate_claim(d: dict, where: str = "claim") -> None:
         raise ValueError(f"{where}: status {d['status']!r} is not one of {STATUSES}")
     if d["holds"] != (d["status"] == "holds"):
         raise ValueError(f"{where}: holds={d['holds']} contradicts status={d['status']!r}")
+    if d.get("source") is not None and d["source"] not in SOURCES:
+        raise ValueError(f"{where}: source {d['source']!r} is not one of {sorted(SOURCES)}")
     ci, seeds = d.get("ci"), d.get("seeds")
     if (ci is None) != (seeds is None):
         raise ValueError(f"{where}: 'ci' and 'seeds' go together (a trained claim has both, a deterministic none)")

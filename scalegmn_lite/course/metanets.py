@@ -23,7 +23,7 @@ from .feedback import Feedback, require, run_check
 __all__ = ["check_tanh_cnn_symmetry", "check_invariant_features", "check_gauge_shift", "check_sum_readout",
            "check_operator_equivariance", "check_two_round_operator", "check_collapsed_loss",
            "check_equivariance_verdicts", "check_loss_barrier", "check_weight_loss_floor", "check_distillation",
-           "check_noise_power", "check_gmn_encoder", "TANH_CNN", "EXERCISE_07_4_NETWORKS"]
+           "check_noise_power", "check_best_scale", "check_gmn_encoder", "TANH_CNN", "EXERCISE_07_4_NETWORKS"]
 
 TANH_CNN = "conv2d 1-8-8/10 k3 tanh 1x8x8"
 #: notebook 07, exercise 4: small CNNs of the study's family (conv1d, stride 2), tanh and ReLU
@@ -338,6 +338,53 @@ def check_noise_power(power: float) -> Feedback:
                       "and the MSE squares it")
 
     return run_check("08.4", body)
+
+
+def check_best_scale(best_scale: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+                     ) -> Feedback:
+    """Notebook 08, exercise 5. ``best_scale(a0, a1, c0, c1)`` with ``a [n, F_in]`` (each neuron's
+    incoming weights and bias) and ``c [n, F_out]`` (its outgoing weights) returns ``s [n] > 0``
+    minimising ``||a0 - s a1||^2 + ||c0 - c1 / s||^2`` per neuron: the positive scaling that brings a
+    ReLU neuron of network 1 closest to its match in network 0. Checked against a fine search and
+    against the library's weight matching (``group="PD"``), whose last step solves the same problem."""
+    from ..tasks.merging.matching import _refine_scales
+
+    def body():
+        g = torch.Generator().manual_seed(0)
+        n = 12
+        a0, a1 = torch.randn(n, 6, generator=g, dtype=torch.float64), torch.randn(n, 6, generator=g, dtype=torch.float64)
+        c0, c1 = torch.randn(n, 4, generator=g, dtype=torch.float64), torch.randn(n, 4, generator=g, dtype=torch.float64)
+        a1 = a1 * torch.exp(torch.randn(n, 1, generator=g, dtype=torch.float64))  # neurons at other scales
+        out = best_scale(a0, a1, c0, c1)
+        require(out)
+        s = torch.as_tensor(out, dtype=torch.float64).reshape(-1)
+        if s.numel() != n:
+            return False, f"expected one scale per neuron ({n}), got {s.numel()}"
+        if not bool((s > 0).all()):
+            return False, "every scale must be positive (a ReLU neuron only admits q > 0)"
+
+        def cost(q):
+            return (a0 - q[:, None] * a1).pow(2).sum(1) + (c0 - c1 / q[:, None]).pow(2).sum(1)
+
+        t = torch.linspace(-4, 4, 8001, dtype=torch.float64)
+        grid = torch.stack([cost(torch.full((n,), float(v), dtype=torch.float64).exp()) for v in t], 1)
+        best = grid.min(1).values
+        if bool((cost(s) > best + 1e-6 * (1 + best)).any()):
+            k = int((cost(s) - best).argmax())
+            return False, (f"neuron {k}: your scale {float(s[k]):.4g} costs {float(cost(s)[k]):.4g}, but "
+                           f"{float(t[grid[k].argmin()].exp()):.4g} costs {float(best[k]):.4g}. Write the cost as a "
+                           "function of s, set its derivative to zero, or search log s on a fine grid")
+        # the library's refinement on a one-hidden-layer ReLU network with these rows and columns
+        spec = NetworkSpec.from_text(f"mlp 5-{n}-4 relu")
+        def net(a, c):
+            return WeightSpace(spec, [a[None, :, :5], c.T[None].contiguous()], [a[None, :, 5], torch.zeros(1, 4,
+                               dtype=torch.float64)])
+        lib = _refine_scales(net(a0, c0), net(a1, c1), sweeps=1).scales[0][0]
+        gap = float((cost(lib) - cost(s)).abs().max())
+        return True, (f"per-neuron scales found (cost within {gap:.1e} of the library's weight matching): "
+                      "rescaling cannot reduce a ReLU neuron's distance further")
+
+    return run_check("08.5", body)
 
 
 def check_gmn_encoder(encoder: nn.Module, breaks: Symmetry | str) -> Feedback:

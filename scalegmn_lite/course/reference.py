@@ -80,14 +80,20 @@ def describe_run(experiment: str | None = None) -> str:
 
 def claims_frame(result: dict):
     """The claims of one result as a DataFrame: id, measured (the number the interval belongs to), lo, hi,
-    seeds, status."""
+    seeds, status, and (when any claim of the result is marked) whose claim it is: ``"paper"`` for a
+    source paper's claim, ``"course"`` for this course's own check."""
     import pandas as pd
 
     rows = []
+    marked = any(c.get("source") for c in result["claims"])
     for c in result["claims"]:
         ci = c.get("ci") or [None, None]
-        rows.append({"claim": c["id"], "measured": _mean_of(c), "lo": ci[0], "hi": ci[1], "seeds": c.get("seeds"),
-                     "status": c["status"]})
+        row = {"claim": c["id"], "measured": _mean_of(c), "lo": ci[0], "hi": ci[1], "seeds": c.get("seeds"),
+               "status": c["status"]}
+        if marked:
+            src = c.get("source")
+            row["whose"] = "" if src is None else ("course" if src == "course" else "paper")
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

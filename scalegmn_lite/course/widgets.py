@@ -39,10 +39,38 @@ from ..weightspace.weights import WeightSpace, batched_forward
 __all__ = [
     "NeuronScaling", "scale_neuron", "neuron_scaling_frame", "plot_neuron_scaling", "neuron_scaling_grid",
     "neuron_scaling_widget", "PathRenderings", "merge_endpoints", "render_paths", "plot_paths_at",
-    "merge_path_grid", "merge_path_widget",
+    "merge_path_grid", "merge_path_widget", "MERGE_STYLE", "plot_merge_curves",
 ]
 
 PATH_LABELS = {"naive": "naive", "weight_matching": "weight-matched", "decoded": "decoded", "latent": "latent"}
+
+#: how notebook 08 draws each merging method: overlapping curves stay apart by line style and marker
+#: (and the colour-blind-safe Okabe-Ito colours)
+MERGE_STYLE = {
+    "naive": dict(label="naive", color="#000000", ls="-", marker="o"),
+    "weight_matching_P": dict(label="weight matching, P only (Git Re-Basin)", color="#E69F00", ls="--", marker="s"),
+    "weight_matching_D": dict(label="weight matching, D only", color="#56B4E9", ls=":", marker="v"),
+    "weight_matching": dict(label="weight matching, P and D", color="#009E73", ls="-.", marker="^"),
+    "decoded": dict(label="decoded (autoencoder)", color="#D55E00", ls=(0, (5, 1, 1, 1, 1, 1)), marker="D"),
+    "latent": dict(label="latent", color="#CC79A7", ls=(0, (1, 1)), marker="x"),
+}
+
+
+def plot_merge_curves(ax, curves: Mapping[str, Sequence[float]], alphas: Sequence[float] | None = None,
+                      ylabel: str = "loss", title: str | None = None, legend: bool = True, markevery: int = 4):
+    """Mean loss along each method's path on ``ax``, one style per method (:data:`MERGE_STYLE`), so
+    curves that lie on top of each other stay distinguishable. ``curves``: method -> values per alpha."""
+    for m, v in curves.items():
+        v = list(v)
+        a = list(alphas) if alphas is not None else [i / (len(v) - 1) for i in range(len(v))]
+        st = MERGE_STYLE.get(m, dict(label=m))
+        ax.plot(a, v, lw=1.6, ms=4, markevery=markevery, **st)
+    ax.set(xlabel=r"$\alpha$", ylabel=ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(fontsize=7)
+    return ax
 
 
 def _ipywidgets():

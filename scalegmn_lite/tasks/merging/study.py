@@ -5,8 +5,10 @@ Methods for a pair ``(theta_0, theta_1)`` of networks of one spec (``alpha`` in 
 
 * ``"naive"``:            ``(1 - alpha) theta_0 + alpha theta_1``;
 * ``"weight_matching"``:  ``(1 - alpha) theta_0 + alpha g theta_1`` with ``g`` from
-  :func:`~scalegmn_lite.tasks.merging.matching.weight_matching` (Git Re-Basin, signed permutations, scale
-  normalisation);
+  :func:`~scalegmn_lite.tasks.merging.matching.weight_matching` searching permutations *and* the diagonal
+  part of the gauge group (sign flips, positive scalings): the autoencoder paper's "PD" variant;
+* ``"weight_matching_P"``, ``"weight_matching_D"``: the same with permutations only (plain Git
+  Re-Basin) or the diagonal part only;
 * ``"decoded"``:          ``(1 - alpha) D(E(theta_0)) + alpha D(E(theta_1))``: both networks are
   replaced by their canonical representatives (the encoder is invariant, so ``D(E(.))`` is
   constant on every gauge orbit) and the decoded weights are interpolated;
@@ -40,8 +42,12 @@ from .paths import LossCurve, _alphas, loss_barrier, loss_curve
 
 __all__ = [
     "METHODS",
+    "MATCHING_GROUPS",
+    "ORBIT_GROUPS",
     "INRMergeTask",
+    "INRImageTask",
     "ClassifierMergeTask",
+    "orbit_curves",
     "latent_loss_curve",
     "merge_curves",
     "barriers",
@@ -54,7 +60,12 @@ __all__ = [
     "summarize",
 ]
 
-METHODS = ("naive", "weight_matching", "decoded", "latent")
+METHODS = ("naive", "weight_matching_P", "weight_matching_D", "weight_matching", "decoded", "latent")
+#: the weight-matching methods and the part of the gauge group each searches
+MATCHING_GROUPS = {"weight_matching_P": "P", "weight_matching_D": "D", "weight_matching": "PD"}
+#: the orbits of the published orbit test: permutations (P), the diagonal part (D: sign flips or
+#: positive scalings) and both (PD)
+ORBIT_GROUPS = ("P", "D", "PD")
 
 
 @dataclass
@@ -90,6 +101,34 @@ class INRMergeTask:
         """``psnr [B]`` (dB) of ``ws`` against the rendering of ``ref``."""
         c = self.coords.to(device=ws.device, dtype=ws.dtype)
         return {"psnr": psnr(ws, ref.to(device=ws.device, dtype=ws.dtype), c, self.data_range)}
+
+
+@dataclass
+class INRImageTask:
+    """Loss of INRs along a path against fixed ground-truth images: the published orbit test scores
+    the rendering of every interpolated INR against the digit it was fitted to.
+
+    ``images [B, N, o]`` (pixel ``n`` at ``coords[n]``): the image of pair ``b``, whichever method."""
+
+    coords: torch.Tensor
+    images: torch.Tensor
+    name: str = "inr-image"
+
+    def loss_fn(self, ref0: WeightSpace, ref1: WeightSpace, alphas) -> Callable[[WeightSpace], torch.Tensor]:
+        B = ref0.batch_size
+        if self.images.shape[0] != B:
+            raise ValueError(f"{self.images.shape[0]} ground-truth images for {B} pairs")
+        c = self.coords.to(device=ref0.device, dtype=ref0.dtype)
+        img = self.images.to(device=ref0.device, dtype=ref0.dtype)
+
+        def fn(ws: WeightSpace) -> torch.Tensor:
+            out = render_inr(ws, c.to(ws.dtype))
+            reps = out.shape[0] // B
+            if reps * B != out.shape[0]:
+                raise ValueError(f"expected a multiple of {B} networks (alpha-major), got {out.shape[0]}")
+            return (out - img.to(out.dtype).repeat(reps, 1, 1)).pow(2).flatten(1).mean(1)
+
+        return fn
 
 
 @dataclass
@@ -148,8 +187,8 @@ def merge_curves(ae: WeightAutoencoder | None, ws0: WeightSpace, ws1: WeightSpac
     for m in methods:
         if m == "naive":
             out[m] = loss_curve(ws0, ws1, fn, a)
-        elif m == "weight_matching":
-            out[m] = loss_curve(ws0, align(ws0, ws1, seed=seed), fn, a)
+        elif m in MATCHING_GROUPS:
+            out[m] = loss_curve(ws0, align(ws0, ws1, seed=seed, group=MATCHING_GROUPS[m]), fn, a)
         elif m == "decoded":
             d0, d1 = ae.reconstruct(ws0).to(dtype=ws0.dtype), ae.reconstruct(ws1).to(dtype=ws0.dtype)
             out[m] = loss_curve(d0, d1, fn, a)
@@ -157,6 +196,20 @@ def merge_curves(ae: WeightAutoencoder | None, ws0: WeightSpace, ws1: WeightSpac
             z0, z1 = ae.encode_all(ws0), ae.encode_all(ws1)
             out[m] = latent_loss_curve(ae, z0, z1, lambda w: fn(w.to(dtype=ws0.dtype)), a)
     return out
+
+
+def orbit_curves(ae: WeightAutoencoder | None, ws: WeightSpace, task, group: str, noise: float,
+                 generator: torch.Generator | None = None, alphas=21,
+                 methods: Sequence[str] = ("naive", "weight_matching_P", "weight_matching_D", "weight_matching",
+                                           "decoded"),
+                 seed: int = 0) -> dict[str, LossCurve]:
+    """The published orbit test for one draw: each network of ``ws`` against a random member of its
+    own orbit under ``group`` (P, D or PD, :func:`orbit_partner`) plus noise of relative size
+    ``noise``, interpolated by every method of ``methods``; losses from ``task`` (e.g.
+    :class:`INRImageTask`: the rendered image against the ground-truth digit). Without noise the two
+    endpoints compute the same function, so any barrier is the price of the weights' misalignment."""
+    partner, _ = orbit_partner(ws, noise, generator, group)
+    return merge_curves(ae, ws, partner, task, alphas, methods, seed)
 
 
 def barriers(curves: dict[str, LossCurve]) -> dict[str, torch.Tensor]:
@@ -182,12 +235,16 @@ def path_figures(curves: dict[str, LossCurve]) -> dict[str, dict[str, torch.Tens
     return out
 
 
-def orbit_partner(ws: WeightSpace, noise: float = 0.0, generator: torch.Generator | None = None
-                  ) -> tuple[WeightSpace, GaugeElement]:
+def orbit_partner(ws: WeightSpace, noise: float = 0.0, generator: torch.Generator | None = None,
+                  group: str = "PD") -> tuple[WeightSpace, GaugeElement]:
     """``(g . ws + noise * rms_l * eps, g)``: a random gauge transform of each network (a symmetry
     of its own activation) plus Gaussian noise of relative size ``noise`` per tensor (``rms_l``: the
-    tensor's RMS in that network)."""
-    g = GaugeElement.sample(ws.spec, ws.batch_size, generator, device=ws.device, dtype=ws.dtype)
+    tensor's RMS in that network). ``group``: ``"PD"`` draws permutations and sign flips / positive
+    scalings, ``"P"`` permutations only, ``"D"`` sign flips / scalings only (:data:`ORBIT_GROUPS`)."""
+    if group not in ORBIT_GROUPS:
+        raise ValueError(f"group must be one of {ORBIT_GROUPS}, got {group!r}")
+    g = GaugeElement.sample(ws.spec, ws.batch_size, generator, permute="P" in group, scale="D" in group,
+                            device=ws.device, dtype=ws.dtype)
     out = g.apply(ws)
     if noise > 0:
         def add(t: torch.Tensor) -> torch.Tensor:
@@ -199,11 +256,15 @@ def orbit_partner(ws: WeightSpace, noise: float = 0.0, generator: torch.Generato
     return out, g
 
 
-def same_class_pairs(labels: Sequence[int] | torch.Tensor, n_pairs: int, seed: int = 0) -> np.ndarray:
+def same_class_pairs(labels: Sequence[int] | torch.Tensor, n_pairs: int, seed: int = 0,
+                     distinct: Sequence[int] | None = None) -> np.ndarray:
     """``[n_pairs, 2]`` index pairs ``(i, j)``, ``i != j``, with ``labels[i] == labels[j]``, distinct
-    pairs drawn uniformly (seeded). Raises if fewer such pairs exist."""
+    pairs drawn uniformly (seeded). With ``distinct`` (e.g. each INR's image index), pairs must also
+    differ in it (two views of one image are not a pair of different networks of a digit). Raises if
+    fewer such pairs exist."""
     lab = np.array(labels.tolist() if isinstance(labels, torch.Tensor) else list(labels))
-    cand = [(i, j) for i in range(len(lab)) for j in range(i + 1, len(lab)) if lab[i] == lab[j]]
+    grp = np.arange(len(lab)) if distinct is None else np.asarray(distinct)
+    cand = [(i, j) for i in range(len(lab)) for j in range(i + 1, len(lab)) if lab[i] == lab[j] and grp[i] != grp[j]]
     if len(cand) < n_pairs:
         raise ValueError(f"only {len(cand)} same-class pairs among {len(lab)} networks, asked for {n_pairs}")
     rng = np.random.default_rng(seed)
