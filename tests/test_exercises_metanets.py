@@ -10,12 +10,12 @@ from torch import nn
 
 from scalegmn_lite import NetworkSpec
 from scalegmn_lite.course.metanets import (
+    check_best_scale,
     check_collapsed_loss,
     check_distillation,
     check_equivariance_verdicts,
     check_gauge_shift,
     check_gmn_encoder,
-    check_best_scale,
     check_noise_power,
     check_operator_equivariance,
     check_sum_readout,

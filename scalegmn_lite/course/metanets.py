@@ -352,9 +352,10 @@ def check_best_scale(best_scale: Callable[[torch.Tensor, torch.Tensor, torch.Ten
     def body():
         g = torch.Generator().manual_seed(0)
         n = 12
-        a0, a1 = torch.randn(n, 6, generator=g, dtype=torch.float64), torch.randn(n, 6, generator=g, dtype=torch.float64)
-        c0, c1 = torch.randn(n, 4, generator=g, dtype=torch.float64), torch.randn(n, 4, generator=g, dtype=torch.float64)
-        a1 = a1 * torch.exp(torch.randn(n, 1, generator=g, dtype=torch.float64))  # neurons at other scales
+        f64 = torch.float64
+        a0, a1 = torch.randn(n, 6, generator=g, dtype=f64), torch.randn(n, 6, generator=g, dtype=f64)
+        c0, c1 = torch.randn(n, 4, generator=g, dtype=f64), torch.randn(n, 4, generator=g, dtype=f64)
+        a1 = a1 * torch.exp(torch.randn(n, 1, generator=g, dtype=f64))  # neurons at other scales
         out = best_scale(a0, a1, c0, c1)
         require(out)
         s = torch.as_tensor(out, dtype=torch.float64).reshape(-1)
