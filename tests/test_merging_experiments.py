@@ -305,3 +305,35 @@ def test_weight_matching_groups_on_exact_orbits():
                 err = max(float((a - b).abs().max()) for a, b in zip(back.params(), ws.params()))
                 should = set(group) <= set(method)
                 assert (err < 1e-6) == should, (text, group, method, err)
+
+
+def test_merging_setup_and_orbit_errors_say_what_is_wrong(tmp_path, monkeypatch):
+    from scalegmn_lite.experiments.merging import prepare
+
+    monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))
+    chosen, _ = _tiny_setups()
+    with pytest.raises(ValueError, match="ranks by 'nope', which the zoo's metadata lacks"):
+        prepare(replace(chosen[1], rank_by="nope"), progress=False)
+    ws = WeightSpace.randn(NetworkSpec.from_text("mlp 3-4-2 tanh"), 2, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="group must be one of"):
+        orbit_partner(ws, 0.0, None, "PQ")
+
+
+def test_shared_paths_equal_the_ones_computed_per_autoencoder(tmp_path, monkeypatch):
+    """The naive and weight-matching paths are computed once per zoo and reused for every autoencoder
+    seed: evaluating with the shared figures gives exactly what evaluating from scratch gives."""
+    from scalegmn_lite.experiments.merging import evaluate, prepare, shared_figures
+
+    monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))
+    chosen, _ = _tiny_setups()
+    prep = prepare(chosen[0], progress=False)
+    torch.manual_seed(0)
+    ae = WeightAutoencoder(prep.train.spec, chosen[0].config, reference=prep.train)
+    shared = shared_figures(prep, "inr", 0, 4, 1, n_pairs=4)
+    a = evaluate(ae, prep, "inr", 0, n_pairs=4, n_orbit=4, orbit_runs=1, shared=shared)
+    b = evaluate(ae, prep, "inr", 0, n_pairs=4, n_orbit=4, orbit_runs=1)
+    assert a["orbit"] == b["orbit"] and a["pair_path"] == b["pair_path"]
+    assert set(a["orbit"]["PD"]["barrier"]) == {"naive", "weight_matching_P", "weight_matching_D", "weight_matching",
+                                               "decoded"}
+    with pytest.raises(ValueError, match="other pairs"):
+        evaluate(ae, prep, "inr", 1, n_pairs=4, n_orbit=4, orbit_runs=1, shared=shared)
