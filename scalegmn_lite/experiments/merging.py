@@ -477,11 +477,25 @@ def _floor_gap(runs: list[dict], kind: str, floor: dict) -> dict:
     return bootstrap_mean(x)
 
 
+def naive_barrier_claim(screens: dict[str, dict], zoos) -> object:
+    """``naive-barrier-exists`` from the zoo screens: no training is involved (a property of the zoo on
+    a fixed sample of pairs), so it is an exact claim whose measured figures carry the 95% bootstrap
+    interval over the pairs; it holds when every zoo's interval lies above 0."""
+    iv = {k: screens[k]["barrier"]["naive"] for k in zoos}
+    n = "/".join(str(v) for v in sorted({len(screens[k]["pairs"]) for k in zoos}))
+    return claim("naive-barrier-exists",
+                 f"{n} pairs of different held-out networks per zoo: the mean barrier of naive interpolation with "
+                 "its 95% bootstrap interval over the pairs (a property of the zoo, no training involved: the zoo "
+                 "can test merging)",
+                 {k: f"{v['mean']:.4g} [{v['ci'][0]:.4g}, {v['ci'][1]:.4g}]" for k, v in iv.items()},
+                 holds=all(v["ci"][0] > 0 for v in iv.values()),
+                 target="interval above 0 on every zoo").marked("course")
+
+
 def build_claims(runs: dict[str, list[dict]], screens: dict[str, dict], floor: dict[str, dict],
                  kinds: dict[str, str]) -> list:
     """The experiment's claims from its per-seed runs, screens and floors (see the module docstring)."""
     n = len(next(iter(runs.values())))
-    naive = {k: screens[k]["barrier"]["naive"] for k in runs}
     ratio = {}  # decoded / naive orbit barrier, worst seed, per zoo and group
     p_keeps, pd_removes = {}, {}
     for k, rs in runs.items():
@@ -500,9 +514,7 @@ def build_claims(runs: dict[str, list[dict]], screens: dict[str, dict], floor: d
     pk_ok = all(v >= 0.5 for v in p_keeps.values())
     pd_ok = all(v <= ORBIT_RATIO for v in pd_removes.values())
     return [
-        _zoo_claim("naive-barrier-exists",
-                   f"{N_PAIRS} pairs of different held-out networks: the barrier of naive interpolation (the zoo "
-                   "can test merging)", naive, ">").marked("course"),
+        naive_barrier_claim(screens, runs),
         claim("orbit-no-barrier-after-canonicalization",
               "Orbit test (published): a held-out network vs a random member of its own orbit under P, D and PD "
               f"(+ noise {ORBIT_NOISE:g}): the decoded barrier is at most {ORBIT_RATIO:g} x the naive one, every "
