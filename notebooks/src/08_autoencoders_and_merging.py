@@ -580,7 +580,7 @@ if ref is not None:
                          "originals": f"{np.mean([r['original_accuracy'] for r in rec]):.1%} accurate"})
     display(pd.DataFrame(rows).set_index("zoo"))
     frame = claims_frame(ref)
-    frame["measured"] = frame["measured"].map(lambda v: "" if v is None else f"{v:.3g}")
+    frame["measured"] = frame["measured"].map(lambda v: "" if v is None or v != v else f"{v:.3g}")  # exact: blank
     frame["interval"] = [f"[{lo:.3g}, {hi:.3g}]" if lo is not None and lo == lo else "exact"
                          for lo, hi in zip(frame.lo, frame.hi)]
     display(frame[["claim", "whose", "measured", "interval", "status"]].set_index("claim"))
