@@ -224,7 +224,7 @@ def test_claim_sources_are_checked_and_shown(tmp_path):
 
     plain = claim("a", "s", 1.0, ">=", 0.5)
     assert "source" not in plain.to_dict()
-    paper, own = plain.marked("seed 004"), claim("b", "t", 0.0, "<=", 1.0).marked("course")
+    paper, own = plain.marked("autoencoder paper"), claim("b", "t", 0.0, "<=", 1.0).marked("course")
     validate_claim(paper.to_dict())
     with pytest.raises(ValueError, match="source must be one of"):
         plain.marked("my blog")
@@ -234,6 +234,6 @@ def test_claim_sources_are_checked_and_shown(tmp_path):
     assert list(claims_frame(result).whose) == ["paper", "course"]
     assert "whose" not in claims_frame({"claims": [plain.to_dict()]})
     text = write_report(tmp_path, {"merging": result}).read_text()
-    assert "| *[seed 004]* s |" in text and "| *[course]* t |" in text
+    assert "| *[autoencoder paper]* s |" in text and "| *[course]* t |" in text
     assert "Symmetry-Aware Graph Metanetwork Autoencoders" in text
 

@@ -1,4 +1,4 @@
-"""The dim G_scale sweep (issue 13, the open question of seed 000): gauge dimensions of the sweep's
+"""The dim G_scale sweep (issue 13, the open question of the one-shot paper): gauge dimensions of the sweep's
 architectures, the CNN / unrolled-twin pairing, the slope and its interval on synthetic gains, and the
 operators-only study it runs."""
 

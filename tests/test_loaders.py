@@ -390,3 +390,26 @@ def test_inr_errors_name_the_file(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(LoaderError, match="model_final.pth: cannot be loaded"):
         load_dwsnets_inrs(tmp_path)
+
+
+def test_public_zoos_feed_the_invariant_tasks(tmp_path):
+    """What the README promises for `--full`'s missing piece: a loaded public zoo goes straight into the
+    invariant study's task builders and models (no conversion step)."""
+    from scalegmn_lite.tasks.invariant.fit import predict
+    from scalegmn_lite.tasks.invariant.study import accuracy_task, inr_task, make_model
+
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    write_small_cnn_zoo(folder, runs=12, nan_at=())
+    zoo = load_small_cnn_zoo(folder, steps="all", input_shape=(1, 8, 8))
+    zoo = zoo.where(activation=zoo.metadata["activation"].mode()[0])
+    acc = accuracy_task(zoo, seed=0, fractions=(0.4, 0.3, 0.3))
+    assert acc.sizes()["train"] > 0 and acc.sizes()["test"] > 0 and acc.task == "regression"
+    assert torch.all((acc.test[1] >= 0) & (acc.test[1] <= 1))
+    model, _ = make_model("scalegmn", acc.spec, acc.out_dim, hidden=8, layers=1)
+    assert predict(model, acc.test[0]).shape == (acc.sizes()["test"], 1)
+    _write_mnist_inrs(tmp_path)
+    inrs = inr_task(load_dwsnets_inrs(tmp_path / "data" / "mnist-inrs"), seed=0, fractions=(0.34, 0.33, 0.33))
+    assert sum(inrs.sizes().values()) == 3 and inrs.out_dim == 10
+    model, _ = make_model("scalegmn", inrs.spec, inrs.out_dim, hidden=8, layers=1)
+    assert predict(model, inrs.test[0]).shape == (inrs.sizes()["test"], 10)

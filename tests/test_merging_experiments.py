@@ -263,7 +263,7 @@ def test_merging_experiment_end_to_end_on_tiny_zoos(tmp_path, monkeypatch):
                    "ae-reconstruction-above-floor", "latent-invariant"]
     for c in r["claims"]:
         validate_claim(c.to_dict(), c.id)
-        assert c.source in ("seed 004", "course")
+        assert c.source in ("autoencoder paper", "course")
     assert set(r["screen"]) == {"inr", "cnn-relu", "inr-shared-init", "cnn-tanh"}
     assert r["screen"]["cnn-tanh"]["top"] == 30  # the screen's CNNs are selected like the merging zoo's
     for k in ("inr", "cnn-relu"):
@@ -287,7 +287,7 @@ def test_merging_experiment_end_to_end_on_tiny_zoos(tmp_path, monkeypatch):
     # REPORT.md marks each claim with its source
     report = write_report(tmp_path / "out", {"merging": {**r, "claims": [c.to_dict() for c in r["claims"]]}})
     text = report.read_text()
-    assert "*[seed 004]* Orbit test" in text and "*[course]* " in text
+    assert "*[autoencoder paper]* Orbit test" in text and "*[course]* " in text
 
 
 def test_weight_matching_groups_on_exact_orbits():

@@ -72,3 +72,42 @@ def test_there_are_notebooks():
 def test_committed_notebook_outputs(path):
     found = problems(json.loads(path.read_text()))
     assert not found, f"{path.name}:\n" + "\n".join(found)
+
+
+# ---------------------------------------------------------------------- figures open the ideas (issue 25)
+#: ``## `` sections that apply what earlier sections pictured (recaps, exercises, API tours) and need no
+#: figure of their own; every other section introduces an idea and opens it with one
+RECAP = re.compile(r"^## (Summary|Exercises|Your own zoo|Using an operator on your own|Round trip)\b")
+#: notebooks that must hold more figures than one per section (05: the layer, its views, equivariance)
+MIN_FIGURES = {"05": 4}
+
+
+def _is_figure(cell) -> bool:
+    return cell["cell_type"] == "code" and any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+
+
+def sections_without_figure(nb: dict) -> list[str]:
+    """Titles of the ``## `` sections (recaps excepted) with no figure before the next ``## `` section."""
+    cells = nb["cells"]
+    heads = [(i, "".join(c["source"]).lstrip().splitlines()[0]) for i, c in enumerate(cells)
+             if c["cell_type"] == "markdown" and "".join(c["source"]).lstrip().startswith("## ")]
+    bounds = [i for i, _ in heads[1:]] + [len(cells)]
+    return [title for (start, title), end in zip(heads, bounds)
+            if not RECAP.match(title) and not any(_is_figure(c) for c in cells[start:end])]
+
+
+def test_section_detector():
+    md = lambda s: {"cell_type": "markdown", "source": s}  # noqa: E731
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR"}}
+    nb = {"cells": [md("## 1. Idea"), _code_cell("plt.show()", [png]), md("## 2. Other idea"),
+                    _code_cell("x = 1", []), md("## Summary")]}
+    assert sections_without_figure(nb) == ["## 2. Other idea"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_new_idea_opens_with_a_figure(path):
+    nb = json.loads(path.read_text())
+    missing = sections_without_figure(nb)
+    assert not missing, f"{path.name}: sections with no figure: {missing}"
+    n = sum(_is_figure(c) for c in nb["cells"])
+    assert n >= MIN_FIGURES.get(path.name[:2], 1), f"{path.name}: {n} figures"

@@ -4,6 +4,7 @@ one line per finished stage, rate-limited, never a carriage return."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,22 @@ def test_a_log_file_gets_no_carriage_returns(tmp_path):
                        env={"PATH": "/usr/bin:/bin", "SCALEGMN_LITE_PROGRESS_INTERVAL": "0"})
     text = log.read_text()
     assert "\r" not in text and text.count("\n") == 3 and "stage 2: 50 steps in" in text
+
+
+def test_cli_logs_to_a_file_hold_one_line_per_stage(tmp_path):
+    """Issue 25's acceptance check, end to end: `scalegmn-lite reproduce ... > log` and a zoo build (which
+    trains, so it would draw bars on a terminal) write plain lines to a file, no carriage returns."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "SCALEGMN_LITE_PROGRESS_INTERVAL": "0", "SCALEGMN_LITE_CACHE": str(tmp_path / "cache"),
+           "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "scalegmn_lite.cli"]
+    runs = {"reproduce": cli + ["reproduce", "--quick", "--only", "distributed", "--out", str(tmp_path / "rep")],
+            "zoo": cli + ["zoo", "--recipe", "mlp-mnist1d", "--shard", "0/128", "--out", str(tmp_path / "zoo")]}
+    for name, cmd in runs.items():
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as f:
+            subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True, env=env, timeout=600)
+        text = log.read_text()
+        assert "\r" not in text and max(map(len, text.splitlines())) < 400, f"{name}: {text[:500]}"
+    assert "[reproduce] distributed done" in (tmp_path / "reproduce.log").read_text()
+    assert " steps in " in (tmp_path / "zoo.log").read_text()  # the training stage's one line

@@ -1,6 +1,7 @@
 """Zoo recipes, building, the Zoo object, storage and the cache (tiny recipes in tmp dirs)."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -147,6 +148,37 @@ def test_load_or_build_uses_cache(tmp_cache):
     z2 = load_or_build(r, device="cpu", progress=False)
     assert z2.recipe.get("note") == "loaded from cache" and torch.equal(z1.flat[0], z2.flat[0])
     assert zoo_path(tiny(num_networks=4)) != zoo_path(r)
+
+
+def test_processes_sharing_a_cache_build_each_zoo_once(tmp_cache, monkeypatch):
+    """Notebooks tested side by side ask for the same zoo at once: one builds, the other waits for the
+    lock and loads what the first saved (flock locks conflict between threads too)."""
+    import threading
+
+    from scalegmn_lite.zoo import build as build_mod
+
+    calls = []
+    real = build_mod.build_zoo
+
+    def slow_build(*a, **kw):
+        calls.append(1)
+        time.sleep(0.5)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(build_mod, "build_zoo", slow_build)
+    r = tiny(num_networks=3, activations=())
+    out = [None, None]
+
+    def ask(k):
+        out[k] = load_or_build(r, device="cpu", progress=False)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(calls) == 1 and torch.equal(out[0].flat[0], out[1].flat[0])
+    assert (zoo_path(r).parent / f"{zoo_path(r).name}.lock").exists()
 
 
 @pytest.mark.parametrize("kw,msg", [

@@ -7,7 +7,8 @@ The block sits between ``<!-- reference-results:begin -->`` and ``<!-- reference
 its table is :func:`scalegmn_lite.course.reference.summary_markdown` of ``results/quick`` and
 ``results/reference``, so the README never quotes a number by hand. The zoo table (between
 ``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``) is
-:func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``.
+:func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``; the table of
+shipped models (``<!-- shipped-models:begin -->``) is :func:`scalegmn_lite.course.shipped.shipped_table_markdown`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- reference-results:begin -->", "<!-- reference-results:end -->"
 ZOO_BEGIN, ZOO_END = "<!-- zoo-table:begin -->", "<!-- zoo-table:end -->"
+SHIP_BEGIN, SHIP_END = "<!-- shipped-models:begin -->", "<!-- shipped-models:end -->"
 
 
 def block() -> str:
@@ -33,6 +35,13 @@ def zoo_block() -> str:
     from scalegmn_lite.course.reference import zoo_table_markdown
 
     return zoo_table_markdown(ROOT / "results" / "reference", ROOT / "results" / "quick")
+
+
+def shipped_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.shipped import shipped_table_markdown
+
+    return shipped_table_markdown(ROOT / "results" / "reference" / "models")
 
 
 def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
@@ -50,13 +59,15 @@ def main(argv=None) -> int:
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     new = replaced(replaced(text, block()), zoo_block(), ZOO_BEGIN, ZOO_END)
+    new = replaced(new, shipped_block(), SHIP_BEGIN, SHIP_END)
     if args.check:
         if new != text:
-            print("README.md's reference-results or zoo-table block is out of date: run tools/reference_summary.py")
+            print("README.md's reference-results, zoo-table or shipped-models block is out of date: run "
+                  "tools/reference_summary.py")
             return 1
         return 0
     readme.write_text(new, encoding="utf-8")
-    print("README.md reference-results and zoo-table blocks written")
+    print("README.md reference-results, zoo-table and shipped-models blocks written")
     return 0
 
 

@@ -43,6 +43,26 @@ from scalegmn_lite.symbolic.mlp import check_gauge_invariance, sample_symbolic_g
 # %% [markdown]
 # ## 1. Which scalings commute with an activation?
 #
+# First look: draw $\sigma(qx)$ and $q\,\sigma(x)$ for a few $q$. Where the two curves coincide for
+# every $x$, scaling a neuron's input by $q$ can be undone by dividing its output by $q$.
+
+# %% tags=["nbval-ignore-output"]
+xs_plot = torch.linspace(-2, 2, 201)
+acts = {"ReLU": torch.relu, "tanh": torch.tanh}
+fig, axes = plt.subplots(1, 4, figsize=(12, 2.6), sharex=True)
+for ax, (name, q) in zip(axes, [("ReLU", 2.0), ("ReLU", -1.0), ("tanh", -1.0), ("tanh", 2.0)]):
+    sigma = acts[name]
+    ax.plot(xs_plot, sigma(q * xs_plot), lw=2.5, label=r"$\sigma(qx)$")
+    ax.plot(xs_plot, q * sigma(xs_plot), lw=1.5, ls="--", label=r"$q\,\sigma(x)$")
+    same = torch.allclose(sigma(q * xs_plot), q * sigma(xs_plot))
+    ax.set_title(f"{name}, q = {q:g}: {'equal' if same else 'different'}", fontsize=10)
+    ax.set_xlabel("x")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ReLU accepts $q = 2$ but not $q = -1$; tanh the other way round. Which $q$ work for *every* $x$?
 # $Q$ is diagonal, so $\sigma(Qx) = Q\sigma(x)$ splits into scalar equations: find all $q \neq 0$ with
 # $\sigma(qx) = q\,\sigma(x)$ for every real $x$.
 #
@@ -69,13 +89,22 @@ show_math(sig_sol.conditions[0])
 sig_sol.solutions
 
 # %% [markdown]
-# ReLU: the four sign branches ($q = s_q r$, $x = s_x t$). For $q < 0$ the branch $x > 0$ leaves the
-# residual $r\,t \ne 0$, so only $q > 0$ survives.
+# ReLU: the four sign branches ($q = s_q r$, $x = s_x t$ with $r, t > 0$). On each branch sympy
+# computes the residual $\mathrm{ReLU}(qx) - q\,\mathrm{ReLU}(x) = c(r)\,t$ and the condition $c(r) = 0$:
 
 # %%
 relu_sol = derive_scalings("relu")
-print(relu_sol.method, "->", relu_sol.solutions)
-[str(c) for c in relu_sol.conditions]
+branches = [(sq, sx) for sq in ("+", "-") for sx in ("+", "-")]  # the order of relu_sol.conditions
+holds = {True: r"\text{always}", False: r"\text{never, as } r > 0"}
+rows = [rf"q = {sq}r,\ x = {sx}t & {sp.latex(c.lhs)} = 0 & {holds[c.lhs == 0]}"
+        for (sq, sx), c in zip(branches, relu_sol.conditions)]
+show_math(r"\begin{array}{lll} \text{branch} & \text{condition} & \text{holds} \\ \hline "
+          + r" \\ ".join(rows) + r"\end{array}")
+_ = show_math(r"\Rightarrow\ q \in ", relu_sol.solutions, sep=" ")
+
+# %% [markdown]
+# Both branches with $q > 0$ hold for every $r$; for $q < 0$ the branch $x > 0$ leaves the residual
+# $r\,t \ne 0$, so only $q > 0$ survives.
 
 # %% [markdown]
 # All activations at once. The derived symmetry must equal `spec.symmetry_of` (the spec is the
@@ -95,12 +124,27 @@ assert all(sol.symmetry is symmetry_of(name) for name, sol in derived.items())
 # element and subtract. For ReLU the scalings are *positive symbols* $q^{(l)}_i$ and the ReLU pulls
 # positive factors out, $\mathrm{ReLU}(q z) = q\,\mathrm{ReLU}(z)$; for tanh the signs $\pm1$ are substituted
 # and sympy's $\tanh(-z) = -\tanh(z)$ does the rest. No `simplify` is needed (or safe: it can hang).
+#
+# First the picture of the gauge element sampled below: the same MLP before and after, each neuron
+# coloured and numbered by its identity in $\theta$.
 
-# %%
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.operator_figures import draw_gauge_action, gauge_diagram
+
 spec = NetworkSpec.from_text("mlp 3-3-3-2 relu")
 perms, scales = sample_symbolic_gauge(spec, seed=SEED)
-show_math(r"p^{(1)} = ", sp.Matrix(perms[0]).T, r"\quad q^{(1)} = ", sp.Matrix(scales[0]).T)
 check = check_gauge_invariance(spec, perms, scales)
+diagram = gauge_diagram(spec.widths, perms, scales)
+draw_gauge_action(diagram, title="hidden neurons permuted and rescaled; sympy: "
+                  + ("output difference = 0" if check.is_zero else "output changed"))
+plt.show()
+assert check.is_zero and [list(s) for s in diagram.source[1:-1]] == perms
+
+# %% [markdown]
+# The same element as formulas, and the symbolic output difference $f_{g\cdot\theta} - f_\theta$:
+
+# %%
+show_math(r"p^{(1)} = ", sp.Matrix(perms[0]).T, r"\quad q^{(1)} = ", sp.Matrix(scales[0]).T)
 check.difference.T
 
 # %%
@@ -378,7 +422,10 @@ check_siren_shift(shift)
 # **4.** Compose two gauge elements: write `compose(g1, g2)` returning the element "first `g1`,
 # then `g2`", checked against `g2.apply(g1.apply(ws))`.
 #
-# *Hint:* `GaugeElement` implements `@` as composition, `(a @ b)` = apply `b` first, then `a`.
+# *Hint:* `GaugeElement` supports `@`; its docstring (`help(GaugeElement.__matmul__)`) says which
+# operand acts first. Test your guess on a random `WeightSpace`: apply `g1`, then `g2`, and compare
+# with the composed element's `apply`. Does the order matter when both elements permute and scale
+# the same layer?
 #
 # <details><summary>Solution</summary>
 #

@@ -108,7 +108,38 @@ plt.show()
 # %% [markdown]
 # ## 2. Linearize: which diagonal scalings keep the weight sharing?
 #
-# Scale the unrolled neurons, $M \mapsto D_\text{out} M D_\text{in}^{-1}$ with
+# First look: the tiny conv1d's matrix ($k = 2$, length 4) with numbers, and the same matrix with its
+# rows and columns rescaled. A **ramp** (row $p$ and column $p$ both by $e^{\beta p}$) keeps every
+# diagonal constant, so it is again a convolution; random factors per position do not.
+
+# %% tags=["nbval-ignore-output"]
+idx_tiny = conv1d_index(1, 1, 2, 4)
+M_tiny = unrolled_matrix(torch.tensor([[[1.0, 0.5]]], dtype=torch.float64), idx_tiny)  # kernel (1, 0.5)
+beta = 0.4
+ramp = torch.exp(beta * torch.arange(4, dtype=torch.float64))
+rand = torch.exp(torch.randn(7, generator=torch.Generator().manual_seed(SEED), dtype=torch.float64) * 0.5)
+variants = {"convolution $M$": M_tiny,
+            r"ramp: $e^{\beta p}\, M_{ps}\, e^{-\beta s}$": ramp[:3, None] * M_tiny / ramp[None, :],
+            "random factor per position": rand[4:, None] * M_tiny / rand[None, :4]}
+vmax = 1.5 * max(float(m.max()) for m in variants.values())  # light colours: the numbers stay readable
+fig, axes = plt.subplots(1, 3, figsize=(11, 2.6))
+for ax, (name, m) in zip(axes, variants.items()):
+    ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=vmax)
+    for (r_, c_), v in np.ndenumerate(m.numpy()):
+        if v != 0:
+            ax.text(c_, r_, f"{v:.2f}", ha="center", va="center", fontsize=9)
+    conv = is_convolution(m, idx_tiny)
+    ax.set(title=f"{name}\n{'still a convolution' if conv else 'not a convolution'}", xticks=[], yticks=[])
+    ax.grid(False)
+plt.tight_layout()
+plt.show()
+
+# %%
+print("ramp keeps a convolution:", is_convolution(ramp[:3, None] * M_tiny / ramp[None, :], idx_tiny),
+      "| random factors:", is_convolution(rand[4:, None] * M_tiny / rand[None, :4], idx_tiny))
+
+# %% [markdown]
+# Which scalings work in general? Scale the unrolled neurons, $M \mapsto D_\text{out} M D_\text{in}^{-1}$ with
 # $D = \operatorname{diag}(e^{u})$: entry $(r, s)$ is multiplied by $e^{u_r - u_s}$. The result is a
 # convolution iff entries that share a kernel weight get the same factor,
 #
@@ -128,7 +159,8 @@ _ = show_math(r"\ker A = \operatorname{span}\Big\{", *[v.T for v in null], r"\Bi
 # %% [markdown]
 # Three directions: a common scale of the outputs, one of the inputs, and a **ramp**
 # $u_p = v_p = \beta p$ (a geometric scaling along positions, compensated by $K[j] \mapsto K[j] e^{-\beta j}$).
-# In a network the input and output neurons are fixed, which removes the ramp; what remains is one
+# A conv2d layer has two ramps, one along the rows and one along the columns of the image. In a
+# network the input and output neurons are fixed, which removes the ramps; what remains is one
 # factor per hidden **channel**, against one per hidden **neuron** (channel $\times$ position) for the MLP.
 
 # %%
@@ -155,9 +187,9 @@ print("single layer:", (d_layer.dim_cnn, d_layer.dim_mlp),
 # Whole networks (hidden layers of the conv net vs the MLP of the same unrolled sizes; inputs and
 # outputs fixed), counted by the nullity of the constraint system (numpy), and the single-layer
 # count. The last row is the **degenerate** case: the kernel covers the whole input, each hidden layer
-# has one position, so channels = neurons and the two dimensions are equal.
+# has one position, so channels = neurons and the two dimensions are equal. Bars on a log axis:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 sizes = [
     "conv1d 1-1-1/2 k2 relu 1x4",
     "conv1d 1-4-4/3 k3 relu 1x16",
@@ -170,9 +202,24 @@ sizes = [
 if FULL:
     sizes += ["conv2d 3-16-16/10 k3 relu 3x16x16", "conv1d 1-16-16-16/10 k5 relu 1x64"]
 table = pd.DataFrame([vars(network_scaling_dims(s)) for s in sizes])
+fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * len(table)))
+rows_y = np.arange(len(table))
+for shift, col, label in [(-0.2, "dim_cnn", "CNN: one factor per hidden channel"),
+                          (0.2, "dim_mlp", "unrolled MLP: one per hidden neuron")]:
+    ax.barh(rows_y + shift, table[col], 0.4, label=label)
+    for y_, v in zip(rows_y, table[col]):
+        ax.text(v, y_ + shift, f" {v}", va="center", fontsize=8)
+ax.set_yticks(rows_y, [f"{s_} (degenerate)" if d else s_ for s_, d in zip(table["size"], table.degenerate)])
+ax.invert_yaxis()
+ax.set(xscale="log", xlim=(1, 3 * table.dim_mlp.max()), xlabel="dim G_scale (log scale)",
+       title="scaling gauge of whole networks (inputs, outputs fixed)")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+
+# %%
 assert ((table.dim_cnn < table.dim_mlp) | table.degenerate).all()
 assert (table[table.degenerate].dim_cnn == table[table.degenerate].dim_mlp).all()
-table
+print("CNN < MLP for every non-degenerate network, equal in the degenerate one:", True)
 
 # %% [markdown]
 # The counts agree with the closed forms: $\dim G_\text{scale}(\text{CNN}) = \sum_l c_l$ and
@@ -183,7 +230,15 @@ table
 layers = pd.DataFrame([vars(layer_scaling_dims(*a)) for a in
                        [(1, 1, 2, 4), (2, 3, 3, 6), (4, 4, 3, 16), (2, 2, (2, 2), (3, 3)), (3, 2, (3, 3), (6, 6))]])
 assert (layers.dim_cnn < layers.dim_mlp).all()
+# channels + one ramp per spatial axis: 1 for conv1d, 2 for conv2d
+ramps = [(1, 1, 1), (2, 3, 1), (4, 4, 1), (2, 2, 2), (3, 2, 2)]  # (c_out, c_in, spatial axes)
+assert layers.dim_cnn.tolist() == [co + ci + axes for co, ci, axes in ramps]
 layers
+
+# %% [markdown]
+# Each CNN count is $c_\text{out} + c_\text{in}$ plus one ramp per spatial axis: $1 + 1 + 1 = 3$,
+# $2 + 3 + 1 = 6$, $4 + 4 + 1 = 9$ for the conv1d layers, and **two** ramps (rows and columns) for the
+# conv2d layers: $2 + 2 + 2 = 6$ and $2 + 3 + 2 = 7$.
 
 # %% [markdown]
 # ## 4. Numerical confirmation on real torch convolutions
@@ -192,21 +247,79 @@ layers
 # $K[o, c] d_o / d_c$); a random **per-position** scaling is not. And at the network level the library's
 # `GaugeElement` (one factor per channel) preserves the function of a ReLU CNN. (The last layer in the
 # table has a single output position, the degenerate case: there per position = per channel.)
+#
+# First the picture. Left: how far each scaled matrix is from a convolution (the largest spread among
+# entries that must share one kernel weight, relative to the largest entry). Right: how much the
+# CNN's output moves under a gauge element $g$, and under the same factors on the hidden channels
+# *without* the compensation in the next layer (not a symmetry). Exact zeros are drawn at $10^{-18}$.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 gen = torch.Generator().manual_seed(SEED)
-checks = pd.DataFrame([{"layer": f"conv1d {ci}->{co} n={nn} k={kk} s={s} p={p}",
-                        **check_conv_scaling_numerically(co, ci, kk, nn, s, p, generator=gen)}
-                       for co, ci, kk, nn, s, p in [(3, 2, 3, 8, 1, 0), (4, 1, 3, 10, 2, 1), (2, 2, 8, 8, 1, 0)]])
-assert checks.per_channel_is_conv.all() and (checks.unrolled_matches_conv < 1e-12).all()
-checks[["layer", "per_channel_is_conv", "per_position_is_conv"]]
+layer_args = [(3, 2, 3, 8, 1, 0), (4, 1, 3, 10, 2, 1), (2, 2, 8, 8, 1, 0)]  # (c_out, c_in, k, n, stride, pad)
 
-# %%
+
+def sharing_violation(M, index):
+    """Largest spread among the entries of M that share one kernel weight, relative to max |M|."""
+    ids, vals = torch.as_tensor(index).reshape(-1), M.reshape(-1)
+    hi = torch.full((int(ids.max()) + 1,), -torch.inf, dtype=M.dtype).scatter_reduce(0, ids, vals, "amax")
+    lo = torch.full((int(ids.max()) + 1,), torch.inf, dtype=M.dtype).scatter_reduce(0, ids, vals, "amin")
+    return float((hi - lo)[1:].max() / M.abs().max())
+
+
+violation = {"per channel": [], "per position": []}
+for co, ci, kk, nn, s, p in layer_args:
+    index = conv1d_index(co, ci, kk, nn, s, p)
+    M = unrolled_matrix(torch.randn(co, ci, kk, generator=gen, dtype=torch.float64), index)
+    d_out, d_in = (torch.randn(c, generator=gen, dtype=torch.float64).exp() for c in (co, ci))
+    M_ch = d_out.repeat_interleave(index.shape[0] // co)[:, None] * M / d_in.repeat_interleave(nn)[None, :]
+    p_out, p_in = (torch.randn(m, generator=gen, dtype=torch.float64).exp() for m in M.shape)
+    violation["per channel"].append(sharing_violation(M_ch, index))
+    violation["per position"].append(sharing_violation(p_out[:, None] * M / p_in[None, :], index))
+
 spec = NetworkSpec.from_text("conv1d 1-4-4/3 k3 relu 1x16")
 ws = WeightSpace.randn(spec, 4, generator=gen, dtype=torch.float64)
 g = GaugeElement.sample(spec, 4, generator=gen, dtype=torch.float64)
 xs = torch.randn(32, 1, 16, generator=gen, dtype=torch.float64)
 y, y_g = batched_forward(ws, xs), batched_forward(g.apply(ws), xs)
+s0 = g.scales[0]  # the factors of the first hidden layer, applied to it alone: no compensation
+ws_bad = ws.replace_params(weights=[ws.weights[0] * s0[:, :, None, None], *ws.weights[1:]],
+                           biases=[ws.biases[0] * s0, *ws.biases[1:]])
+change = {"gauge g (a symmetry)": (y_g - y).abs().amax((1, 2)) / y.abs().amax((1, 2)),
+          "same factors, uncompensated": (batched_forward(ws_bad, xs) - y).abs().amax((1, 2)) / y.abs().amax((1, 2))}
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+for ax, data, xlab, title in [
+        (axes[0], violation, [f"{ci}->{co}, n={nn}, s={s}" for co, ci, _, nn, s, _ in layer_args],
+         "distance from a convolution"),
+        (axes[1], change, [f"network {b}" for b in range(4)], "relative change of the CNN's output")]:
+    xx = np.arange(len(xlab))
+    for shift, (name, vals) in zip((-0.2, 0.2), data.items()):
+        ax.bar(xx + shift, [max(float(v), 1e-18) for v in vals], 0.4, label=name)
+        for x_, v in zip(xx, vals):
+            if float(v) == 0:
+                ax.text(x_ + shift, 1e-17, "exactly 0", rotation=90, ha="center", va="bottom", fontsize=8)
+    ax.axhline(torch.finfo(torch.float64).eps, color="gray", ls=":", lw=1, label="float64 round-off")
+    ax.set_xticks(xx, xlab)
+    ax.set(yscale="log", ylim=(1e-18, 1e5), title=title)
+    ax.legend(fontsize=7, loc="upper center", ncol=3)
+axes[0].set_xlabel("conv1d layer (last: one output position, degenerate)")
+plt.tight_layout()
+plt.show()
+
+# %%
+assert max(violation["per channel"]) < 1e-12 and min(violation["per position"][:2]) > 1e-3
+assert float(change["gauge g (a symmetry)"].max()) < 1e-12 and float(change["same factors, uncompensated"].min()) > 1e-3
+print("per channel: a convolution, per position: not (except the degenerate layer);"
+      " the gauge keeps the function, uncompensated factors do not:", True)
+
+# %%
+checks = pd.DataFrame([{"layer": f"conv1d {ci}->{co} n={nn} k={kk} s={s} p={p}",
+                        **check_conv_scaling_numerically(co, ci, kk, nn, s, p, generator=gen)}
+                       for co, ci, kk, nn, s, p in layer_args])
+assert checks.per_channel_is_conv.all() and (checks.unrolled_matches_conv < 1e-12).all()
+checks[["layer", "per_channel_is_conv", "per_position_is_conv"]]
+
+# %%
 print("per-channel gauge preserves the CNN:", bool(torch.allclose(y, y_g, rtol=1e-10, atol=1e-12)))
 M_pos = unrolled_matrix(ws.weights[0][0], conv1d_index(4, 1, 3, 16))
 M_pos = torch.rand(M_pos.shape[0], 1, generator=gen, dtype=torch.float64).add(0.5) * M_pos
@@ -263,7 +376,8 @@ print("CNN dimension independent of the signal length:", bool((cnn_by_length.nun
 #   convolution" into linear equations whose nullity is the gauge dimension.
 # * In a network, $\dim G_\text{scale}(\text{CNN}) = \sum$ hidden channels, strictly smaller than the
 #   unrolled MLP's $\sum$ hidden channels $\times$ positions, except in the degenerate case of one
-#   position per hidden layer. A single free layer also has a "ramp" direction, which fixed inputs remove.
+#   position per hidden layer. A single free layer also has "ramp" directions, one per spatial axis (one
+#   for conv1d, two for conv2d), which fixed inputs remove.
 # * Real torch convs confirm it: per-channel scalings keep the conv structure, per-position ones break it.
 #
 # ## Exercises

@@ -28,6 +28,14 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 import torch
 
+from scalegmn_lite.course.zoo_figures import (
+    draw_loss_curves,
+    draw_one_step,
+    draw_recipe_samples,
+    draw_split_membership,
+    recipe_ranges,
+    split_membership,
+)
 from scalegmn_lite.weightspace.spec import NetworkSpec
 from scalegmn_lite.zoo import get_recipe, init_weights, load_or_build, train_batched, train_loop
 from scalegmn_lite.zoo.data import load_dataset
@@ -39,24 +47,38 @@ print(mnist1d)
 # %% [markdown]
 # ## From scratch: one SGD step for $B$ networks at once
 # A dense layer of $B$ networks is a batched matrix product $h'_b = h_b W_b^\top + b_b$. We write one
-# momentum-free SGD step by hand and compare it with the library trainer.
+# momentum-free SGD step by hand and compare it with the library trainer. The figure: each network's
+# loss before the step and after it, by hand (bars) and by the library (crosses on the bars).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 spec = NetworkSpec.from_text("mlp 64-16-10 relu")
 B = 4
 ws = init_weights(spec, seeds=list(range(B)), init_scale=1.0, dtype=torch.float64)
 x, y = digits.x_train[:32].double().flatten(1), digits.y_train[:32]
 lr = torch.tensor([0.01, 0.03, 0.1, 0.3], dtype=torch.float64)
-W1, b1, W2, b2 = [p.clone().requires_grad_() for p in ws.params()]
-h = torch.relu(torch.baddbmm(b1[:, None], x.expand(B, -1, -1), W1.transpose(1, 2)))
-logits = torch.baddbmm(b2[:, None], h, W2.transpose(1, 2))  # [B, 32, 10]
-loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(B, -1), reduction="none").mean(1)
-grads = torch.autograd.grad(loss.sum(), [W1, b1, W2, b2])
-by_hand = [p.detach() - lr.view(-1, *[1] * (p.dim() - 1)) * g for p, g in zip([W1, b1, W2, b2], grads)]
+
+
+def batch_loss(W1, b1, W2, b2):
+    """Mean cross-entropy of each of the B networks on (x, y): a [B] tensor."""
+    h = torch.relu(torch.baddbmm(b1[:, None], x.expand(B, -1, -1), W1.transpose(1, 2)))
+    logits = torch.baddbmm(b2[:, None], h, W2.transpose(1, 2))  # [B, 32, 10]
+    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(B, -1), reduction="none").mean(1)
+
+
+params = [p.clone().requires_grad_() for p in ws.params()]  # W1, b1, W2, b2
+loss = batch_loss(*params)
+grads = torch.autograd.grad(loss.sum(), params)
+by_hand = [p.detach() - lr.view(-1, *[1] * (p.dim() - 1)) * g for p, g in zip(params, grads)]
 lib = train_batched(ws, (digits.x_train[:32].double(), y), 1, lr, 0.0, 32, generator=torch.Generator().manual_seed(0),
                     momentum=0.0, progress=False)
-print("hand-written step == library step:",
-      all(torch.allclose(a, b, atol=1e-12) for a, b in zip(by_hand, lib.ws.params())))
+with torch.no_grad():
+    draw_one_step(lr.tolist(), loss, batch_loss(*by_hand), batch_loss(*lib.ws.params()))
+plt.show()
+
+# %%
+same_step = all(torch.allclose(a, b, atol=1e-12) for a, b in zip(by_hand, lib.ws.params()))
+assert same_step
+print("hand-written step == library step:", same_step)
 
 # %% [markdown]
 # **Quick check.** The cell above differentiates `loss.sum()`, the *sum* of the $B$ per-network
@@ -75,26 +97,51 @@ print("hand-written step == library step:",
 # ## Batched training equals training one network at a time
 # The reference trains each network separately with `torch.nn` modules and `torch.optim.SGD`. CNN training
 # is chaotic, so we compare after a few steps, where agreement to $10^{-5}$ in float32 is a real check.
+# The figure: the training loss of six networks after each of the first four steps, batched (lines)
+# and one at a time (circles).
 
-# %%
-for name, arch in [("mnist1d", "mlp 40-32-32-10 tanh"), ("digits", "conv2d 1-8-8/10 k3 relu 1x8x8")]:
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.zoo.train import evaluate
+
+final_diff = {}
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+for ax, (name, arch) in zip(axes, [("mnist1d", "mlp 40-32-32-10 tanh"), ("digits", "conv2d 1-8-8/10 k3 relu 1x8x8")]):
     d = load_dataset(name).subset(300, 60)
     sp = NetworkSpec.from_text(arch)
     w0 = init_weights(sp, list(range(6)), torch.linspace(0.5, 2, 6))
     lr, wd = torch.logspace(-2.5, -0.7, 6), torch.logspace(-5, -2, 6)
-    batched = train_batched(w0, d, 1, lr, wd, 64, seeds=list(range(6)), max_steps=4, progress=False).ws
-    loop = train_loop(w0, d, 1, lr, wd, 64, seeds=list(range(6)), max_steps=4)
-    print(f"{sp.family:7s} max |batched - loop| <= 1e-5: {batched.max_abs_diff(loop) <= 1e-5}")
+    runs = {"batched": [w0], "loop": [w0]}
+    for steps in range(1, 5):
+        runs["batched"].append(train_batched(w0, d, 1, lr, wd, 64, seeds=list(range(6)), max_steps=steps,
+                                             progress=False).ws)
+        runs["loop"].append(train_loop(w0, d, 1, lr, wd, 64, seeds=list(range(6)), max_steps=steps))
+    curves = {k: torch.stack([evaluate(w, d.x_train, d.y_train)[0] for w in v]) for k, v in runs.items()}
+    draw_loss_curves(curves["batched"], curves["loop"], [f"lr {v:.3f}" for v in lr.tolist()], ax=ax,
+                     title=f"{sp.family} on {name}")
+    final_diff[sp.family] = runs["batched"][-1].max_abs_diff(runs["loop"][-1])
+plt.tight_layout()
+plt.show()
+
+# %%
+for family, diff in final_diff.items():
+    print(f"{family:7s} max |batched - loop| <= 1e-5: {diff <= 1e-5}")
 
 # %% [markdown]
 # ## Zoos from recipes
 # A recipe fixes the data set, architectures, activations and log-uniform ranges of learning rate, init
 # scale and weight decay; network $i$ draws its hyperparameters from a generator seeded by (recipe seed, $i$),
-# so the same recipe gives bit-identical weights. `load_or_build` caches zoos by recipe hash.
+# so the same recipe gives bit-identical weights. `load_or_build` caches zoos by recipe hash. The
+# figure: what three recipes drew, one dot per network, over each recipe's range (`cnn2d-digits`
+# mixes SGD and Adam, with a learning-rate range each; the INR recipe fixes all three values).
 
 # %% tags=["nbval-ignore-output"]
 zoos = {name: load_or_build(get_recipe(name), device="cpu", progress=False)
         for name in ["mlp-mnist1d", "cnn1d-mnist1d", "cnn2d-digits", "inr-digits"]}
+cls_zoos = ["mlp-mnist1d", "cnn1d-mnist1d", "cnn2d-digits"]
+draw_recipe_samples({n: zoos[n].metadata for n in cls_zoos}, {n: get_recipe(n) for n in cls_zoos})
+plt.show()
+
+# %% tags=["nbval-ignore-output"]
 for name, z in zoos.items():
     print(name, z)
 
@@ -102,6 +149,10 @@ for name, z in zoos.items():
 for name, z in zoos.items():
     r = get_recipe(name)
     print(f"{name}: {len(z) == r.num_networks}, checkpoints {list(z.checkpoints)}")
+in_range = all(any(lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9) for lo, hi in recipe_ranges(get_recipe(n), col))
+               for n in cls_zoos for col in ("lr", "init_scale", "weight_decay") for v in zoos[n].metadata[col])
+assert in_range
+print("every sampled value inside its recipe's range:", in_range)
 
 # %% [markdown]
 # ## Accuracy against hyperparameters
@@ -175,7 +226,8 @@ plt.show()
 big = {name: load_or_build(get_recipe(name), device="cpu", progress=False)
        for name in ["cnn2d-digits", "mlp-hp-mnist1d", "mlp-plateau-mnist1d", "inr-views-digits"]}
 for name, z in big.items():
-    print(f"{name:20s} built in {z.metadata.attrs.get('build_seconds', float('nan')):5.0f} s")
+    secs = z.metadata.attrs.get("build_seconds")
+    print(f"{name:20s} " + (f"built in {secs:.0f} s" if secs is not None else "loaded from the cache"))
 
 # %%
 for name, z in big.items():
@@ -211,11 +263,12 @@ print("epoch-0 networks within 10 points of chance:", bool(abs(cz.metadata["test
 
 # %% [markdown]
 # ### Headroom and plateau: what is left for an optimizer
-# Seed 000's baseline, **SGD-150** (150 more epochs of plain SGD on the training images), gains +6.6
-# points from the Small CNN Zoo's final networks and +2.2 on its MLP twin (Table 1 of *Fully-amortized
-# optimization with equivariant metanetworks*). We continue 8 tanh and 8 ReLU MLPs of each MLP zoo with
-# SGD-150 here (seconds); the `zoo` experiment of `reproduce` does it for 8 (quick) or 64 (reference)
-# networks per activation of both the MLP and the CNN zoos, with intervals.
+# The baseline of *Symmetry-Aware Fully-Amortized Optimization with Scale Equivariant Graph
+# Metanetworks* (arXiv 2510.08300), **SGD-150** (150 more epochs of plain SGD on the training images),
+# gains +6.6 points from the Small CNN Zoo's final networks and +2.2 on its MLP twin (its Table 1). We
+# continue 8 tanh and 8 ReLU MLPs of each MLP zoo with SGD-150 here (seconds); the `zoo` experiment of
+# `reproduce` does it for 8 (quick) or 64 (reference) networks per activation of both the MLP and the
+# CNN zoos, with intervals.
 
 # %% tags=["nbval-ignore-output"]
 from scalegmn_lite.experiments.zoo import sgd150_gain
@@ -333,10 +386,18 @@ print("median PSNR > 25 dB:", float(inr.metadata["psnr"].median()) > 25)
 
 # %% [markdown]
 # ## Splits by network
-# Train/val/test splits are by network, so no network is seen in two splits.
+# Train/val/test splits are by network, so no network is seen in two splits. The figure: one column
+# per network of `cnn2d-digits`, one row per checkpoint, coloured by the part it landed in; every
+# column has one colour, so all checkpoints of a network go to the same part.
+
+# %% tags=["nbval-ignore-output"]
+train, val, test = zoos["cnn2d-digits"].split((0.7, 0.15, 0.15), seed=SEED)
+draw_split_membership([train, val, test], ("train", "val", "test"))
+plt.show()
 
 # %%
-train, val, test = zoos["cnn2d-digits"].split((0.7, 0.15, 0.15), seed=SEED)
+member = split_membership([train, val, test])  # raises if a network sits in two parts
+assert (member >= 0).all()
 print(len(train), len(val), len(test), set(train.metadata["net"]).isdisjoint(test.metadata["net"]))
 print(train.where(activation="relu").weights())
 

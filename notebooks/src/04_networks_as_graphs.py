@@ -2,13 +2,8 @@
 # # 04 · Networks as graphs
 #
 # A metanetwork reads *other networks*. ScaleGMN reads them as graphs: one vertex per neuron (per
-# channel for convolutions), input neurons included, one edge per weight. The vertex feature is
-# the neuron's bias $b_l[t]$ (input vertices get $0$), the edge $s \to t$ of layer $l$ carries
-# $W_l[t, s]$ (a whole kernel slice $K_l[t, s]$, flattened, for convolutions).
-#
-# Under a gauge element (permutations $P_l$, scalings $Q_l$ of hidden layers) a hidden vertex
-# feature becomes $q_t\,x_t$ and an edge feature $\frac{q_t}{q_s} e_{st}$: the graph is permuted
-# and rescaled, never restructured. That is what makes graph neural networks a natural fit.
+# channel for convolutions), input neurons included, one edge per weight. The picture below comes
+# first; the equations follow it.
 #
 # **Sources.** Networks as graphs for metanetworks: Lim et al., *Graph Metanetworks for Processing
 # Diverse Neural Architectures* (GMN), ICLR 2024; with scaling symmetries: Kalogeropoulos et al.,
@@ -34,6 +29,25 @@ from scalegmn_lite.nn.graphs import from_graph, to_graph
 gen = torch.Generator().manual_seed(SEED)
 
 # %% [markdown]
+# ## A network and its graph
+# Left, the MLP $2 \to 3 \to 1$ as the library stores it: a weight matrix $W_l$ (one cell per weight)
+# and a bias column $b_l$ per layer. Right, its graph: each cell of $W_l$ becomes one edge (same
+# colour as its matrix), each bias entry becomes the feature of the vertex of its neuron (same
+# colour as the vertex: orange hidden, green output); input vertices have no bias and get $0$.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.diagrams import draw_network_to_graph
+
+draw_network_to_graph("mlp 2-3-1 relu")
+plt.show()
+
+# %% [markdown]
+# In symbols: the vertex feature is the neuron's bias $b_l[t]$ (input vertices get $0$), the edge
+# $s \to t$ of layer $l$ carries $W_l[t, s]$ (a whole kernel slice $K_l[t, s]$, flattened, for
+# convolutions). Under a gauge element (permutations $P_l$, scalings $Q_l$ of hidden layers) a
+# hidden vertex feature becomes $q_t\,x_t$ and an edge feature $\frac{q_t}{q_s} e_{st}$: the graph is
+# permuted and rescaled, never restructured. That is what makes graph neural networks a natural fit.
+#
 # ## A graph by hand
 # A tiny MLP $2 \to 3 \to 1$ with ReLU: $2 + 3 + 1 = 6$ vertices and $2 \cdot 3 + 3 \cdot 1 = 9$ edges.
 # We number vertices layer by layer and list edges of each layer target-major ($e = t\,n_{l-1} + s$),
@@ -84,7 +98,8 @@ print("sym  ", g.sym.tolist(), " (0 fixed, 1 positive scale, 2 sign, 3 permutati
 # %% [markdown]
 # ## Drawing it
 # Three panels on **one** colour scale (vertex colour = bias; inputs have none) and one edge-width
-# scale (width $\propto |w|$, blue positive, red negative; every edge labelled with its weight):
+# scale (width $\propto |w|$, blue positive, red negative; each edge labelled with its weight where
+# the label has room):
 # the network, the same network with its hidden neurons only *rescaled* ($q$ printed under each
 # hidden vertex), and with a full gauge element (permuted and rescaled).
 
@@ -98,13 +113,14 @@ panels = {"MLP 2-3-1": (g, None),
           "permuted and rescaled (same function)": (to_graph(g_full.apply(ws)), g_full)}
 norm = shared_norm(*[b.x for b, _ in panels.values()])
 wmax = max(float(b.edge_attr.abs().max()) for b, _ in panels.values())
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+# the colourbar gets its own axes first, so the layout is final when the weight labels are placed
+fig, axes = plt.subplots(1, 4, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 1, 1, 0.03]})
 for ax, (title, (b, gauge)) in zip(axes, panels.items()):
     notes = None
     if gauge is not None:  # q of the hidden vertex in each position (the scales are in the new order)
         notes = {2 + i: f"q={float(q):.2f}" for i, q in enumerate(gauge.scales[0][0])}
     mappable = draw_network_graph(b, ax, norm, wmax, title=title, notes=notes)
-fig.colorbar(mappable, ax=axes, shrink=0.7, label="vertex feature: bias $b_t$")
+fig.colorbar(mappable, cax=axes[3], label="vertex feature: bias $b_t$")
 plt.show()
 
 # %%
@@ -131,10 +147,22 @@ print("rescaled edges == (q_t / q_s) * original edges:",
 # </details>
 #
 # ## Convolutions
-# A conv layer has a vertex per *channel*; the edge $s \to t$ carries the whole kernel slice
-# $K_l[t, s] \in \mathbb{R}^{k}$, flattened and zero-padded to the largest kernel numel in the
-# batch, with a mask. Global average pooling hands the last conv's channels to the first dense
-# layer as its input neurons (flattening without pooling is rejected by `NetworkSpec`).
+# A conv layer has a vertex per *channel*, not per pixel: below, a CNN with two $3 \times 3$
+# convolutions ($1 \to 3 \to 3$ channels), global average pooling and a dense layer $3 \to 2$. Each
+# cell of $K_l$ is a whole kernel slice $K_l[t, s]$ (drawn as its $3 \times 3$ entries); it becomes
+# *one* edge whose feature is that kernel flattened to a vector in $\mathbb{R}^9$. The channel
+# biases become vertex features as before.
+
+# %% tags=["nbval-ignore-output"]
+draw_network_to_graph("conv2d 1-3-3/2 k3 relu 1x8x8")
+plt.show()
+
+# %% [markdown]
+# The edge $s \to t$ carries the whole kernel slice $K_l[t, s] \in \mathbb{R}^{k}$, flattened and
+# zero-padded to the largest kernel numel in the batch, with a mask (the dense edges above hold one
+# real entry and 8 zeros). Global average pooling hands the last conv's channels to the first dense
+# layer as its input neurons. (Flattening without pooling gives edges that carry a block of
+# positions, one entry per pixel of the channel; exercise 3 asks what that does to the picture.)
 
 # %%
 cnn = WeightSpace.randn(NetworkSpec.from_text("conv2d 1-4-4/10 k3 relu 1x8x8"), 2, gen)
@@ -225,7 +253,8 @@ edge_width, masked_entries = None, None  # your answers
 check_edge_width(edge_width, masked_entries)
 
 # %% [markdown]
-# **3.** Why would flattening conv features without pooling break the "one vertex per channel"
+# **3.** Flattening conv features into a dense layer (no pooling) gives that layer one input per
+# (channel, position). Why would one vertex per such input break the "one vertex per channel"
 # picture? Which group acts on the dense layer's inputs then? For `EXERCISE_04_3_NETWORK`
 # (`conv2d 1-4-4/3 k3 relu 1x8x8`) flattened into its dense layer: how many input neurons would the
 # dense layer have, and how many independent scale factors does the gauge group have on them?
@@ -237,11 +266,12 @@ check_edge_width(edge_width, masked_entries)
 # <details><summary>Solution</summary>
 #
 # After flattening, the dense layer has one input per (channel, position), but the conv layer's
-# gauge scales whole channels: all positions of a channel share one $q$. The dense layer's inputs
-# would be grouped in blocks tied to one vertex each, which the graph (one vertex per neuron) cannot
-# express; `NetworkSpec` therefore rejects it. The group on the dense inputs permutes whole blocks
-# (a channel's positions move together, keeping their order) and scales each block by its channel's
-# $q$. Here $8 \times 8 \to 6 \times 6 \to 4 \times 4$:
+# gauge scales whole channels: all positions of a channel share one $q$. A vertex per dense input
+# would give each position its own vertex (and its own $q$), which the group does not have. The group
+# on the dense inputs permutes whole blocks (a channel's positions move together, keeping their
+# order) and scales each block by its channel's $q$. So the library keeps one vertex per channel and
+# puts the block $W[t, s, :]$ of $P$ weights on the edge $s \to t$, a vector edge feature like a
+# kernel slice (`... flatten 1x8x8` specs). Here $8 \times 8 \to 6 \times 6 \to 4 \times 4$:
 #
 # ```python
 # flat_inputs, flat_factors = 4 * 4 * 4, 4  # 64 inputs, one q per channel

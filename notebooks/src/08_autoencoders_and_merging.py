@@ -87,6 +87,61 @@ for name, p in (("INRs", inr), ("CNNs", cnn), ("shared-init INRs", shared)):
     print(f"{name:>17}: {p.train.spec.to_text():<34} train {p.train.batch_size:>4}, held out {p.test.batch_size:>4}")
 
 # %% [markdown]
+# ## The picture, and a trained autoencoder in seconds
+# The encoder reads a network's graph and forgets its gauge; the decoder writes one canonical set of
+# weights for the code. Three ways to merge two networks A and B follow (bottom): interpolate the
+# weights as they are, align B to A first (weight matching), or interpolate the codes and decode.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.diagrams import draw_autoencoder_merge
+
+draw_autoencoder_merge()
+plt.show()
+
+# %% [markdown]
+# The committed reference run's INR autoencoder ships with the course (`results/reference/models`,
+# verified by SHA-256 on load, stored in half precision), with held-out INRs of digit images it never
+# saw. `check_shipped` recomputes the decoded INRs' PSNR the reference run recorded for them. Below:
+# held-out INRs and their decoded copies (top rows), then the published orbit test in pictures: one
+# INR and a random member of its gauge orbit (the same image, other weights), merged naively (the
+# middle of the path draws nothing recognisable) and through the autoencoder (both ends have one code,
+# so every point of the decoded path draws the digit).
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.shipped import check_shipped, load_shipped
+from scalegmn_lite.tasks.merging.paths import interpolate
+from scalegmn_lite.tasks.merging.study import orbit_partner
+
+ae_ship = load_shipped("autoencoder-inr")
+ship_check = check_shipped(ae_ship)
+assert ship_check["agrees"], ship_check  # within the half-precision tolerance of the reference run's PSNR
+print(ae_ship.describe())
+print(f"decoded held-out INRs: {ship_check['mean']:.1f} dB PSNR against the originals (the reference run, float32: "
+      f"{ship_check['reference_mean']:.1f} dB)")
+shown = ae_ship.heldout[:5]
+partner, _ = orbit_partner(shown[:1], 0.0, torch.Generator().manual_seed(SEED))
+alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+with torch.no_grad():
+    decoded = ae_ship.model.reconstruct(shown)
+    z0, z1 = ae_ship.model.encode_all(shown[:1]), ae_ship.model.encode_all(partner)
+    decoded_path = ae_ship.model.decode(torch.cat([(1 - a) * z0 + a * z1 for a in alphas]))
+rows = {"held-out INR": shown, "decoded": decoded, "naive path A -> g.A": interpolate(shown[:1], partner, alphas),
+        "decoded path": decoded_path}
+grid_px = int(ae_ship.extra["coords"].shape[0] ** 0.5)
+fig, axes = plt.subplots(4, 5, figsize=(8, 6.6))
+for r, (label, ws) in enumerate(rows.items()):
+    pics = render_inr(ws.to(dtype=torch.float32), ae_ship.extra["coords"]).reshape(-1, grid_px, grid_px)
+    for c, ax in enumerate(axes[r]):
+        ax.imshow(pics[c].clamp(0, 1).detach(), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([])
+        if r >= 2:
+            ax.set_title(f"alpha {alphas[c]:g}", fontsize=8)
+    axes[r, 0].set_ylabel(label, fontsize=9)
+fig.suptitle("shipped INR autoencoder on held-out INRs")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## 1. Does the zoo have a barrier?
 #
 # A merging method can only show what it buys on a zoo where naive interpolation fails. Our zoos:
@@ -175,7 +230,9 @@ pd.DataFrame(rows).pivot(index="method", columns="zoo", values="barrier").round(
 # (incoming weights and bias negated, outgoing weights negated: the same function): then maximise
 # $\sum_k |\langle f^0_k, f^1_{\pi(k)} \rangle|$ and flip where the correlation is negative. That is the
 # "PD" variant of the autoencoder paper (P: permutations, D: the diagonal part, sign flips here and
-# positive scalings for ReLU). From scratch, for the first hidden layer of the pair above:
+# positive scalings for ReLU). From scratch, for the first hidden layer of the pair above. The figure shows
+# the problem and its answer: the matrix of correlations, with the matched pairs circled (red: matched
+# with a flipped sign), and the neurons themselves, each network 1 neuron moved onto its partner.
 
 # %% tags=["nbval-ignore-output"]
 w0, w1 = w0.to(dtype=torch.float64), w1.to(dtype=torch.float64)  # the pair of section 1, in float64
@@ -187,6 +244,25 @@ corr = f0 @ f1.T  # [32, 32]: <f0_k, f1_m>
 rows, perm = linear_sum_assignment(np.abs(corr), maximize=True)  # rows come back as 0..31
 sign = np.sign(corr[rows, perm])
 print(f"{int((perm != np.arange(len(perm))).sum())} of {len(perm)} neurons move, {int((sign < 0).sum())} flip sign")
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+im = axes[0].imshow(np.abs(corr), cmap="Greys")
+flip = sign < 0
+axes[0].scatter(perm[~flip], rows[~flip], marker="o", s=14, facecolors="none", edgecolors="#0072B2", label="matched")
+axes[0].scatter(perm[flip], rows[flip], marker="o", s=14, color="#D55E00", label="matched with a sign flip")
+axes[0].set(title="|<f0_k, f1_m>| and the assignment", xlabel="neuron m of network 1", ylabel="neuron k of network 0")
+axes[0].legend(fontsize=7, loc="lower left")
+fig.colorbar(im, ax=axes[0], shrink=0.8)
+p1 = (W1[perm] * torch.as_tensor(sign)[:, None]).numpy()  # network 1's neurons, matched and flipped
+axes[1].scatter(*W0.numpy().T, s=18, color="#0072B2", label="network 0")
+axes[1].scatter(*W1.numpy().T, s=18, color="#999999", marker="x", label="network 1, as trained")
+axes[1].scatter(*p1.T, s=18, color="#D55E00", marker="x", label="network 1, matched (and flipped)")
+for a, b in zip(W0.numpy(), p1):
+    axes[1].plot([a[0], b[0]], [a[1], b[1]], color="#D55E00", lw=0.6, alpha=0.6)
+axes[1].set(title="first-layer neurons (incoming weights)", xlabel="weight from x", ylabel="weight from y")
+axes[1].legend(fontsize=7)
+plt.tight_layout()
+plt.show()
 
 # apply it to network 1: permute and flip the layer's rows, and the next layer's columns to match
 s_ = torch.as_tensor(sign)
@@ -246,9 +322,11 @@ print("the statements about the screen hold on these pairs")
 #
 # The encoder is `ScaleGMN(mode="auto", head="invariant")`: each hidden layer uses the symmetry of its
 # own activation (sign flips $q_i = \pm 1$ for the SIREN's sine). From scratch: transform a network
-# with a random $g$, check that it still renders the same image, and that the code does not move.
+# with a random $g$, check that it still renders the same image, and that the code does not move
+# (left: the two codes lie on top of each other), while a transformation that is not a symmetry moves
+# it (right).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 torch.manual_seed(SEED)
 ae = WeightAutoencoder(inr.train.spec, inr_setup.config, reference=inr.train, device=DEVICE)
 gen = torch.Generator().manual_seed(SEED)
@@ -256,10 +334,26 @@ theta = inr.test[:4]
 g = GaugeElement.sample(theta.spec, 4, gen, device=theta.device)
 g_theta = g.apply(theta)
 same_function = torch.allclose(render_inr(theta, inr.task.coords), render_inr(g_theta, inr.task.coords), atol=1e-4)
+from scalegmn_lite.weightspace.gauge import sample_non_symmetry
+
+not_g_theta = sample_non_symmetry(theta, "wrong_scaling", gen)  # q = 2 for a sine layer: another function
 with torch.no_grad():
-    z, z_g = ae.encode(theta), ae.encode(g_theta)
+    z, z_g, z_not = ae.encode(theta), ae.encode(g_theta), ae.encode(not_g_theta)
 print("same function:", same_function, "| weights moved:", theta.max_abs_diff(g_theta) > 0.1)
 print("latent code unchanged (float32):", torch.allclose(z, z_g, atol=1e-5))
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 2.8), sharey=True)
+k = np.arange(z.shape[1])
+for ax, other, label, colour in ((axes[0], z_g, "g . theta (a symmetry)", "#0072B2"),
+                                 (axes[1], z_not, "a non-symmetry of theta", "#D55E00")):
+    ax.plot(k, z[0].numpy(), color="k", lw=2.5, alpha=0.35, label="theta")
+    ax.plot(k, other[0].numpy(), color=colour, lw=1, label=label)
+    ax.set(xlabel="latent coordinate", title=f"code of {label}: max change {float((other[0] - z[0]).abs().max()):.1g}")
+    ax.legend(fontsize=7)
+axes[0].set_ylabel("E(.)")
+plt.tight_layout()
+plt.show()
+assert same_function and torch.allclose(z, z_g, atol=1e-5) and float((z_not - z).abs().max()) > 1e-3
 
 # %% [markdown]
 # The library's checker does the same in float64 with several random elements, and
@@ -528,7 +622,7 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 from IPython.display import display
 
-from scalegmn_lite.course.reference import claims_frame, describe_run, load_reference
+from scalegmn_lite.course.reference import claims_table, describe_run, load_reference
 
 ref = load_reference("merging")
 if ref is not None:
@@ -579,12 +673,8 @@ if ref is not None:
                          "floor": f"{fl['one_network_agreement']:.1%} agreement (one network)",
                          "originals": f"{np.mean([r['original_accuracy'] for r in rec]):.1%} accurate"})
     display(pd.DataFrame(rows).set_index("zoo"))
-    frame = claims_frame(ref)
-    frame["measured"] = frame["measured"].map(lambda v: "" if v is None or v != v else f"{v:.3g}")  # exact: blank
-    frame["interval"] = [f"[{lo:.3g}, {hi:.3g}]" if lo is not None and lo == lo else "exact"
-                         for lo, hi in zip(frame.lo, frame.hi)]
-    display(frame[["claim", "whose", "measured", "interval", "status"]].set_index("claim"))
-    print(describe_run("merging"))
+    display(claims_table(ref).set_index("claim"))
+    print("Footnote:", describe_run("merging"))
 
 # %% [markdown]
 # **What the reference run says, in plain words** (the next cell asserts each statement):

@@ -25,8 +25,8 @@ __all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "val
 
 #: claim sources and how REPORT.md names them
 SOURCES = {
-    "seed 004": "the autoencoder paper's claim (Symmetry-Aware Graph Metanetwork Autoencoders)",
-    "seed 000": "the one-shot optimizer paper's claim (Symmetry-Aware Fully-Amortized Optimization with Scale "
+    "autoencoder paper": "the autoencoder paper's claim (Symmetry-Aware Graph Metanetwork Autoencoders)",
+    "one-shot paper": "the one-shot optimizer paper's claim (Symmetry-Aware Fully-Amortized Optimization with Scale "
                 "Equivariant Graph Metanetworks)",
     "course": "this course's own check",
 }
@@ -45,7 +45,7 @@ class Claim:
     status: str = ""
     ci: list | None = None
     seeds: int | None = None
-    #: whose claim it is, shown in REPORT.md: a source paper's (e.g. ``"seed 004"``) or ``"course"``
+    #: whose claim it is, shown in REPORT.md: a source paper's (e.g. ``"autoencoder paper"``) or ``"course"``
     #: (a check this course adds); ``None`` leaves it unmarked
     source: str | None = None
 

@@ -97,6 +97,40 @@ def claims_frame(result: dict):
     return pd.DataFrame(rows)
 
 
+def readable_number(v: float | None, digits: int = 3) -> str:
+    """``v`` for a reader: rounded to ``digits`` decimals, never in e-notation; a nonzero value too
+    small to show reads ``< 0.001`` (for ``digits=3``); ``None`` or NaN reads as an empty string."""
+    if v is None or not np.isfinite(v):
+        return ""
+    tiny = 10.0 ** -digits
+    if v != 0 and abs(v) < tiny:
+        return f"{'-' if v < 0 else ''}< {tiny:.{digits}f}" if v > 0 else f"> -{tiny:.{digits}f}"
+    return f"{v:.{digits}f}"
+
+
+def claims_table(result: dict, digits: int = 3):
+    """:func:`claims_frame` for reading: claim, whose (when marked), status and one column "measured
+    [95% interval]" with rounded numbers (no e-notation, no NaN: an exact claim shows its value
+    alone, a claim measured per zoo or setting lists them)."""
+    import pandas as pd
+
+    cf = claims_frame(result)
+    cells = []
+    for row, c in zip(cf.itertuples(), result["claims"]):
+        m = readable_number(row.measured, digits)
+        if m and row.lo is not None and row.lo == row.lo:
+            m += f" [{readable_number(row.lo, digits)}, {readable_number(row.hi, digits)}]"
+        if not m and isinstance(c["measured"], dict):  # per zoo / per setting figures
+            m = ", ".join(f"{k} {readable_number(v, digits) if isinstance(v, float) else v}"
+                          for k, v in c["measured"].items() if k != "interval_of")
+        cells.append(m or "see REPORT.md")
+    cols = {"claim": cf["claim"]}
+    if "whose" in cf:
+        cols["whose"] = cf["whose"]
+    cols.update({"status": cf["status"], "measured [95% interval]": cells})
+    return pd.DataFrame(cols)
+
+
 def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str, dict]]:
     """task -> model -> 95% interval of the test score (Kendall tau or accuracy), from the reference
     run's per-network test predictions (two-way bootstrap over test networks and seeds)."""

@@ -1,6 +1,6 @@
 """``reproduce`` experiment ``amortized``: one-shot equivariant operators against SGD (issues 5, 13, 22).
 
-Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` with seed 000's protocol on the *final*
+Runs :func:`scalegmn_lite.tasks.amortized.study.run_study` with the one-shot paper's protocol on the *final*
 networks of two kinds of zoo, held-out networks and images, operators trained with several seeds and
 the kept step chosen on validation networks (early stopping), SGD-k (plain SGD, k epochs over the
 training images) and a tuned Adam baseline:

@@ -1,4 +1,4 @@
-"""``reproduce`` experiment ``gscale``: the open question of seed 000, measured (issue 13).
+"""``reproduce`` experiment ``gscale``: the open question of the one-shot paper, measured (issue 13).
 
 Does the equivariance gain (ScaleGMN-B minus the symmetry-broken GMN-B, matched parameters, same
 held-out networks) grow with the dimension of the scaling gauge? ReLU zoos of architectures whose

@@ -1,6 +1,6 @@
 """Experiment ``merging`` (issues 6 and 24): ScaleGMN autoencoders and model merging in a canonical
 gauge, on zoos where alignment matters (*Symmetry-Aware Graph Metanetwork Autoencoders: Model Merging
-through Parameter Canonicalization*, "seed 004").
+through Parameter Canonicalization*, "autoencoder paper").
 
 Zoos (:data:`QUICK_SETUPS`; reference: :func:`setups` with ``reference=True``):
 
@@ -37,15 +37,15 @@ distillation for CNNs) on 80% of the networks, for several seeds, and evaluated 
 Seeds: the autoencoder is trained with several seeds on one split; pairs and orbit draws are fixed, so
 comparisons are paired and decided by 95% bootstrap intervals over networks and seeds.
 
-Claims, each marked with its source (REPORT.md shows it): ``[seed 004]`` the autoencoder paper's,
+Claims, each marked with its source (REPORT.md shows it): ``[autoencoder paper]`` the autoencoder paper's,
 ``[course]`` this course's own checks.
     ``naive-barrier-exists`` [course]: naive interpolation of different networks has a barrier > 0 on
         every zoo (the zoo can test merging);
-    ``orbit-no-barrier-after-canonicalization`` [seed 004]: orbit test under P, D and PD, the decoded
+    ``orbit-no-barrier-after-canonicalization`` [autoencoder paper]: orbit test under P, D and PD, the decoded
         barrier is at most 1% of the naive one, every zoo and seed;
-    ``orbit-permutation-matching-misses-diagonal`` [seed 004]: on D and PD orbits plain permutation
+    ``orbit-permutation-matching-misses-diagonal`` [autoencoder paper]: on D and PD orbits plain permutation
         matching keeps at least half the naive barrier while PD matching removes it (<= 1%);
-    ``ae-barrier-below-naive`` [seed 004]: pairs, decoded barrier minus naive barrier < 0;
+    ``ae-barrier-below-naive`` [autoencoder paper]: pairs, decoded barrier minus naive barrier < 0;
     ``ae-barrier-below-weight-matching`` [course]: pairs, decoded minus PD weight matching's barrier < 0;
     ``ae-path-loss-below-weight-matching`` [course]: the same judged in absolute terms (worst loss
         along the path), so a decoder with worse endpoints cannot pass by a small barrier;
@@ -80,6 +80,7 @@ from ..tasks.merging.autoencoder import (
 from ..tasks.merging.study import (
     METHODS,
     ORBIT_GROUPS,
+    ORBIT_METHODS,
     ClassifierMergeTask,
     INRImageTask,
     INRMergeTask,
@@ -106,8 +107,6 @@ __all__ = ["run", "ZooSetup", "Prepared", "QUICK_SETUPS", "FULL_SETUPS", "SCREEN
 N_PAIRS = 32
 ORBIT_NOISE = 1e-3
 ORBIT_RATIO = 0.01
-#: methods of the orbit test (the latent path is constant on an orbit: E(g theta) = E(theta))
-ORBIT_METHODS = ("naive", "weight_matching_P", "weight_matching_D", "weight_matching", "decoded")
 
 #: issue 6's INR zoo: every SIREN starts from one shared init (w0 = 10), so its networks are already
 #: aligned and naive interpolation has (almost) no barrier: the screen's contrast, not a merging zoo
@@ -144,9 +143,9 @@ class ZooSetup:
     rank_by: str = "test_acc"
     #: split by this metadata column (``"image_index"`` for an INR zoo with several views per image)
     split_by: str | None = None
-    #: the zoo's role in the paper: "seed 004" (a setting the autoencoder paper measures) or
+    #: the zoo's role in the paper: "autoencoder paper" (a setting the autoencoder paper measures) or
     #: "course" (our own addition)
-    source: str = "seed 004"
+    source: str = "autoencoder paper"
 
 
 #: the autoencoder (quick and reference): ScaleGMN encoder hidden 32, 3 layers; 64-d code; decoder
@@ -520,16 +519,16 @@ def build_claims(runs: dict[str, list[dict]], screens: dict[str, dict], floor: d
               f"(+ noise {ORBIT_NOISE:g}): the decoded barrier is at most {ORBIT_RATIO:g} x the naive one, every "
               f"zoo, group and each of {n} autoencoder seeds (worst seed shown)",
               {k: round(v, 6) for k, v in ratio.items()}, holds=all(v <= ORBIT_RATIO for v in ratio.values()),
-              target=f"decoded/naive <= {ORBIT_RATIO:g} for every zoo and group").marked("seed 004"),
+              target=f"decoded/naive <= {ORBIT_RATIO:g} for every zoo and group").marked("autoencoder paper"),
         claim("orbit-permutation-matching-misses-diagonal",
               "Orbit test: on D and PD orbits, matching permutations only (plain Git Re-Basin) keeps at least half "
               f"the naive barrier, while matching P and D (sign flips, scalings) leaves at most {ORBIT_RATIO:g} of it "
               "(barrier / naive barrier shown as P-only | PD)",
               {k: f"{p_keeps[k]:.3f} | {pd_removes[k]:.4f}" for k in p_keeps}, holds=pk_ok and pd_ok,
-              target=f"P-only >= 0.5 and PD <= {ORBIT_RATIO:g} for every zoo and group").marked("seed 004"),
+              target=f"P-only >= 0.5 and PD <= {ORBIT_RATIO:g} for every zoo and group").marked("autoencoder paper"),
         _zoo_claim("ae-barrier-below-naive",
                    f"{N_PAIRS} pairs of different held-out networks, {n} autoencoder seeds: barrier of decoded "
-                   "interpolation minus naive interpolation's", d_naive, "<").marked("seed 004"),
+                   "interpolation minus naive interpolation's", d_naive, "<").marked("autoencoder paper"),
         _zoo_claim("ae-barrier-below-weight-matching",
                    f"{N_PAIRS} pairs, {n} autoencoder seeds: barrier of decoded interpolation minus PD weight "
                    "matching's (each relative to its own endpoints)", d_wm, "<").marked("course"),

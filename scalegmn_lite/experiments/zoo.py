@@ -1,7 +1,7 @@
 """``reproduce`` experiment ``zoo``: vectorized training equals the per-network loop, zoo builds are
 deterministic, and per zoo of the named recipes: counts, build and load times, accuracy quantiles
 (final and per checkpoint), and the gain of SGD-150 from the final networks of the headroom and
-plateau zoos (seed 000's protocol: 150 epochs of plain SGD, lr 0.05, batch 100, on the training images;
+plateau zoos (the one-shot paper's protocol: 150 epochs of plain SGD, lr 0.05, batch 100, on the training images;
 published: +6.6 points on CNNs, +2.2 on MLPs)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ Q = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 
 #: (headroom zoo, plateau zoo) pairs whose final networks SGD-150 continues from
 SGD150_PAIRS = (("cnn1d-hp-mnist1d", "cnn1d-plateau-mnist1d"), ("mlp-hp-mnist1d", "mlp-plateau-mnist1d"))
-#: published SGD-150 gains from the final networks of the Small CNN Zoo / its MLP twin (seed 000, Table 1)
+#: published SGD-150 gains from the final networks of the Small CNN Zoo / its MLP twin (the one-shot paper, Table 1)
 PUBLISHED_SGD150_GAIN = {"cnn1d": 0.066, "mlp": 0.022}
 
 

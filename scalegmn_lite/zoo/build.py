@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -107,11 +108,32 @@ def load_or_build(recipe: ZooRecipe | str, device=None, progress: bool = True, c
     """
     recipe = get_recipe(recipe)
     folder = zoo_path(recipe, cache)
-    if (folder / "zoo.json").exists():
+    with _one_builder(folder):  # a second process asking for this zoo waits, then loads it
+        if (folder / "zoo.json").exists():
+            try:
+                return load_zoo(folder)
+            except CorruptFileError as exc:
+                warnings.warn(f"cached zoo is corrupt, rebuilding: {exc}", stacklevel=2)
+        zoo = build_zoo(recipe, device=device, progress=progress)
+        save_zoo(zoo, folder)
+        return zoo
+
+
+@contextmanager
+def _one_builder(folder: Path):
+    """An exclusive lock on ``<folder>.lock`` (POSIX ``flock``; released when the holder exits, even by a
+    crash), so that processes sharing a cache (notebooks tested side by side, ``reproduce --jobs 2``)
+    build each zoo once. Without ``fcntl`` (Windows) there is no lock: the builds race, and the atomic
+    save keeps the cache valid either way."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{folder.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            return load_zoo(folder)
-        except CorruptFileError as exc:
-            warnings.warn(f"cached zoo is corrupt, rebuilding: {exc}", stacklevel=2)
-    zoo = build_zoo(recipe, device=device, progress=progress)
-    save_zoo(zoo, folder)
-    return zoo
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

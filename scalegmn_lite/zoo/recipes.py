@@ -382,7 +382,7 @@ _add("mlp-hp-mnist1d", dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCH
      arch="mlp 40-32-10 relu", **_HP,
      description="MLPs on MNIST-1D whose final networks vary widely, the MLP twin of cnn1d-hp-mnist1d")
 
-#: the dim G_scale sweep (issue 13, open question of seed 000): ReLU-only headroom zoos of other
+#: the dim G_scale sweep (issue 13, open question of the one-shot paper): ReLU-only headroom zoos of other
 #: architectures, so the scaling gauge's dimension (one positive scale per hidden channel / neuron)
 #: varies: a small CNN (4+4 channels, dim 8) and its *unrolled twin* (the MLP with the CNN's unrolled
 #: hidden sizes 4x18 and 4x7, dim 100: the same function class at 12.5x the gauge dimension), and

@@ -1,4 +1,4 @@
-"""Fully-amortized optimization (notebook 07, seed 000): an equivariant operator maps a network to an
+"""Fully-amortized optimization (notebook 07, the one-shot paper): an equivariant operator maps a network to an
 improved one in a single forward pass.
 
 - :mod:`.operator`: :class:`AmortizedOperator` and :func:`train_operator`;

@@ -1,5 +1,5 @@
 """Baselines of the amortized study started from the *same* held-out networks on the *same* objective
-``lam ||theta||_1 + CE`` over the zoo's training images (issue 13, seed 000's protocol):
+``lam ||theta||_1 + CE`` over the zoo's training images (issue 13, the one-shot paper's protocol):
 
 * **SGD-k**: ``k`` epochs of plain SGD over the training images, per network (the published
   baseline). Setting, documented in :class:`~scalegmn_lite.tasks.amortized.protocol.StudyConfig`:

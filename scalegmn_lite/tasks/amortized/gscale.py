@@ -1,4 +1,4 @@
-"""The open question of seed 000, measured: does the equivariance gain grow with the dimension of
+"""The open question of the one-shot paper, measured: does the equivariance gain grow with the dimension of
 the scaling gauge?
 
 For every setting of an amortized study with both ``scalegmn-b`` and ``gmn`` operators (trained on
@@ -106,9 +106,9 @@ def sweep_claims(sweep: dict) -> list:
 
     pts = {p["setting"]: [p["dim_gscale"], round(p["gain"]["mean"], 4)] for p in sweep["points"]}
     out = [interval_claim(
-        "gain-grows-with-gscale-dim", "open question of seed 000: the accuracy gain ScaleGMN-B minus GMN-B grows with "
-        "the dimension of the scaling gauge (least-squares slope of the gain against dim G_scale, accuracy per "
-        "dimension; points setting: [dim, gain])", sweep["slope"], ">", 0.0,
+        "gain-grows-with-gscale-dim", "open question of the one-shot paper: the accuracy gain ScaleGMN-B minus GMN-B "
+        "grows with the dimension of the scaling gauge (least-squares slope of the gain against dim G_scale, accuracy "
+        "per dimension; points setting: [dim, gain])", sweep["slope"], ">", 0.0,
         measured={"slope": sweep["slope"]["mean"], **pts})]
     for t in sweep.get("twins", [])[:1]:
         out.append(interval_claim(

@@ -3,7 +3,7 @@ configuration, initial networks and their split by network, operator constructio
 SGD baseline and one result-table row. :mod:`~scalegmn_lite.tasks.amortized.study` runs them in order;
 :mod:`~scalegmn_lite.tasks.amortized.baselines` holds SGD-k, the tuned Adam baseline and the timings.
 
-The protocol follows seed 000 (Table 1): the starting points are the *final* networks of zoos whose
+The protocol follows the one-shot paper (Table 1): the starting points are the *final* networks of zoos whose
 members vary training-set fraction, learning rate, optimizer, init scale and weight decay
 (``cnn1d-hp-mnist1d``, ``mlp-hp-mnist1d``, built like the Small CNN Zoo); held-out networks and
 held-out images; SGD-k = k epochs of plain SGD over the training images per network.
@@ -55,7 +55,7 @@ KINDS: dict[str, tuple[str, bool, bool | None]] = {
 #: kinds trained with a random gauge element applied to every sampled training network
 AUGMENTED_KINDS = frozenset({"gmn-aug"})
 
-#: seed 000's Table 1 (Small CNN Zoo and its MLP zoo, tanh, CIFAR-10-GS): mean test accuracy per method
+#: the one-shot paper's Table 1 (Small CNN Zoo and its MLP zoo, tanh, CIFAR-10-GS): mean test accuracy per method
 PUBLISHED_TABLE1 = {
     "cnn": {"initial": 0.379, "scalegmn-b": 0.503, "gmn": 0.515, "sgd-150": 0.445},
     "mlp": {"initial": 0.345, "scalegmn-b": 0.354, "gmn": 0.350, "sgd-150": 0.367},
@@ -81,7 +81,7 @@ SMALL_MLP_RECIPE = ZooRecipe(
 @dataclass(frozen=True)
 class Setting:
     """One row group of the table: ``zoo`` (recipe name or recipe) restricted to ``activation``,
-    L1 weight ``lam``, the operator ``kinds`` to train. ``role``: ``"table1"`` (a row of seed 000's
+    L1 weight ``lam``, the operator ``kinds`` to train. ``role``: ``"table1"`` (a row of the one-shot paper's
     Table 1, judged on a plateau zoo) or ``"headroom"`` (the transfer setting on a headroom zoo, with the
     diagnostics); ``steps``: operator steps of this setting (``None``: the study's)."""
 
@@ -108,7 +108,7 @@ class Setting:
 def quick_settings(lam: float = 1e-3, table1_steps: int | None = None) -> tuple[Setting, ...]:
     """Quick mode (2 CPU cores, MNIST-1D, tanh like the published zoo). First the headroom setting
     (tanh CNNs of ``cnn1d-hp-mnist1d``: ScaleGMN-B, GMN-B and GMN-B with gauge augmentation; the
-    transfer target and the diagnostics), then the rows of seed 000's Table 1 on the *plateau* zoos,
+    transfer target and the diagnostics), then the rows of the one-shot paper's Table 1 on the *plateau* zoos,
     whose final networks stopped improving like the published ones (SGD-150 gains +6.7 points on the
     CNNs, published +6.6): CNN (ScaleGMN-B, GMN-B), CNN with L1 (ScaleGMN-B), MLP (ScaleGMN-B, GMN-B).
     ``table1_steps``: operator steps of the Table 1 rows (``None``: the study's)."""
@@ -122,7 +122,7 @@ def quick_settings(lam: float = 1e-3, table1_steps: int | None = None) -> tuple[
 
 
 def reference_settings(lam: float = 1e-3, table1_steps: int | None = None) -> tuple[Setting, ...]:
-    """Reference mode (``reproduce --reference``): every row of seed 000's Table 1: the quick rows
+    """Reference mode (``reproduce --reference``): every row of the one-shot paper's Table 1: the quick rows
     plus the MLP with L1 (ScaleGMN-B)."""
     return quick_settings(lam, table1_steps) + (
         Setting("mlp-plateau-tanh-l1", MLP_PLATEAU_ZOO, "tanh", lam, ("scalegmn-b",), steps=table1_steps),)

@@ -444,7 +444,7 @@ def _pick(settings: Sequence[Setting], cnn: bool, lam: bool, kinds: set, activat
 
 
 def compute_claims(result: StudyResult, sgd_final: int | None = None) -> list:
-    """The claims of seed 000's Table 1, row for row, decided by 95% intervals over seeds and test
+    """The claims of the one-shot paper's Table 1, row for row, decided by 95% intervals over seeds and test
     networks (paired: both methods on the same test networks):
 
     * ``cnn-one-shot-beats-sgd150``: CNN (tanh, CE) ScaleGMN-B accuracy minus SGD-150's > 0
@@ -545,7 +545,7 @@ def _transfer_claims(result: StudyResult, nan: dict) -> list:
 
 def regime_table(intervals: dict, counts: dict,
                  methods: Sequence[str] = ("scalegmn-b", "gmn", "gmn-aug", "sgd-150")) -> pd.DataFrame:
-    """Starting accuracy, final accuracy and gain of every method per setting, beside seed 000's Table 1
+    """Starting accuracy, final accuracy and gain of every method per setting, beside the one-shot paper's Table 1
     (:data:`~scalegmn_lite.tasks.amortized.protocol.PUBLISHED_TABLE1`, by family). ``intervals``: a
     study's :meth:`StudyResult.intervals` (or the ``"intervals"`` of its JSON); ``counts``: its
     ``counts`` (the spec of each setting says the family)."""

@@ -1,4 +1,4 @@
-"""Autoencoders of networks and model merging in a canonical gauge (notebook 08, seed 004).
+"""Autoencoders of networks and model merging in a canonical gauge (notebook 08, the autoencoder paper).
 
 - :mod:`.paths`: linear interpolation, loss curves and loss barriers;
 - :mod:`.matching`: scale canonicalization and weight matching (Git Re-Basin with sign flips and scalings);

@@ -1,4 +1,4 @@
-"""ScaleGMN autoencoders of networks (issue 6, seed 004): an invariant encoder and a decoder that
+"""ScaleGMN autoencoders of networks (issue 6, the autoencoder paper): an invariant encoder and a decoder that
 outputs one representative of each gauge orbit.
 
 For a fixed architecture ``spec`` with ``P`` parameters::

@@ -198,10 +198,13 @@ def merge_curves(ae: WeightAutoencoder | None, ws0: WeightSpace, ws1: WeightSpac
     return out
 
 
+#: the paths of the published orbit test: naive, weight matching with P, D and PD, decoded
+ORBIT_METHODS = ("naive", "weight_matching_P", "weight_matching_D", "weight_matching", "decoded")
+
+
 def orbit_curves(ae: WeightAutoencoder | None, ws: WeightSpace, task, group: str, noise: float,
                  generator: torch.Generator | None = None, alphas=21,
-                 methods: Sequence[str] = ("naive", "weight_matching_P", "weight_matching_D", "weight_matching",
-                                           "decoded"),
+                 methods: Sequence[str] = ORBIT_METHODS,
                  seed: int = 0) -> dict[str, LossCurve]:
     """The published orbit test for one draw: each network of ``ws`` against a random member of its
     own orbit under ``group`` (P, D or PD, :func:`orbit_partner`) plus noise of relative size

@@ -1,0 +1,341 @@
+"""Schematic diagrams for the course notebooks, drawn with matplotlib (no image files).
+
+* :func:`draw_network_to_graph`: a network (weight matrices or kernels, biases) next to its graph, derived
+  from the library's graph builder (:class:`~scalegmn_lite.nn.graphs.GraphLayout` of the spec), with what
+  becomes a vertex feature and what an edge feature (notebook 04).
+* :func:`draw_operator_loop`: the training loop of the one-shot (fully-amortized) operator (notebook 07).
+* :func:`draw_autoencoder_merge`: the ScaleGMN autoencoder and the three ways to merge two networks
+  (notebook 08).
+* :func:`text_overlaps`: the pairs of labels whose boxes overlap once drawn (what the tests check).
+
+Every diagram draws on one axes in data units of inches (``figsize`` ``(10, 4)``; an ``ax`` passed in is
+used as it is) and returns the figure. Colours are shared: :data:`COLORS` for boxes and vertex kinds,
+:data:`LAYER_COLORS` for the weights of layer ``l`` and the edges they become.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from matplotlib.text import Text
+
+from ..nn.graphs import HIDDEN, INPUT, OUTPUT, layout
+from ..weightspace.spec import NetworkSpec
+
+__all__ = ["COLORS", "LAYER_COLORS", "draw_network_to_graph", "draw_operator_loop", "draw_autoencoder_merge",
+           "text_overlaps"]
+
+#: fill colours of the diagrams' boxes and of the three kinds of vertices
+COLORS = {
+    "input": "#d9d9d9", "hidden": "#fdae6b", "output": "#a1d99b",
+    "network": "#deebf7", "model": "#9ecae1", "code": "#dadaeb", "data": "#f0f0f0", "loss": "#fcbba1",
+    "frozen": "#e5e5e5", "gradient": "#cb181d", "edge": "#404040",
+}
+#: colour of layer ``l``'s weights (left) and of the edges they become (right), ``LAYER_COLORS[l - 1]``
+LAYER_COLORS = ("#2171b5", "#6a51a3", "#8c6d31", "#393b79", "#843c39", "#525252")
+_KIND_COLOR = {INPUT: COLORS["input"], HIDDEN: COLORS["hidden"], OUTPUT: COLORS["output"]}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _canvas(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure of ``width x height`` inches whose axes fill it, in data units of inches (or ``ax``)."""
+    if ax is None:
+        fig = plt.figure(figsize=(width, height))
+        ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return ax.figure, ax
+
+
+def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, color: str, *, key: str,
+         fontsize: float = 9, ls: str = "-", weight: str = "normal") -> FancyBboxPatch:
+    """A rounded box centred at ``(x, y)`` with ``text`` in it; box and text share the gid ``box:key``."""
+    patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.1", fc=color,
+                           ec="#404040", lw=1.0, ls=ls, zorder=2, gid=f"box:{key}")
+    ax.add_patch(patch)
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3, gid=f"box:{key}",
+            fontweight=weight, linespacing=1.3)
+    return patch
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str | None = None, *,
+           color: str = COLORS["edge"], ls: str = "-", label_at: tuple[float, float] | None = None,
+           fontsize: float = 8, rad: float = 0.0, ha: str = "center", va: str = "bottom") -> None:
+    """An arrow ``start -> end`` (``rad``: curvature) with an optional label (at ``label_at``, default
+    just above the middle), gid ``arrow-label``."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color=color, lw=1.3,
+                                 ls=ls, shrinkA=0, shrinkB=0, connectionstyle=f"arc3,rad={rad}", zorder=1))
+    if label:
+        x, y = label_at or ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + 0.06)
+        ax.text(x, y, label, ha=ha, va=va, fontsize=fontsize, color=color, gid="arrow-label", zorder=3,
+                linespacing=1.2)
+
+
+def _labels(fig: Figure) -> list[Text]:
+    texts = [t for ax in fig.axes for t in [*ax.texts, ax.title]] + list(fig.texts)
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def text_overlaps(fig: Figure, pad_px: float = 1.0, boxes: bool = False) -> list[tuple[str, str]]:
+    """Pairs of texts of ``fig`` (axes texts, titles, figure texts) whose extents overlap after
+    ``fig.canvas.draw()``, by more than ``pad_px`` pixels, and ``(text, "outside the figure")`` for a text
+    cut off by the figure's edge; with ``boxes``, also a text against a box (patch with gid ``box:...``)
+    that is not its own. Empty when every label is readable."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = _labels(fig)
+    ext = [t.get_window_extent(renderer).expanded(1, 1).padded(-pad_px) for t in texts]
+    found = [(a.get_text(), b.get_text()) for (a, ea), (b, eb) in itertools.combinations(zip(texts, ext), 2)
+             if ea.overlaps(eb)]
+    frame = fig.bbox.padded(pad_px)
+    found += [(t.get_text(), "outside the figure") for t, e in zip(texts, ext)
+              if not (frame.contains(e.x0, e.y0) and frame.contains(e.x1, e.y1))]
+    if boxes:
+        patches = [p for ax in fig.axes for p in ax.patches if (p.get_gid() or "").startswith("box:")]
+        for t, e in zip(texts, ext):
+            for p in patches:
+                if p.get_gid() != t.get_gid() and p.get_window_extent(renderer).overlaps(e):
+                    found.append((t.get_text(), p.get_gid()))
+    return found
+
+
+# ------------------------------------------------------------------------------------ network -> graph
+def _check_spec(spec, max_width: int, max_layers: int) -> NetworkSpec:
+    if isinstance(spec, str):
+        spec = NetworkSpec.from_text(spec)
+    if not isinstance(spec, NetworkSpec):
+        hint = "; pass its .spec" if hasattr(spec, "spec") else ""
+        raise TypeError(f"draw_network_to_graph draws a NetworkSpec or its text form (e.g. 'mlp 2-3-1 relu'), "
+                        f"got {type(spec).__name__}{hint}")
+    if spec.has_flatten:
+        raise ValueError(f"draw_network_to_graph draws MLPs and pooled CNNs; {spec.to_text()!r} flattens a "
+                         "convolution into a dense layer (its edges carry blocks of positions), not drawn here")
+    if max(spec.widths) > max_width or spec.num_layers > max_layers:
+        raise ValueError(f"{spec.to_text()!r} is too large to draw readably (widest layer {max(spec.widths)}, "
+                         f"{spec.num_layers} layers; at most {max_width} and {max_layers}): draw a smaller spec")
+    return spec
+
+
+def _layer_text(layer, last: bool) -> str:
+    if layer.is_conv:
+        k = "x".join(map(str, layer.kernel_size))
+        head = f"{'Conv1d' if layer.kind == 'conv1d' else 'Conv2d'} {layer.in_dim}→{layer.out_dim}\nkernel {k}"
+    else:
+        head = f"Linear {layer.in_dim}→{layer.out_dim}"
+    tail = [layer.activation] if layer.activation else []
+    if layer.pool_after:
+        tail.append("avg pool")
+    if not tail and not last:
+        tail.append("identity")
+    return head + ("\n" + ", ".join(tail) if tail else "")
+
+
+def _draw_weights(ax: Axes, spec: NetworkSpec, x0: float, x1: float, yc: float, max_h: float) -> None:
+    """Left panel: per layer the weight grid ``[n_l, n_{l-1}]`` (kernels drawn inside each cell), the bias
+    column in the colour of the vertices it becomes, and the layer's description under it."""
+    L = spec.num_layers
+    below = yc - max(spec.widths[1:]) * min(0.34, max_h / max(spec.widths[1:])) / 2 - 0.2
+    cols = sum(layer.in_dim + 1.5 for layer in spec.layers) + 1.6 * (L - 1)
+    c = min(0.34, (x1 - x0) / cols, max_h / max(spec.widths[1:]))
+    x = x0 + ((x1 - x0) - c * cols) / 2
+    for l, layer in enumerate(spec.layers, start=1):
+        color, rows, n_in = LAYER_COLORS[(l - 1) % len(LAYER_COLORS)], layer.out_dim, layer.in_dim
+        top = yc + rows * c / 2
+        kh, kw = (layer.kernel_size + (1,))[:2] if len(layer.kernel_size) == 2 else (1, max(layer.kernel_numel, 1))
+        for t in range(rows):
+            for s in range(n_in):
+                cx, cy = x + s * c, top - (t + 1) * c
+                if layer.is_conv:  # the kernel slice K_l[t, s], one small square per entry
+                    ax.add_patch(Rectangle((cx, cy), c, c, fc="white", ec=color, lw=0.6))
+                    u = 0.8 * c / max(kh, kw)
+                    ox, oy = cx + (c - u * kw) / 2, cy + (c - u * kh) / 2
+                    for i in range(kh):
+                        for j in range(kw):
+                            ax.add_patch(Rectangle((ox + j * u, oy + i * u), u, u, fc=color, ec="white", lw=0.3,
+                                                   alpha=0.75))
+                else:
+                    ax.add_patch(Rectangle((cx, cy), c, c, fc=color, ec="white", lw=0.8, alpha=0.8))
+        bx = x + (n_in + 0.5) * c
+        kind = OUTPUT if l == L else HIDDEN
+        for t in range(rows):
+            ax.add_patch(Rectangle((bx, top - (t + 1) * c), c, c, fc=_KIND_COLOR[kind], ec="#404040", lw=0.6))
+        name = "K" if layer.is_conv else "W"
+        ax.text(x + n_in * c / 2, top + 0.06, f"${name}_{l}$", ha="center", va="bottom", fontsize=9, color=color)
+        ax.text(bx + c / 2, top + 0.06, f"$b_{l}$", ha="center", va="bottom", fontsize=9)
+        ax.text(x + (n_in + 1.5) * c / 2, below, _layer_text(layer, l == L), ha="center",
+                va="top", fontsize=7.5, linespacing=1.2)
+        x += (n_in + 1.5 + 1.6) * c
+
+
+def draw_network_to_graph(spec: NetworkSpec | str, ax: Axes | None = None, *, max_width: int = 8,
+                          max_layers: int = 4) -> Figure:
+    """Draw a network next to its graph: what becomes a vertex and what an edge.
+
+    Left: each layer ``l`` as its weight grid ``W_l`` ``[n_l, n_{l-1}]`` (for a convolution ``K_l``
+    ``[c_l, c_{l-1}]`` with the ``k``-entry kernel drawn in each cell) and its bias column ``b_l``.
+    Right: the graph built by :func:`~scalegmn_lite.nn.graphs.to_graph` (its static part,
+    :func:`~scalegmn_lite.nn.graphs.layout`): a vertex per neuron or channel, coloured by kind (input,
+    hidden, output; the vertex feature is the bias, 0 for inputs), an edge ``s -> t`` per weight or kernel
+    slice in its layer's colour (edge feature ``W_l[t, s]``, or ``K_l[t, s]`` flattened to a vector;
+    narrower edges are zero-padded to the widest kernel). One edge per layer is labelled.
+
+    Args:
+        spec: an MLP or a CNN with global average pooling (``NetworkSpec`` or its text form).
+        ax: the axes to draw on (default: a new ``(10, 4)`` figure).
+        max_width, max_layers: the largest layer width and depth drawn.
+    Returns:
+        the figure. Vertices are scatter collections with gid ``graph-vertices``, edges line collections
+        with gid ``graph-edges`` (so their counts can be read back).
+    Raises:
+        TypeError: ``spec`` is not a ``NetworkSpec`` (or text); ValueError: flattened convolutions, or a
+        network larger than ``max_width`` / ``max_layers``.
+    """
+    spec = _check_spec(spec, max_width, max_layers)
+    fig, ax = _canvas(ax, 10.0, 4.0)
+    lay = layout(spec)
+    yc, span, L = 2.05, 2.1, spec.num_layers
+
+    ax.text(2.3, 3.8, f"network  {spec.to_text()}", ha="center", va="center", fontsize=9.5, fontweight="bold")
+    _draw_weights(ax, spec, 0.15, 4.45, yc, span)
+    _arrow(ax, (4.55, yc), (5.3, yc), "to_graph", fontsize=8.5)
+
+    # the graph, from the library's layout: columns by layer, vertices centred in each column
+    xs = [5.85 + l * 3.55 / L for l in range(L + 1)]
+    dy = min(0.45, span / max(max(spec.widths) - 1, 1))
+    layer, pos = lay.layer.tolist(), lay.pos.tolist()
+    xy = [(xs[layer[v]], yc + ((spec.widths[layer[v]] - 1) / 2 - pos[v]) * dy) for v in range(lay.num_vertices)]
+    unit = "channel" if spec.layers[0].is_conv else "neuron"
+    ax.text(7.6, 3.8, f"graph: {lay.num_vertices} vertices (1 per {unit}), {lay.num_edges} edges", ha="center",
+            va="center", fontsize=9.5, fontweight="bold")
+    src, dst = lay.edge_index.tolist()
+    for l in range(1, L + 1):
+        color = LAYER_COLORS[(l - 1) % len(LAYER_COLORS)]
+        ids = [e for e in range(lay.num_edges) if lay.edge_layer[e] == l]
+        ax.add_collection(LineCollection([(xy[src[e]], xy[dst[e]]) for e in ids], colors=color, lw=1.0,
+                                         alpha=0.75, zorder=1, gid="graph-edges"))
+        # one labelled edge per layer: the top one (t = 0, s = 0), label above the graph
+        (xa, ya), (xb, yb) = xy[src[ids[0]]], xy[dst[ids[0]]]
+        layer_spec = spec.layers[l - 1]
+        if layer_spec.is_conv:
+            text = f"$K_{l}[t,s] \\in \\mathbb{{R}}^{{{layer_spec.kernel_numel}}}$"
+        elif spec.max_kernel_numel > 1:
+            text = f"$W_{l}[t,s]$\n(zero-padded)"
+        else:
+            text = f"$W_{l}[t,s]$"
+        ax.annotate(text, xy=((xa + xb) / 2, (ya + yb) / 2), xytext=((xa + xb) / 2, 3.22), ha="center",
+                    va="bottom", fontsize=8, color=color, linespacing=1.1,
+                    arrowprops=dict(arrowstyle="-|>", color=color, lw=0.8, shrinkA=1, shrinkB=2))
+    size = (min(dy, 0.4) * 72 * 0.55) ** 2
+    vtype = lay.vtype.tolist()
+    for kind in (INPUT, HIDDEN, OUTPUT):
+        vs = [v for v in range(lay.num_vertices) if vtype[v] == kind]
+        ax.scatter([xy[v][0] for v in vs], [xy[v][1] for v in vs], s=size, c=_KIND_COLOR[kind], edgecolors="k",
+                   linewidths=0.8, zorder=2, gid="graph-vertices")
+    for l in range(L + 1):
+        kind = "input" if l == 0 else "output" if l == L else "hidden"
+        feat = "$x_t = 0$" if l == 0 else f"$x_t = b_{l}[t]$"
+        ax.text(xs[l], yc - span / 2 - 0.22, f"{kind}\n{feat}", ha="center", va="top", fontsize=7.5,
+                linespacing=1.25, bbox=dict(boxstyle="round,pad=0.2", fc=COLORS[kind], ec="none"))
+    ax.text(5.0, 0.1, "vertex feature = bias (0 for inputs);  edge feature = weight, or the kernel slice flattened "
+            "to a vector", ha="center", va="bottom", fontsize=8, style="italic")
+    return fig
+
+
+# ----------------------------------------------------------------------------------- operator loop
+def draw_operator_loop(ax: Axes | None = None) -> Figure:
+    """The training loop of the one-shot (fully-amortized) operator of notebook 07.
+
+    Training (top): a network ``theta`` from a zoo of trained networks goes through the ScaleGMN operator
+    once, ``theta' = theta + Delta_phi(theta)``; the proposed network is evaluated on a training batch
+    ``(x, y)``, ``L = CE(f_theta'(x), y) + lambda ||theta'||_1``, and the gradient flows back through
+    ``f_theta'`` into the operator's weights ``phi`` only (the zoo's networks are inputs, not trained).
+    Test time (bottom): a held-out network goes through the trained operator once; no training.
+    Returns the figure (a new ``(10, 4)`` one unless ``ax`` is given).
+    """
+    fig, ax = _canvas(ax, 10.0, 4.0)
+    y = 2.75
+    ax.text(0.1, 3.8, "training: learn the operator's weights φ", ha="left", va="center", fontsize=9.5,
+            fontweight="bold")
+    _box(ax, 1.0, y, 1.6, 0.9, "zoo of trained\nnetworks θ", COLORS["data"], key="zoo")
+    _box(ax, 3.35, y, 1.8, 0.9, "ScaleGMN operator\n$\\Delta_\\phi$ (equivariant)", COLORS["model"], key="operator",
+         weight="bold")
+    _box(ax, 5.75, y, 1.7, 0.9, "$\\theta' = \\theta + \\Delta_\\phi(\\theta)$\n(one shot)", COLORS["network"],
+         key="proposal")
+    _box(ax, 8.55, y, 2.5, 0.9, "loss on the batch\n$L(f_{\\theta'}(x), y) + \\lambda\\,\\|\\theta'\\|_1$",
+         COLORS["loss"], key="loss")
+    _box(ax, 8.55, 1.45, 1.7, 0.55, "training batch (x, y)", COLORS["data"], key="batch", fontsize=8.5)
+    _arrow(ax, (1.8, y), (2.45, y), "θ")
+    _arrow(ax, (4.25, y), (4.9, y), "$\\Delta_\\phi(\\theta)$")
+    _arrow(ax, (6.6, y), (7.3, y), "$f_{\\theta'}$")
+    _arrow(ax, (8.55, 1.72), (8.55, y - 0.45))
+    # the skip connection theta -> theta' (above the boxes) and the gradient (below, dashed red)
+    _arrow(ax, (1.0, y + 0.45), (5.75, y + 0.45), "θ (skip connection: + θ)", rad=-0.12, label_at=(3.35, y + 0.78))
+    _arrow(ax, (8.0, y - 0.45), (3.35, y - 0.45), "$\\nabla_\\phi L$: only the operator's weights $\\phi$ are updated",
+           color=COLORS["gradient"], ls="--", rad=-0.18, label_at=(5.7, 1.62), va="top")
+    ax.plot([0.1, 9.9], [1.05, 1.05], color="#999999", lw=0.8, ls=":")
+    yb = 0.5
+    ax.text(0.1, 0.95, "test time: one forward pass, no training", ha="left", va="top", fontsize=9.5,
+            fontweight="bold")
+    _box(ax, 1.0, yb, 1.6, 0.55, "held-out network $\\theta^*$", COLORS["network"], key="heldout", fontsize=8.5)
+    _box(ax, 3.35, yb, 1.8, 0.55, "trained operator (frozen)", COLORS["frozen"], key="frozen", fontsize=8.5)
+    _box(ax, 5.75, yb, 1.7, 0.55, "$\\theta^* + \\Delta_\\phi(\\theta^*)$", COLORS["network"], key="test-proposal",
+         fontsize=8.5)
+    _box(ax, 8.55, yb, 2.5, 0.55, "evaluate on test data", COLORS["data"], key="evaluate", fontsize=8.5)
+    _arrow(ax, (1.8, yb), (2.45, yb))
+    _arrow(ax, (4.25, yb), (4.9, yb))
+    _arrow(ax, (6.6, yb), (7.3, yb))
+    return fig
+
+
+# ------------------------------------------------------------------------------ autoencoder + merging
+def draw_autoencoder_merge(ax: Axes | None = None) -> Figure:
+    """The ScaleGMN autoencoder of notebook 08 and the three ways to merge two networks.
+
+    Top: ``theta -> encoder (ScaleGMN, invariant: E(g . theta) = E(theta)) -> code z -> decoder (MLP) ->
+    theta_hat``, one network in a canonical gauge (``D(E(.))`` is constant on every orbit).
+    Bottom: from two networks ``theta_A``, ``theta_B`` to a path ``theta_alpha``, ``alpha in [0, 1]``:
+    naive interpolation ``(1-alpha) theta_A + alpha theta_B``; weight matching (align B to A with a gauge
+    element ``pi``, then interpolate); decoded interpolation ``D((1-alpha) z_A + alpha z_B)``. Each path is
+    judged by its loss barrier. Returns the figure (a new ``(10, 4)`` one unless ``ax`` is given).
+    """
+    fig, ax = _canvas(ax, 10.0, 4.0)
+    y = 3.2
+    ax.text(0.1, 3.85, "autoencoder", ha="left", va="center", fontsize=9.5, fontweight="bold")
+    _box(ax, 0.75, y, 1.1, 0.6, "network θ", COLORS["network"], key="theta")
+    _box(ax, 2.75, y, 2.1, 0.7, "encoder E: ScaleGMN\ninvariant: $E(g\\cdot\\theta) = E(\\theta)$", COLORS["model"],
+         key="encoder", fontsize=8.5)
+    _box(ax, 4.85, y, 0.9, 0.6, "code z", COLORS["code"], key="code")
+    _box(ax, 6.55, y, 1.7, 0.7, "decoder D: MLP", COLORS["model"], key="decoder", fontsize=8.5)
+    _box(ax, 8.8, y, 2.0, 0.7, "$\\hat\\theta = D(E(\\theta))$\nin a canonical gauge", COLORS["network"],
+         key="theta-hat", fontsize=8.5)
+    _arrow(ax, (1.3, y), (1.7, y))
+    _arrow(ax, (3.8, y), (4.4, y))
+    _arrow(ax, (5.3, y), (5.7, y))
+    _arrow(ax, (7.4, y), (7.8, y))
+
+    ax.plot([0.1, 9.9], [2.55, 2.55], color="#999999", lw=0.8, ls=":")
+    ax.text(0.1, 2.35, "merging two networks along α ∈ [0, 1]", ha="left", va="center", fontsize=9.5,
+            fontweight="bold")
+    _box(ax, 0.85, 1.05, 1.3, 1.6, "two networks\n$\\theta_A$, $\\theta_B$", COLORS["network"], key="pair")
+    lanes = [
+        (1.75, "naive", "$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\theta_B$", "interpolate as they are"),
+        (1.05, "weight matching",
+         "align B to A: $\\pi\\cdot\\theta_B$, then\n$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\pi\\cdot\\theta_B$",
+         "Git Re-Basin"),
+        (0.35, "decoded", "$D\\,((1-\\alpha)\\,z_A + \\alpha\\,z_B)$", "interpolate the codes"),
+    ]
+    for yl, name, formula, note in lanes:
+        _arrow(ax, (1.5, yl), (3.3, yl), name, label_at=(2.4, yl + 0.05))
+        _box(ax, 4.75, yl, 2.8, 0.56, formula, COLORS["code"] if name == "decoded" else COLORS["data"],
+             key=f"merge:{name}", fontsize=8.5)
+        _arrow(ax, (6.15, yl), (7.35, yl), note, label_at=(6.75, yl + 0.05), fontsize=7.5)
+    _box(ax, 8.6, 1.05, 2.3, 1.6, "merged network $\\theta_\\alpha$\nits loss along $\\alpha$:\nthe barrier",
+         COLORS["loss"], key="merged", fontsize=8.5)
+    return fig
