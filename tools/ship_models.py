@@ -153,7 +153,8 @@ def ship_invariant(out: Path, task_name: str, n_keep: int) -> dict:
     files = _write(out, name, model.state_dict(), meta, ws, extra)
     metric = "Kendall tau" if acc_task else "accuracy"
     return {"kind": "accuracy-predictor" if acc_task else "inr-classifier", **files, "experiment": "invariant",
-            "commit": _commit(), "notebook": "06", "stored_dtype": "float32", "tolerance": 1e-5 if acc_task else 0.0,
+            "commit": _source_commit("invariant"), "notebook": "06", "stored_dtype": "float32",
+            "tolerance": 1e-5 if acc_task else 0.0,
             "trained_on": f"{data.sizes()['train']} {'CNN checkpoints' if acc_task else 'INRs'} of the reference "
                           f"{'cnn1d-hp-mnist1d (ReLU)' if acc_task else 'inr-dws-digits'} zoo, seed 0, "
                           f"{cfg.epochs} epochs",
@@ -163,8 +164,9 @@ def ship_invariant(out: Path, task_name: str, n_keep: int) -> dict:
                                 "prediction_agreement": float((mine == ref_pred).mean()) if not acc_task else None,
                                 "max_abs_prediction_diff": float(np.abs(mine - ref_pred).max()),
                                 "training_seconds": seconds,
-                                "note": "retrained with the reference run's settings and seed 0 (the run kept "
-                                        "predictions, not models)"}}
+                                "note": f"retrained at commit {_commit()[:7]} with the reference run's settings and "
+                                        "seed 0, one thread (the run kept predictions, not models): compare its "
+                                        "predictions with the run's seed 0 above"}}
 
 
 def ship_autoencoder(out: Path, n_keep: int = 32) -> dict:
