@@ -304,3 +304,34 @@ def test_workers_are_cpu_processes(monkeypatch):
     assert parallel.plan_workers(6, device="cuda") == 1
     assert parallel.plan_workers(6, device=torch.device("cuda", 0)) == 1
     assert parallel.plan_workers(6, device="cpu") == 2 and parallel.plan_workers(6, device=torch.device("cpu")) == 2
+
+
+def test_notebooks_tested_side_by_side_share_the_cores(monkeypatch):
+    """nbval under pytest-xdist (`-n 2 --dist loadscope`): each kernel takes its share of the cores and
+    no worker pool, so two notebooks do not oversubscribe a 2-core machine."""
+    from scalegmn_lite.common.config import notebook_setup
+
+    import warnings
+
+    import matplotlib
+
+    before, rc = torch.get_num_threads(), matplotlib.rcParams.copy()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for var in ("SCALEGMN_LITE_WORKERS", "SCALEGMN_LITE_PROGRESS"):  # restored after the test
+        monkeypatch.delenv(var, raising=False)
+    try:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+        notebook_setup()
+        assert torch.get_num_threads() == 2 and os.environ["SCALEGMN_LITE_WORKERS"] == "1"
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "8")
+        notebook_setup()
+        assert torch.get_num_threads() == 1
+        monkeypatch.delenv("SCALEGMN_LITE_WORKERS")
+        monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
+        torch.set_num_threads(3)
+        notebook_setup()  # alone: leaves threads and workers as they are
+        assert torch.get_num_threads() == 3 and "SCALEGMN_LITE_WORKERS" not in os.environ
+    finally:
+        torch.set_num_threads(before)
+        matplotlib.rcParams.update(rc)
+        warnings.resetwarnings()

@@ -59,7 +59,7 @@ from scalegmn_lite.nn.checks import check_invariance
 from scalegmn_lite.tasks.invariant.fit import FitConfig, predict, score
 from scalegmn_lite.tasks.invariant.study import accuracy_task, compare, inr_task, make_model
 
-torch.set_num_threads(2)
+torch.set_num_threads(min(2, torch.get_num_threads()))  # small kernels; fewer if notebook_setup shares the cores
 S = FULL_SETTINGS if FULL else QUICK_SETTINGS
 SEEDS = S["seeds"]  # three seeds even in quick mode: one seed gives no spread
 print("accuracy prediction:", list(S["models"]), "| INR classification:", list(S["inr_models"]),

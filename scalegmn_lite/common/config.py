@@ -64,9 +64,19 @@ class NotebookConfig:
 
 def notebook_setup(seed: int = 0, threads: int | None = None) -> NotebookConfig:
     """First cell of every notebook: mode, seeding, device, quiet warnings (nbval compares stderr) and
-    no progress bars (``SCALEGMN_LITE_PROGRESS=0`` unless already set: a notebook's outputs are kept)."""
+    no progress bars (``SCALEGMN_LITE_PROGRESS=0`` unless already set: a notebook's outputs are kept).
+
+    Notebooks tested side by side (nbval under pytest-xdist, whose workers export
+    ``PYTEST_XDIST_WORKER_COUNT`` to the kernels they start) share the cores: unless ``threads`` is
+    given, each kernel gets ``cores // workers`` torch threads and trains without worker processes
+    (``SCALEGMN_LITE_WORKERS=1`` unless set). Two 2-thread kernels on 2 cores run many times slower
+    than two 1-thread ones."""
     warnings.filterwarnings("ignore")
     os.environ.setdefault("SCALEGMN_LITE_PROGRESS", "0")
+    side_by_side = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if threads is None and side_by_side > 1:
+        threads = max(1, (os.cpu_count() or 1) // side_by_side)
+        os.environ.setdefault("SCALEGMN_LITE_WORKERS", "1")
     if threads:
         torch.set_num_threads(threads)
     seed_everything(seed)
