@@ -309,11 +309,11 @@ def test_workers_are_cpu_processes(monkeypatch):
 def test_notebooks_tested_side_by_side_share_the_cores(monkeypatch):
     """nbval under pytest-xdist (`-n 2 --dist loadscope`): each kernel takes its share of the cores and
     no worker pool, so two notebooks do not oversubscribe a 2-core machine."""
-    from scalegmn_lite.common.config import notebook_setup
-
     import warnings
 
     import matplotlib
+
+    from scalegmn_lite.common.config import notebook_setup
 
     before, rc = torch.get_num_threads(), matplotlib.rcParams.copy()
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
