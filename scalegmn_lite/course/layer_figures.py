@@ -1,5 +1,5 @@
 """Figures of notebook 05: one ScaleGMN layer's data flow, its invariant views, and equivariance shown
-as heat-maps of vertex features for ``theta`` and ``g . theta``.
+as heat-maps of vertex features for θ and g·θ.
 
 Everything drawn is computed by the library (:mod:`scalegmn_lite.nn.layers`, :class:`ScaleGMN`,
 :class:`~scalegmn_lite.weightspace.gauge.GaugeElement`); nothing is re-implemented here. Each function
@@ -310,8 +310,8 @@ class FeaturePanels:
     Attributes:
         features: ``[V, d]`` ``f(theta)``, the model's final vertex features (rows = vertices of the
             graph, layer by layer, by default only the hidden ones; columns = channels).
-        transformed: ``[V, d]`` ``f(g . theta)``.
-        predicted: ``[V, d]`` ``g . f(theta)``: rows moved by ``g``'s permutations, scaled by its ``q``.
+        transformed: ``[V, d]`` ``f(g·theta)``.
+        predicted: ``[V, d]`` ``g·f(theta)``: rows moved by ``g``'s permutations, scaled by its ``q``.
         labels: ``V`` vertex names (``in0``, ``h1.0``, ..., ``out0``); layer_starts: first row of
             each layer.
         title: what the row of panels shows; is_symmetry: whether ``g`` is in the network's gauge group.
@@ -327,13 +327,13 @@ class FeaturePanels:
 
     @property
     def max_error(self) -> float:
-        """``max |f(g . theta) - g . f(theta)|``."""
+        """``max |f(g·theta) - g·f(theta)|``."""
         return float(np.abs(self.transformed - self.predicted).max())
 
 
 def gauge_on_vertices(g: GaugeElement) -> tuple[torch.Tensor, torch.Tensor]:
     """How ``g`` (batch size 1) acts on the ``[V, d]`` vertex features of its network's graph:
-    ``(g . x)[v] = scale[v] * x[index[v]]``; ``index [V]`` long, ``scale [V]`` (1 at inputs/outputs)."""
+    ``(g·x)[v] = scale[v] * x[index[v]]``; ``index [V]`` long, ``scale [V]`` (1 at inputs/outputs)."""
     if not isinstance(g, GaugeElement):
         raise TypeError(f"g must be a GaugeElement, got {type(g).__name__}")
     if g.batch_size != 1:
@@ -358,7 +358,7 @@ def _default_model(seed: int = 0) -> ScaleGMN:
 @torch.no_grad()
 def vertex_feature_panels(ws: WeightSpace, g: GaugeElement, model: ScaleGMN | None = None,
                           title: str = "", hidden_only: bool = True) -> FeaturePanels:
-    """``f(theta)``, ``f(g . theta)`` and ``g . f(theta)`` for ``f`` = the final vertex features of
+    """``f(theta)``, ``f(g·theta)`` and ``g·f(theta)`` for ``f`` = the final vertex features of
     ``model`` (:meth:`ScaleGMN.encode`; default: one bidirectional layer, ``d = 6``, ``mode="auto"``,
     float64).
 
@@ -422,8 +422,8 @@ def default_feature_panels(seed: int = 0) -> list[FeaturePanels]:
 
 def draw_equivariance_heatmaps(panels: Sequence[FeaturePanels] | None = None, axes=None) -> Figure:
     """One row per :class:`FeaturePanels`, four heat-maps each (rows = vertices, columns = channels, one
-    colour scale per row): ``f(theta)``, ``f(g . theta)``, ``g . f(theta)`` and the difference
-    ``f(g . theta) - g . f(theta)`` (white where the layer is equivariant). Thin lines separate layers.
+    colour scale per row): ``f(theta)``, ``f(g·theta)``, ``g·f(theta)`` and the difference
+    ``f(g·theta) - g·f(theta)`` (white where the layer is equivariant). Thin lines separate layers.
 
     Args:
         panels: from :func:`vertex_feature_panels` (default :func:`default_feature_panels`).
@@ -479,7 +479,7 @@ def _array(t, name: str, ndim: int | None = None) -> np.ndarray:
 def feature_panels(before, after, scale, labels: Sequence[str], title: str = "",
                    layer_starts: Sequence[int] = (0,), is_symmetry: bool = True) -> FeaturePanels:
     """A :class:`FeaturePanels` from tensors computed elsewhere (e.g. a hand-built layer): ``before``
-    ``[V, d]`` for ``theta``, ``after`` ``[V, d]`` for ``g . theta`` with ``g`` a pure rescaling, and
+    ``[V, d]`` for ``theta``, ``after`` ``[V, d]`` for ``g·theta`` with ``g`` a pure rescaling, and
     ``predicted = scale[:, None] * before`` (no permutation).
 
     Raises:
@@ -494,7 +494,7 @@ def feature_panels(before, after, scale, labels: Sequence[str], title: str = "",
 
 @dataclass(frozen=True)
 class ScalingBars:
-    """One quantity of one vertex, for ``theta`` (``before``, ``[d]``) and for ``g . theta`` (``after``),
+    """One quantity of one vertex, for ``theta`` (``before``, ``[d]``) and for ``g·theta`` (``after``),
     and the ``factor`` it should scale by (``q`` if equivariant, 1 if invariant)."""
 
     label: str
@@ -553,7 +553,7 @@ def draw_scaling_bars(bars: Sequence[ScalingBars], axes=None) -> Figure:
 
 @dataclass(frozen=True)
 class EdgeScaling:
-    """A per-edge quantity ``[E, d]`` for ``theta`` and for ``g . theta`` (``g`` rescales vertex ``v`` by
+    """A per-edge quantity ``[E, d]`` for ``theta`` and for ``g·theta`` (``g`` rescales vertex ``v`` by
     ``q[v]``), as the ratio ``after / before`` per channel (NaN where ``before`` is 0 to rounding).
 
     Attributes:
