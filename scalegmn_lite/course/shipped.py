@@ -21,6 +21,7 @@ Both files are verified twice on load: against their sidecar (``load_tensors``) 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,6 @@ KINDS = {
 
 def models_dir() -> Path:
     """``results/reference/models`` of this checkout (``SCALEGMN_LITE_MODELS`` overrides it)."""
-    import os
-
     env = os.environ.get("SCALEGMN_LITE_MODELS")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "results" / "reference" / "models"
 
@@ -85,7 +84,7 @@ class Shipped:
                 f"{i['commit'][:7]}")
 
 
-def _verified(folder: Path, name: str, entry: dict, part: str) -> tuple[dict, dict]:
+def _verified(folder: Path, entry: dict, part: str) -> tuple[dict, dict]:
     path = folder / entry[part]["file"]
     if not path.is_file():
         raise CorruptFileError(f"{path}: missing; restore it from git (`git checkout -- {path}`) or rebuild it with "
@@ -128,8 +127,8 @@ def load_shipped(name: str, folder: str | Path | None = None) -> Shipped:
     if name not in index:
         raise KeyError(f"no shipped model {name!r}; shipped: {', '.join(sorted(index))}")
     entry = index[name]
-    state, meta = _verified(folder, name, entry, "model")
-    tensors, hmeta = _verified(folder, name, entry, "heldout")
+    state, meta = _verified(folder, entry, "model")
+    tensors, hmeta = _verified(folder, entry, "heldout")
     spec = NetworkSpec.from_text(hmeta["spec"])
     if hmeta.get("input_shape"):
         spec = NetworkSpec(spec.layers, tuple(hmeta["input_shape"]))
