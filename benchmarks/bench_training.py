@@ -214,6 +214,8 @@ def main(argv=None) -> int:
                                                         "quick amortized study's 2 operator kinds x 3 seeds)")
     ap.add_argument("--only", choices=TRAINERS, action="append")
     ap.add_argument("--skip-dp", action="store_true")
+    ap.add_argument("--out", type=Path, help="also write the table as JSON here (e.g. benchmarks/results/"
+                                             "bench_training.json, which the README's table is generated from)")
     # child arguments
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--kind", default="operator", help=argparse.SUPPRESS)
@@ -249,7 +251,7 @@ def main(argv=None) -> int:
                     res[key][version].append(_measure(trees[version], a))
     print(f"\n{'trainer':18s} {'measurement':14s} {'before /s':>10s} {'after /s':>10s} {'ratio':>7s} "
           f"{'workers':>7s} {'peak MiB before / after':>24s}   final loss before / after")
-    ratios = {}
+    ratios, rows = {}, []
     for (kind, what), per in res.items():
         rate = {v: statistics.median(r["units"] / r["seconds"] for r in rs) for v, rs in per.items()}
         ratio = rate["after"] / rate["before"]
@@ -260,7 +262,22 @@ def main(argv=None) -> int:
         workers = per["after"][0].get("workers", 2 if what == "data parallel" else 1)
         print(f"{kind:18s} {what:14s} {rate['before']:10.3f} {rate['after']:10.3f} {ratio:6.2f}x {workers:7d} "
               f"{mem['before']:11.0f} / {mem['after']:<10.0f}   {lb:.5g} / {la:.5g} ({unit})")
+        rows.append({"trainer": kind, "measurement": what, "unit": f"{unit}/s", "before": rate["before"],
+                     "after": rate["after"], "ratio": ratio, "workers": int(workers), "peak_mib_before": mem["before"],
+                     "peak_mib_after": mem["after"], "loss_before": lb, "loss_after": la})
     print("\nratios:", json.dumps(ratios))
+    if args.out:
+        import platform
+
+        from scalegmn_lite.common.io import atomic_write_json
+
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        argv_text = " ".join(argv if argv is not None else sys.argv[1:])
+        atomic_write_json(args.out, {"command": f"python benchmarks/bench_training.py {argv_text}".strip(),
+                                     "commit": commit, "before": args.before, "cores": cores,
+                                     "cpu": platform.processor() or platform.machine(), "repeats": args.repeats,
+                                     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows})
+        print(f"wrote {args.out}")
     return 0
 
 

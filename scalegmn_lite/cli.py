@@ -20,29 +20,38 @@ def _claims_as_dicts(result: dict) -> list[dict]:
 def write_report(out: Path, results: dict[str, dict]) -> Path:
     """``REPORT.md``: one table of all claims plus per-experiment timings."""
     lines = ["# scalegmn-lite reproduce report", ""]
-    total = sum(len(r["claims"]) for r in results.values())
-    counts = {k: sum(c.get("status", "holds" if c["holds"] else "refuted") == k for r in results.values()
-                     for c in r["claims"]) for k in ("holds", "refuted", "inconclusive")}
-    lines += [f"{counts['holds']} of {total} claims hold, {counts['refuted']} refuted, {counts['inconclusive']} "
-              "inconclusive. Trained claims: mean over seeds and held-out networks with a 95% bootstrap interval; "
+    from .common.claims import count_claims
+
+    n = count_claims([c for r in results.values() for c in r["claims"]])
+    f, k = n["finding"], n["check"]
+    lines += [f"**{f['holds']} of {f['total']} findings hold** ({f['refuted']} refuted, {f['inconclusive']} "
+              f"inconclusive): results that could have gone either way. Separately, {k['holds']} of {k['total']} "
+              "exact checks hold (identities that hold by construction when the code is right: gauge groups, "
+              "invariance of invariant models, zoo sizes). Trained findings: mean over seeds and held-out networks "
+              "with a 95% clustered bootstrap interval (whole networks, images or pairs resampled with the seeds); "
               "holds = the interval excludes the opposite, refuted = it excludes the claim. A statement marked "
-              + ", ".join(f"*[{k}]* is {v}" for k, v in SOURCES.items()) + ".", "",
-              "| experiment | claim | statement | measured | 95% interval | seeds | target | status |",
-              "|---|---|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        for c in r["claims"]:
-            measured = json.dumps(c["measured"]) if not isinstance(c["measured"], str) else c["measured"]
-            if len(measured) > 160:
-                measured = measured[:157] + "..."
-            ci = c.get("ci")
-            ci_text = f"[{float(ci[0]):.4g}, {float(ci[1]):.4g}]" if ci else "exact"
-            status = c.get("status", "holds" if c["holds"] else "refuted")
-            shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}[status]
-            statement = c["statement"]
-            if c.get("source"):
-                statement = f"*[{c['source']}]* {statement}"
-            lines.append(f"| {name} | `{c['id']}` | {statement} | {measured} | {ci_text} | {c.get('seeds') or ''} "
-                         f"| {c['target']} | {shown} |")
+              + ", ".join(f"*[{k}]* is {v}" for k, v in SOURCES.items()) + ".", ""]
+    for kind, title in (("finding", "Findings"), ("check", "Exact checks")):
+        lines += [f"## {title}", "",
+                  "| experiment | claim | statement | measured | 95% interval | seeds | target | status |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in results.items():
+            for c in r["claims"]:
+                if (c.get("kind") or "finding") != kind:
+                    continue
+                measured = json.dumps(c["measured"]) if not isinstance(c["measured"], str) else c["measured"]
+                if len(measured) > 160:
+                    measured = measured[:157] + "..."
+                ci = c.get("ci")
+                ci_text = f"[{float(ci[0]):.4g}, {float(ci[1]):.4g}]" if ci else "exact"
+                status = c.get("status", "holds" if c["holds"] else "refuted")
+                shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}[status]
+                statement = c["statement"]
+                if c.get("source"):
+                    statement = f"*[{c['source']}]* {statement}"
+                lines.append(f"| {name} | `{c['id']}` | {statement} | {measured} | {ci_text} | {c.get('seeds') or ''} "
+                             f"| {c['target']} | {shown} |")
+        lines.append("")
     lines += ["", "| experiment | mode | device | seconds |", "|---|---|---|---|"]
     for name, r in results.items():
         mode = r.get("mode") or ("quick" if r.get("quick") else "full")

@@ -267,7 +267,8 @@ SETTINGS = (Setting("cnn", CNN, "tanh", 0.0, ("scalegmn-b", "gmn")),
 
 
 #: the claims of the headroom setting (tests/test_operator_transfer.py); these fake studies have none
-TRANSFER = ("operator-gain-cnn", "operator-gain-cnn-published", "operator-generalizes")
+TRANSFER = ("operator-gain-cnn", "operator-gain-cnn-published", "operator-generalizes", "operator-beats-memorization",
+            "scalegmn-b-beats-gmn-b-headroom", "scalegmn-b-beats-gmn-b-aug-headroom")
 
 
 def _table1(claims):

@@ -26,11 +26,13 @@ def test_sweep_settings_span_several_gauge_dimensions():
         assert len(set(dims.values())) >= 3, dims
     dims = {s.name: gscale_dim(_spec(s)) for s in gscale_settings(True)}
     assert dims == {"cnn1d-s-relu": 8, "mlp-w8-relu": 8, "mlp-twin-s-relu": 100, "mlp-w64-relu": 64,
-                    "mlp-relu": 32, "cnn1d-relu": 32}
+                    "mlp-relu": 32}
+    # full adds the 16+16 CNN (a second dim-32 point, left out of the reference budget)
+    assert {s.name: gscale_dim(_spec(s)) for s in gscale_settings(True, full=True)} == {**dims, "cnn1d-relu": 32}
     # the twin is the small CNN unrolled: the MLP's gauge dimension is the CNN's dim_mlp
     cnn = network_scaling_dims(_spec(gscale_settings()[0]))
     assert (cnn.dim_cnn, cnn.dim_mlp) == (8, 100)
-    for s in gscale_settings(True):
+    for s in gscale_settings(True, full=True):
         assert get_reference_recipe(s.zoo).num_networks >= 256  # 256 ReLU networks at reference size
 
 

@@ -158,6 +158,22 @@ def test_invariant_experiment_end_to_end_on_tiny_zoos(monkeypatch, tmp_path):
     for c in claims:
         validate_claim(c, c["id"])
     assert out["gauge_test"]["accuracy-prediction"]["scalegmn"]["max_abs_change_gauge"] < 1e-9
+    # issue 33: clusters stored (a network's checkpoints share one label), selection on validation,
+    # the floor models and tau_max beside the scores, and judge() on the stored file gives the same claims
+    g = np.asarray(out["test_groups"]["accuracy-prediction"])
+    ck = np.asarray(out["test_checkpoints"])
+    assert len(g) == len(ck) and len(np.unique(g)) * len(np.unique(ck)) == len(g)
+    assert out["selection"]["accuracy-prediction"]["chosen_on"].startswith("validation")
+    assert set(out["floors"]) == {"accuracy-prediction", "inr-classification"}
+    assert "weight-norm" in out["scores"]["accuracy-prediction"]
+    assert 0 < out["tau_max"] <= 1
+    import json
+
+    stored = json.loads(json.dumps({k: v for k, v in out.items() if k != "claims"}, default=float))
+    again = inv.judge(stored)
+    assert [c.to_dict() for c in again["claims"]] == [c.to_dict() for c in out["claims"]]
+    kinds = {c["id"]: c["kind"] for c in claims}
+    assert kinds["scalegmn-invariant"] == "check" and kinds["scalegmn-beats-gmn-generalization"] == "finding"
     labels = [p["label"] for p in out["inr_evidence"]["points"]]
     assert labels == ["images x0.5", "1 view", "1 view, Sitzmann init", "all images"]
     assert set(out["tau_by_checkpoint"]["scalegmn"]) == {"0", "1", "5"}

@@ -55,7 +55,7 @@ def test_report_table(tmp_path):
                                    claim("c2", "fails", 3.0, "<", 1).to_dict()],
                         "quick": True, "device": "cpu", "seconds": 1.0}}
     report = write_report(tmp_path, results).read_text()
-    assert "1 of 2 claims hold" in report and "| demo | `c2` |" in report and "**refuted**" in report
+    assert "1 of 2 exact checks hold" in report and "| demo | `c2` |" in report and "**refuted**" in report
     atomic_write_json(tmp_path / "demo.json", results["demo"])
     data = json.loads((tmp_path / "demo.json").read_text())
     assert {"id", "statement", "measured", "target", "holds", "status", "ci", "seeds"} <= set(data["claims"][0])

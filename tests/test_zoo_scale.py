@@ -101,13 +101,39 @@ def test_inr_views_are_independent_fits_of_one_image_split_by_image():
         build_zoo(_tiny_views(num_networks=1798 * 3), progress=False, indices=[0])
 
 
-def test_invariant_inr_task_never_splits_an_image():
-    from scalegmn_lite.tasks.invariant.study import inr_task
+def _parts_by_image(z, t) -> dict[int, set[str]]:
+    """image -> the parts (train/val/test) its INRs landed in, found by matching every INR's weights
+    to the zoo's rows (so the test sees where each image went, not just the sizes)."""
+    flat = z.weights().flatten()
+    images = z.metadata["image_index"].to_numpy()
+    where: dict[int, set[str]] = {}
+    for part in ("train", "val", "test"):
+        for row in getattr(t, part)[0].flatten():
+            hit = torch.nonzero((flat == row).all(dim=1)).flatten()
+            assert len(hit) == 1, "every INR of a part is exactly one INR of the zoo"
+            where.setdefault(int(images[hit[0]]), set()).add(part)
+    return where
+
+
+def test_invariant_inr_task_never_splits_an_image(monkeypatch):
+    """Every INR of an image lands in one part. The check can fail: splitting by network (the bug it
+    guards against) puts some image's views in two parts, and it is caught below."""
+    import numpy as np
+
+    from scalegmn_lite.tasks.invariant import study
 
     z = build_zoo(_tiny_views(num_networks=30, views=3), progress=False)
-    t = inr_task(z, seed=0)
-    sizes = t.sizes()
-    assert sum(sizes.values()) == 30 and all(v % 3 == 0 for v in sizes.values())
+    t = study.inr_task(z, seed=0)
+    where = _parts_by_image(z, t)
+    assert len(where) == 10 and all(len(parts) == 1 for parts in where.values())
+    assert sum(t.sizes().values()) == 30
+    test_images = {i for i, parts in where.items() if parts == {"test"}}
+    assert set(np.unique(t.test_groups).tolist()) == test_images  # the clusters of the intervals are the images
+    # the bug: a split that ignores the image (by network) sends some image to two parts
+    real_split = type(z).split
+    monkeypatch.setattr(type(z), "split", lambda self, fr, seed=0, by=None: real_split(self, fr, seed=seed, by=None))
+    buggy = _parts_by_image(z, study.inr_task(z, seed=0))
+    assert any(len(parts) > 1 for parts in buggy.values())
 
 
 def _small(name: str) -> ZooRecipe:

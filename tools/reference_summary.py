@@ -8,7 +8,11 @@ its table is :func:`scalegmn_lite.course.reference.summary_markdown` of ``result
 ``results/reference``, so the README never quotes a number by hand. The zoo table (between
 ``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``) is
 :func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``; the table of
-shipped models (``<!-- shipped-models:begin -->``) is :func:`scalegmn_lite.course.shipped.shipped_table_markdown`.
+shipped models (``<!-- shipped-models:begin -->``) is :func:`scalegmn_lite.course.shipped.shipped_table_markdown`;
+the findings in plain words (``<!-- plain-words:begin -->``) are
+:func:`scalegmn_lite.course.reference.plain_words_markdown` of ``results/reference``; the training
+throughput table (``<!-- bench-training:begin -->``) is :func:`scalegmn_lite.course.reference.benchmark_markdown`
+of the committed benchmark output ``benchmarks/results/bench_training.json``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- reference-results:begin -->", "<!-- reference-results:end -->"
 ZOO_BEGIN, ZOO_END = "<!-- zoo-table:begin -->", "<!-- zoo-table:end -->"
 SHIP_BEGIN, SHIP_END = "<!-- shipped-models:begin -->", "<!-- shipped-models:end -->"
+PLAIN_BEGIN, PLAIN_END = "<!-- plain-words:begin -->", "<!-- plain-words:end -->"
+BENCH_BEGIN, BENCH_END = "<!-- bench-training:begin -->", "<!-- bench-training:end -->"
+BENCH_FILE = ROOT / "benchmarks" / "results" / "bench_training.json"
 
 
 def block() -> str:
@@ -44,6 +51,23 @@ def shipped_block() -> str:
     return shipped_table_markdown(ROOT / "results" / "reference" / "models")
 
 
+def plain_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import plain_words_markdown
+
+    return plain_words_markdown(ROOT / "results" / "reference")
+
+
+def bench_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import benchmark_markdown
+
+    if not BENCH_FILE.is_file():
+        return ("No committed benchmark output yet: run `python benchmarks/bench_training.py --out "
+                "benchmarks/results/bench_training.json`, then this script.\n")
+    return benchmark_markdown(BENCH_FILE)
+
+
 def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
     if begin not in text or end not in text:
         raise SystemExit(f"README.md has no {begin} ... {end} block to fill")
@@ -60,9 +84,12 @@ def main(argv=None) -> int:
     text = readme.read_text(encoding="utf-8")
     new = replaced(replaced(text, block()), zoo_block(), ZOO_BEGIN, ZOO_END)
     new = replaced(new, shipped_block(), SHIP_BEGIN, SHIP_END)
+    new = replaced(new, plain_block(), PLAIN_BEGIN, PLAIN_END)
+    new = replaced(new, bench_block(), BENCH_BEGIN, BENCH_END)
     if args.check:
         if new != text:
-            print("README.md's reference-results, zoo-table or shipped-models block is out of date: run "
+            print("README.md's reference-results, zoo-table, shipped-models, plain-words or bench-training block is "
+                  "out of date: run "
                   "tools/reference_summary.py")
             return 1
         return 0

@@ -141,10 +141,20 @@ def ship_invariant(out: Path, task_name: str, n_keep: int) -> dict:
         score, ref_score = (invariant_score("regression", torch.as_tensor(p), yt) for p in (mine, ref_pred))
     else:
         score, ref_score = float((mine == y).mean()), float((ref_pred == y).mean())
+    # the shipped model must be the run's: its predictions on the whole test split equal the run's seed 0
+    # (to float rounding for tau, exactly for the digits), else nothing is shipped
+    tol = 1e-5 if acc_task else 0.0
+    worst = float(np.abs(mine - ref_pred).max())
+    if ref_pred.shape != mine.shape or worst > tol:
+        raise SystemExit(f"ship_models: the retrained {task_name} model's test predictions differ from the reference "
+                         f"run's seed 0 (max |difference| {worst:.3g} > {tol:g}): it is not the run's model, so it is "
+                         "not shipped. Rerun `scalegmn-lite reproduce --reference --only invariant` with this code "
+                         "(or retrain with the run's exact settings and threads) and ship again")
     gen = torch.Generator().manual_seed(0)
     keep = torch.randperm(data.test[0].batch_size, generator=gen)[:n_keep].sort().values
     ws = data.test[0][keep]
-    extra = {"target": data.test[1][keep].double(), "reference": torch.as_tensor(mine)[keep]}
+    # the reference figures shipped are the run's own predictions (checked equal to this model's above)
+    extra = {"target": data.test[1][keep].double(), "reference": torch.as_tensor(ref_pred)[keep]}
     if acc_task:
         extra["checkpoint"] = data.test_checkpoint[keep]
     name = "accuracy-predictor-scalegmn" if acc_task else "inr-classifier-scalegmn"

@@ -10,6 +10,13 @@ them as a table. A claim has a ``status``:
   when the interval excludes the opposite, ``"refuted"`` when it excludes the claim,
   ``"inconclusive"`` otherwise.
 
+Every claim is also a ``kind``: a **finding** (``"finding"``) could have gone either way: a trained
+comparison, a measured speed-up, a property of a zoo; a **check** (``"check"``) holds by construction
+or by derivation when the code is right: an exact gauge identity, invariance of an invariant model,
+a zoo's size. ``REPORT.md``, the README and the notebooks count findings and checks apart ("N of M
+findings hold"), so a check that must hold never inflates the count of results. :func:`claim`
+defaults to a check, :func:`interval_claim` to a finding.
+
 ``holds`` is always ``status == "holds"``. :func:`validate_claim` checks a claim dict read back from
 a result file (the schema of ``results/*.json``).
 """
@@ -21,7 +28,8 @@ import operator
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-__all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES"]
+__all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES", "KINDS",
+           "count_claims"]
 
 #: claim sources and how REPORT.md names them
 SOURCES = {
@@ -33,6 +41,8 @@ SOURCES = {
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 STATUSES = ("holds", "refuted", "inconclusive")
+#: a finding could have gone either way; a check holds by construction when the code is right
+KINDS = ("finding", "check")
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,15 @@ class Claim:
     #: whose claim it is, shown in REPORT.md: a source paper's (e.g. ``"autoencoder paper"``) or ``"course"``
     #: (a check this course adds); ``None`` leaves it unmarked
     source: str | None = None
+    #: ``"finding"`` (could have gone either way) or ``"check"`` (holds by construction); see the module docstring
+    kind: str = "finding"
 
     def __post_init__(self) -> None:
         status = self.status or ("holds" if self.holds else "refuted")
         if status not in STATUSES:
             raise ValueError(f"claim {self.id!r}: status must be one of {STATUSES}, got {status!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if bool(self.holds) != (status == "holds"):
             raise ValueError(f"claim {self.id!r}: holds={self.holds} contradicts status={status!r}")
         object.__setattr__(self, "status", status)
@@ -77,8 +91,12 @@ def _num(x):
 
 
 def claim(id: str, statement: str, measured: Any, op: str | None = None, threshold: Any = None,
-          *, holds: bool | None = None, target: str | None = None) -> Claim:
+          *, holds: bool | None = None, target: str | None = None, kind: str = "check") -> Claim:
     """Build a deterministic claim whose ``holds`` is computed from the measurement.
+
+    ``kind``: ``"check"`` (the default: exact, holds by construction when the code is right) or
+    ``"finding"`` (a deterministic measurement that could have gone either way, e.g. a timing).
+    A claim on a *sample* (networks, pairs) is never exact: use :func:`interval_claim`.
 
     Either compare ``measured <op> threshold`` (``op`` in ``>=, <=, >, <, ==``) or pass ``holds``
     computed by the caller from measured values (with a ``target`` text saying what was checked).
@@ -95,7 +113,7 @@ def claim(id: str, statement: str, measured: Any, op: str | None = None, thresho
         raise ValueError("claim needs either op/threshold or a computed holds")
     if isinstance(measured, dict):
         measured = {k: _num(v) for k, v in measured.items()}
-    return Claim(id, statement, _num(measured), target or "", bool(holds))
+    return Claim(id, statement, _num(measured), target or "", bool(holds), kind=kind)
 
 
 def combine_status(statuses: Sequence[str]) -> str:
@@ -109,7 +127,8 @@ def combine_status(statuses: Sequence[str]) -> str:
 
 
 def interval_claim(id: str, statement: str, interval: dict, op: str, threshold: float = 0.0, *,
-                   measured: Any = None, target: str | None = None, status: str | None = None) -> Claim:
+                   measured: Any = None, target: str | None = None, status: str | None = None,
+                   kind: str = "finding") -> Claim:
     """A trained claim ``mean <op> threshold`` decided by its interval.
 
     Args:
@@ -129,7 +148,19 @@ def interval_claim(id: str, statement: str, interval: dict, op: str, threshold: 
     if isinstance(measured, dict):
         measured = {k: _num(v) for k, v in measured.items()}
     return Claim(id, statement, _num(measured), target or f"{op} {threshold:g} (95% interval)", st == "holds",
-                 st, [_num(v) for v in ci], int(interval.get("seeds") or 1))
+                 st, [_num(v) for v in ci], int(interval.get("seeds") or 1), kind=kind)
+
+
+def count_claims(claims) -> dict:
+    """``{"finding": {"holds", "refuted", "inconclusive", "total"}, "check": {...}}`` over claim dicts
+    (or :class:`Claim` objects); a claim without ``kind`` (an older result file) counts as a finding."""
+    out = {k: {s: 0 for s in (*STATUSES, "total")} for k in KINDS}
+    for c in claims:
+        d = c.to_dict() if isinstance(c, Claim) else c
+        k = d.get("kind") or "finding"
+        out[k][d.get("status") or ("holds" if d["holds"] else "refuted")] += 1
+        out[k]["total"] += 1
+    return out
 
 
 _KEYS = {"id": str, "statement": str, "target": str, "holds": bool, "status": str}
@@ -150,6 +181,8 @@ def validate_claim(d: dict, where: str = "claim") -> None:
         raise ValueError(f"{where}: status {d['status']!r} is not one of {STATUSES}")
     if d["holds"] != (d["status"] == "holds"):
         raise ValueError(f"{where}: holds={d['holds']} contradicts status={d['status']!r}")
+    if d.get("kind") is not None and d["kind"] not in KINDS:
+        raise ValueError(f"{where}: kind {d['kind']!r} is not one of {KINDS}")
     if d.get("source") is not None and d["source"] not in SOURCES:
         raise ValueError(f"{where}: source {d['source']!r} is not one of {sorted(SOURCES)}")
     ci, seeds = d.get("ci"), d.get("seeds")

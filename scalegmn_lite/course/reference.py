@@ -133,7 +133,8 @@ def claims_table(result: dict, digits: int = 3):
 
 def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str, dict]]:
     """task -> model -> 95% interval of the test score (Kendall tau or accuracy), from the reference
-    run's per-network test predictions (two-way bootstrap over test networks and seeds)."""
+    run's per-network test predictions (clustered bootstrap over independent test units, the file's
+    ``test_groups``: a network with all its checkpoints, an image with all its INRs, and seeds)."""
     from ..experiments.invariant import score_interval
 
     preds: dict[tuple[str, str], list[tuple[int, list]]] = {}
@@ -145,7 +146,8 @@ def invariant_intervals(result: dict, n_boot: int = 1000) -> dict[str, dict[str,
         y = np.asarray(result["test_targets"][task], dtype=np.float64)
         p = np.array([v for _, v in sorted(runs)], dtype=np.float64)
         kind = "regression" if task == "accuracy-prediction" else "classification"
-        out.setdefault(task, {})[model] = score_interval(kind, y, p, n_boot=n_boot)
+        groups = (result.get("test_groups") or {}).get(task)
+        out.setdefault(task, {})[model] = score_interval(kind, y, p, n_boot=n_boot, groups=groups)
     return out
 
 
@@ -223,7 +225,8 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
                                                "distributed")) -> str:
     """A markdown table of every trained claim (those with an interval): the quick run's and the
     reference run's mean, 95% interval and status side by side, plus one line per run (commit, wall
-    time, CPU) and the count of claims that hold. Exact (untrained) claims are counted, not listed.
+    time, CPU) and the counts of findings and of exact checks that hold, apart
+    (:func:`~scalegmn_lite.common.claims.count_claims`). Exact checks are counted, not listed.
     Used for the README block and the site's landing page (never typed by hand)."""
     reference = Path(reference)
     runs = {"reference": _load_dir(reference)}
@@ -235,11 +238,14 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
     lines = []
     for k in cols:
         m, res = mans[k], runs[k]
-        claims = [c for r in res.values() for c in r["claims"]]
-        n = {s: sum(c["status"] == s for c in claims) for s in ("holds", "refuted", "inconclusive")}
+        from ..common.claims import count_claims
+
+        n = count_claims([c for r in res.values() for c in r["claims"]])
+        f, ch = n["finding"], n["check"]
         lines.append(f"- **{k}** (`{m['command']}`, commit `{m['commit'][:10]}`, {m['started'][:10]}, "
-                     f"{_timing(m)} on {m['cpu_count']} CPU cores): {n['holds']} of {len(claims)} claims hold, "
-                     f"{n['refuted']} refuted, {n['inconclusive']} inconclusive.")
+                     f"{_timing(m)} on {m['cpu_count']} CPU cores): **{f['holds']} of {f['total']} findings hold**, "
+                     f"{f['refuted']} refuted, {f['inconclusive']} inconclusive; {ch['holds']} of {ch['total']} exact "
+                     "checks hold.")
     head = " | ".join(f"{k}: mean [95% interval], status" for k in cols)
     lines += ["", f"| experiment | trained claim | {head} |", "|---|---|" + "---|" * len(cols)]
     shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
@@ -289,4 +295,57 @@ def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -
             f"{', '.join(map(str, z['checkpoints']))} | {metric} {fmt(qs[1])} / {fmt(qs[3])} / {fmt(qs[5])} | "
             f"{secs(q)} / {secs(z)} | {z.get('megabytes', float('nan')):.0f}, "
             f"{z.get('seconds_load_verified', 0):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+#: how each experiment is introduced in the plain-words block (the figures come from the files)
+_PLAIN_HEADINGS = {
+    "invariant": "ScaleGMN's invariant tasks (accuracy prediction, INR classification)",
+    "amortized": "One-shot optimizers (*Symmetry-Aware Fully-Amortized Optimization with Scale Equivariant "
+                 "Graph Metanetworks*)",
+    "gscale": "That paper's open question: does the gain grow with the scaling gauge's dimension?",
+    "merging": "Merging in a canonical gauge (*Symmetry-Aware Graph Metanetwork Autoencoders*)",
+    "zoo": "The model zoos",
+    "gauge": "Gauge groups",
+    "distributed": "Scale-out",
+}
+_VERDICT = {"holds": "**holds**", "refuted": "**refuted**", "inconclusive": "*undecided*"}
+
+
+def plain_words_markdown(reference: str | Path,
+                         order: tuple[str, ...] = ("invariant", "amortized", "gscale", "merging", "zoo")) -> str:
+    """The reference run's findings in plain words, one line per finding: its verdict, its statement
+    and its figure with the 95% interval, generated from the result files (so the README never types
+    a number); exact checks are counted per experiment, not listed."""
+    from ..common.claims import count_claims
+
+    runs = _load_dir(Path(reference))
+    lines = []
+    for name in [n for n in order if n in runs] + [n for n in runs if n not in order]:
+        claims = runs[name]["claims"]
+        n = count_claims(claims)
+        findings = [c for c in claims if (c.get("kind") or "finding") == "finding"]
+        head = _PLAIN_HEADINGS.get(name, name)
+        f, k = n["finding"], n["check"]
+        checks = f"; {k['holds']} of {k['total']} exact checks hold" if k["total"] else ""
+        lines.append(f"- **{head}**: {f['holds']} of {f['total']} findings hold{checks}.")
+        for c in findings:
+            fig = _fmt(c)
+            fig = "" if fig == "see REPORT.md" else f" ({fig})"
+            lines.append(f"  - {_VERDICT[c['status']]}: {c['statement']}{fig}.")
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_markdown(path: str | Path) -> str:
+    """A markdown table of a committed benchmark output (``benchmarks/results/*.json``, written by the
+    benchmark's ``--out``): every row's rates before and after and their ratio, measured in one run, with
+    the machine and date it ran on (never typed by hand)."""
+    d = json.loads(Path(path).read_text())
+    lines = [f"Measured by `{d['command']}` on {d['cores']} cores ({d.get('cpu', 'CPU')}), {d['date'][:10]}, "
+             f"commit `{d['commit'][:10]}` against `{d['before']}`; median of {d['repeats']} interleaved rounds.", "",
+             "| trainer | measurement | before /s | after /s | ratio | workers | final loss before / after |",
+             "|---|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        lines.append(f"| {r['trainer']} | {r['measurement']} ({r['unit']}) | {r['before']:.3g} | {r['after']:.3g} | "
+                     f"**{r['ratio']:.2f}x** | {r['workers']} | {r['loss_before']:.4g} / {r['loss_after']:.4g} |")
     return "\n".join(lines) + "\n"

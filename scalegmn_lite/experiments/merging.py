@@ -35,23 +35,44 @@ distillation for CNNs) on 80% of the networks, for several seeds, and evaluated 
 * latent invariance of the trained encoder in float64.
 
 Seeds: the autoencoder is trained with several seeds on one split; pairs and orbit draws are fixed, so
-comparisons are paired and decided by 95% bootstrap intervals over networks and seeds.
+comparisons are paired and decided by 95% clustered bootstrap intervals over networks and seeds.
 
-Claims, each marked with its source (REPORT.md shows it): ``[autoencoder paper]`` the autoencoder paper's,
-``[course]`` this course's own checks.
-    ``naive-barrier-exists`` [course]: naive interpolation of different networks has a barrier > 0 on
-        every zoo (the zoo can test merging);
-    ``orbit-no-barrier-after-canonicalization`` [autoencoder paper]: orbit test under P, D and PD, the decoded
-        barrier is at most 1% of the naive one, every zoo and seed;
-    ``orbit-permutation-matching-misses-diagonal`` [autoencoder paper]: on D and PD orbits plain permutation
-        matching keeps at least half the naive barrier while PD matching removes it (<= 1%);
-    ``ae-barrier-below-naive`` [autoencoder paper]: pairs, decoded barrier minus naive barrier < 0;
-    ``ae-barrier-below-weight-matching`` [course]: pairs, decoded minus PD weight matching's barrier < 0;
-    ``ae-path-loss-below-weight-matching`` [course]: the same judged in absolute terms (worst loss
-        along the path), so a decoder with worse endpoints cannot pass by a small barrier;
-    ``ae-reconstruction-above-floor`` [course]: held-out decoded PSNR above the mean-image floor (INRs),
-        decoded agreement with the originals above the one-network floor (CNNs);
-    ``latent-invariant`` [course]: relative invariance error of the encoder in float64 <= 1e-9.
+Controls (issue 33; :mod:`~scalegmn_lite.tasks.merging.controls`), each a row of ``controls[zoo][name]``
+(per-pair path figures, per-network reconstruction, their intervals and ``decoded_minus_control``):
+``constant-decoder`` (the floor network, :func:`floor_network_index`, for every input: its path is flat,
+barrier 0 by construction), ``mean-network`` (the training networks' weight mean for every input) and
+``shuffled-codes`` (the trained autoencoder decoding another input's code, a fixed derangement that for
+INRs never picks another view of the input's own image). A path claim holds only if the decoded path
+beats the method it names *and* has a lower worst loss along the path than every control's path (paired
+per pair; the barrier cannot be compared with a flat path's 0); the reconstruction claim needs the decoded
+network above the floor and above every control's output for the same input. Each claim is decided by
+:func:`~scalegmn_lite.common.claims.combine_status` over all its comparisons, showing the deciding one.
+
+Dependence: pairs are drawn with replacement of networks, so pairs sharing a network (for INRs, an
+image: several INRs fit one image) are resampled together (``clusters[zoo]["pairs"]``: connected
+components of the pair graph); held-out INRs are clustered by image, orbit draws by network (image).
+:func:`recompute_result` rebuilds every interval and claim of a stored ``merging.json`` from its
+per-pair / per-network figures (``runs_by_seed`` keeps them for every seed).
+
+Claims, each marked with its source (REPORT.md shows it) and kind (finding / check):
+``[autoencoder paper]`` the autoencoder paper's, ``[course]`` this course's own checks.
+    ``naive-barrier-exists`` [course, finding]: naive interpolation of different networks has a barrier
+        > 0 on every zoo (the zoo can test merging), clustered interval over pairs;
+    ``orbit-no-barrier-after-canonicalization`` [autoencoder paper, check]: orbit test under P, D and PD,
+        the decoded barrier is at most 1% of the naive one, every zoo and seed;
+    ``orbit-permutation-matching-misses-diagonal`` [autoencoder paper, finding]: on D and PD orbits plain
+        permutation matching keeps at least half the naive barrier while PD matching removes it (<= 1%),
+        intervals of the ratio of summed barriers over the orbit draws;
+    ``ae-barrier-below-naive`` [autoencoder paper, finding]: pairs, decoded barrier minus naive barrier < 0,
+        and the controls beaten;
+    ``ae-barrier-below-weight-matching`` [course, finding]: decoded minus PD weight matching's barrier < 0,
+        and the controls beaten;
+    ``ae-path-loss-below-weight-matching`` [course, finding]: the same in absolute terms (worst loss
+        along the path), so a decoder with worse endpoints cannot pass by a small barrier; controls beaten;
+    ``ae-reconstruction-above-floor`` [course, finding]: held-out decoded PSNR above the mean-image floor
+        (INRs), decoded agreement with the originals above the one-network floor (CNNs), and above every
+        control's output for the same input;
+    ``latent-invariant`` [course, check]: relative invariance error of the encoder in float64 <= 1e-9.
 """
 
 from __future__ import annotations
@@ -65,7 +86,7 @@ import torch
 
 from ..common.claims import claim, combine_status, interval_claim
 from ..common.parallel import plan_workers, run_jobs
-from ..common.stats import bootstrap_mean, decide
+from ..common.stats import bootstrap_mean, bootstrap_stat, decide
 from ..nn.checks import check_invariance, check_sensitivity, default_tolerance
 from ..tasks.losses import coordinate_grid
 from ..tasks.merging.autoencoder import (
@@ -76,6 +97,15 @@ from ..tasks.merging.autoencoder import (
     canonical_targets,
     save_autoencoder,
     train_autoencoder,
+)
+from ..tasks.merging.controls import (
+    CONTROLS,
+    constant_outputs,
+    derangement,
+    mean_network,
+    output_path_figures,
+    pair_clusters,
+    shuffled_outputs,
 )
 from ..tasks.merging.study import (
     METHODS,
@@ -102,7 +132,8 @@ from ..zoo.recipes import get_reference_recipe
 from . import RunContext, experiment
 
 __all__ = ["run", "ZooSetup", "Prepared", "QUICK_SETUPS", "FULL_SETUPS", "SCREEN_SETUPS", "setups",
-           "shared_inr_recipe", "prepare", "evaluate", "screen", "seed_run"]
+           "shared_inr_recipe", "prepare", "evaluate", "screen", "seed_run", "build_claims", "recompute_result",
+           "floor_network_index", "shared_controls", "path_comparisons", "reconstruction_comparisons"]
 
 N_PAIRS = 32
 ORBIT_NOISE = 1e-3
@@ -254,8 +285,10 @@ def screen(prep: Prepared, kind: str, seed: int = 0, n_pairs: int | None = None,
     :func:`pair_test` of these methods if already computed."""
     pairs = pairs or pair_test(None, prep, kind, seed, n_pairs, SHARED_METHODS)
     path = pairs["path"]
+    cl = pairs.get("pair_clusters") or pair_clusters(pairs["pairs"], network_units(prep, kind))
     return {"pairs": pairs["pairs"], "n_networks": prep.train.batch_size + prep.test.batch_size,
-            "barrier": {m: bootstrap_mean(np.asarray(path[m]["barrier"])[None]) for m in SHARED_METHODS},
+            "pair_clusters": cl, "cluster_by": pairs.get("cluster_by") or _cluster_by(prep, kind),
+            "barrier": {m: _interval(np.asarray(path[m]["barrier"])[None], cl) for m in SHARED_METHODS},
             "per_pair": {m: path[m]["barrier"] for m in SHARED_METHODS},
             "endpoint_loss": float(np.mean(path["naive"]["endpoint_loss"])),
             "mean_curves": {m: pairs["mean_curves"][m] for m in SHARED_METHODS}}
@@ -275,14 +308,60 @@ def floors(prep: Prepared, kind: str, n_candidates: int = 64) -> dict:
         truth_mse = (ref - prep.orbit_task.images.to(ref)).pow(2).flatten(1).mean(1)
         return {"mean_image_psnr": float((10 * torch.log10(1.0 / mse)).mean()),
                 "original_psnr_vs_digit": float((10 * torch.log10(1.0 / truth_mse)).mean())}
-    x = prep.task.x.to(device=tr.device, dtype=tr.dtype)
+    best = floor_network_index(prep, kind, n_candidates)
+    q = prep.task.quality(constant_outputs(tr[best:best + 1], te.batch_size), te)
+    return {"one_network_accuracy": float(q["accuracy"].mean()), "one_network_agreement": float(q["agreement"].mean())}
+
+
+def floor_network_index(prep: Prepared, kind: str, n_candidates: int = 64) -> int:
+    """Index (in ``prep.train``) of the *floor network*: the one training network a decoder that ignores
+    its input would do best to output. CNNs: of the first ``n_candidates``, the one whose predictions
+    agree best with the training networks' (:func:`floors`' one-network floor). INRs: the mean-image
+    floor of :func:`floors` is a rendering, not a network, so the floor network is the training INR (of
+    the first 1024) whose rendering is closest (MSE) to the training INRs' mean rendering."""
+    tr = prep.train
     with torch.no_grad():
+        if kind == "inr":
+            out = prep.task.outputs(tr[:1024])
+            return int((out - out.mean(0, keepdim=True)).pow(2).flatten(1).mean(1).argmin())
+        x = prep.task.x.to(device=tr.device, dtype=tr.dtype)
         pred_tr = tr(x).argmax(-1)  # [B_tr, N]
         cand = pred_tr[:n_candidates]
         agree = (cand[:, None, :] == pred_tr[None]).float().mean((1, 2))
-    best = int(agree.argmax())
-    q = prep.task.quality(WeightSpace.stack([tr[best:best + 1]] * te.batch_size), te)
-    return {"one_network_accuracy": float(q["accuracy"].mean()), "one_network_agreement": float(q["agreement"].mean())}
+    return int(agree.argmax())
+
+
+def network_units(prep: Prepared, kind: str) -> np.ndarray:
+    """The independent unit of every held-out network: its image (``image_index``) for INRs (the INRs of
+    one image are not independent), the network itself otherwise."""
+    md = prep.test_metadata
+    if kind == "inr" and "image_index" in md:
+        return np.asarray(md["image_index"].to_numpy()).astype(np.int64)
+    return np.arange(prep.test.batch_size)
+
+
+#: per held-out network, the reconstruction figure the claims use: PSNR (dB) for INRs, agreement with
+#: the original's predictions for CNNs (higher is better for both)
+QUALITY = {"inr": "psnr", "classifier": "agreement"}
+
+
+def shared_controls(prep: Prepared, kind: str, pairs) -> dict:
+    """The controls that do not depend on the autoencoder (:mod:`~scalegmn_lite.tasks.merging.controls`):
+    ``constant-decoder`` (the floor network, :func:`floor_network_index`, for every input) and
+    ``mean-network`` (the weight mean of the training networks for every input): per pair the path
+    figures of their (flat) paths, per held-out network their reconstruction figure (:data:`QUALITY`)."""
+    tr, te = prep.train, prep.test
+    best = floor_network_index(prep, kind)
+    nets = {"constant-decoder": (tr[best:best + 1], f"training network {best} (the floor network) for every input"),
+            "mean-network": (mean_network(tr), f"the weight mean of the {tr.batch_size} training networks for "
+                                               "every input")}
+    out = {}
+    for name, (net, what) in nets.items():
+        outs = constant_outputs(net, te.batch_size)
+        out[name] = {"description": what, "per_pair": output_path_figures(outs, te, pairs, prep.task),
+                     "per_network": prep.task.quality(outs, te)[QUALITY[kind]].tolist()}
+    out["constant-decoder"]["floor_network_index"] = best
+    return out
 
 
 #: the paths that do not depend on the autoencoder: computed once per zoo (:func:`shared_figures`)
@@ -326,16 +405,31 @@ def pair_test(ae: WeightAutoencoder | None, prep: Prepared, kind: str, seed: int
     i0, i1 = (torch.as_tensor(idx[:, k]).to(prep.test.device) for k in (0, 1))
     curves = merge_curves(ae, prep.test[i0], prep.test[i1], prep.task, methods=methods, seed=seed)
     path = path_figures(curves)
+    units = network_units(prep, kind)
+    # pairs are drawn with replacement of networks (a network, and for INRs an image, may be in several
+    # pairs): a pair's cluster is its connected component of pairs sharing a network / an image
     return {"pairs": idx.tolist(), "mean_curves": {m: c.losses.mean(0).tolist() for m, c in curves.items()},
-            "path": {m: {k: v.tolist() for k, v in d.items()} for m, d in path.items()}}
+            "path": {m: {k: v.tolist() for k, v in d.items()} for m, d in path.items()},
+            "pair_clusters": pair_clusters(idx, units), "cluster_by": _cluster_by(prep, kind),
+            "pair_units": units[idx].tolist()}
+
+
+def _cluster_by(prep: Prepared, kind: str) -> str:
+    return "image" if kind == "inr" and "image_index" in prep.test_metadata else "network"
 
 
 def shared_figures(prep: Prepared, kind: str, seed: int, n_orbit: int, orbit_runs: int,
                    n_pairs: int | None = None) -> dict:
     """The autoencoder-independent paths (naive and weight matching) of the orbit test and the pairs,
     computed once per zoo and passed to :func:`evaluate` for every autoencoder seed."""
-    return {"orbit": orbit_test(None, prep, seed, n_orbit, orbit_runs, SHARED_METHODS),
-            "pairs": pair_test(None, prep, kind, seed, n_pairs, SHARED_METHODS)}
+    pairs = pair_test(None, prep, kind, seed, n_pairs, SHARED_METHODS)
+    units = network_units(prep, kind)
+    n = min(n_orbit, prep.test.batch_size)
+    return {"orbit": orbit_test(None, prep, seed, n_orbit, orbit_runs, SHARED_METHODS), "pairs": pairs,
+            "controls": shared_controls(prep, kind, pairs["pairs"]),
+            # orbit rows are run-major (orbit_runs x n networks): a row's unit is its network's (image)
+            "orbit_clusters": np.tile(units[:n], orbit_runs).tolist(),
+            "network_clusters": units.tolist(), "cluster_by": pairs["cluster_by"]}
 
 
 def _merge_methods(a: dict, b: dict) -> dict:
@@ -384,6 +478,13 @@ def evaluate(ae: WeightAutoencoder, prep: Prepared, kind: str, seed: int = 0, n_
     else:
         rec_test["original_accuracy"] = float(prep.task.quality(ws_te, ws_te)["accuracy"].mean())
         per_network = {"decoded_agreement": quality["agreement"].tolist()}
+    # control: the trained autoencoder decoding another input's code (a fixed derangement, the same for
+    # every autoencoder seed; for INRs never the code of another view of the input's own image)
+    perm = derangement(ws_te.batch_size, seed, network_units(prep, kind))
+    shuffled = shuffled_outputs(ae, ws_te, perm)
+    controls = {"shuffled-codes": {
+        "per_pair": output_path_figures(shuffled, ws_te, idx, prep.task),
+        "per_network": prep.task.quality(shuffled, ws_te)[QUALITY[kind]].tolist(), "permutation": perm.tolist()}}
     return {
         "invariance_f64": {"max_relative": inv.max_relative, "tolerance": default_tolerance(torch.float64)},
         "sensitivity_f64": sens,
@@ -399,6 +500,7 @@ def evaluate(ae: WeightAutoencoder, prep: Prepared, kind: str, seed: int = 0, n_
         "reconstruction_train": reconstruction_quality(ae, ws_tr[:256], prep.task),
         "reconstruction_test": rec_test,
         "reconstruction_per_network": per_network,
+        "controls": controls,
     }
 
 
@@ -439,111 +541,339 @@ QUICK_SEEDS = (0, 1, 2)
 REFERENCE_SEEDS = (0, 1, 2)
 
 
-def _paired(results: dict, a: str, b: str, figure: str) -> dict[str, dict]:
-    """Per zoo: interval of ``a`` minus ``b`` of a per-pair path figure, over pairs and seeds."""
-    out = {}
-    for k, runs in results.items():
-        x = np.array([r["pair_path"][a][figure] for r in runs]) - np.array([r["pair_path"][b][figure] for r in runs])
-        out[k] = bootstrap_mean(x)
+# ---------------------------------------------------------------------------------------------------
+# intervals and claims, from the result dict alone (run() and recompute_result() share this code)
+
+
+def _interval(x, clusters=None) -> dict:
+    """Clustered bootstrap interval of the mean of ``x [S, N]`` (``[N]``: one seed); ``clusters`` one label
+    per column. Fewer than 2 independent clusters give no interval (NaN, with a note), never a
+    zero-width one."""
+    x = np.asarray(x, dtype=np.float64)
+    iv = bootstrap_mean(x[None] if x.ndim == 1 else x, clusters=clusters)
+    if iv["clusters"] < 2:
+        iv["ci"] = [float("nan"), float("nan")]
+        iv["note"] = "fewer than 2 independent clusters: no interval"
+    return iv
+
+
+def _missing(reason: str) -> dict:
+    """A comparison the file has no data for: a NaN interval (the claim is inconclusive) with the reason."""
+    return {"mean": float("nan"), "ci": [float("nan"), float("nan")], "seeds": 1, "n": 0, "missing": reason}
+
+
+def _kind_of(res: dict, k: str) -> str:
+    if k in res.get("kinds", {}):
+        return res["kinds"][k]
+    return "inr" if "mean_image_psnr" in res["fairness"][k]["floor"] else "classifier"
+
+
+def _seed_records(res: dict, k: str, notes: list) -> list[dict]:
+    """Per autoencoder seed, the records with per-pair / per-network figures. Files from before issue
+    33 keep them for the first seed only (``zoos``): then that seed's, with a note."""
+    rs = res["runs_by_seed"][k]
+    if all("pair_path" in r and "reconstruction_per_network" in r for r in rs):
+        return rs
+    notes.append(f"{k}: per-pair figures stored for the first autoencoder seed only (a file from before issue "
+                 "33): its intervals resample pairs / networks of that seed, not seeds")
+    return [res["zoos"][k]]
+
+
+def _clusters(res: dict, k: str, what: str, notes: list):
+    """Cluster labels of zoo ``k``'s ``"pairs"``, ``"networks"`` (held-out networks) or ``"orbit"`` rows,
+    as stored; older files lack them: pairs are then clustered by shared networks (images unknown),
+    networks and orbit rows by network."""
+    got = res.get("clusters", {}).get(k, {}).get(what)
+    if got is not None:
+        return got
+    if what == "pairs":
+        notes.append(f"{k}: no cluster labels stored; pairs clustered by shared networks only")
+        return pair_clusters(res["zoos"][k]["pairs"])
+    if what == "orbit":
+        o = res["runs_by_seed"][k][0]["orbit"]["PD"]
+        notes.append(f"{k}: no orbit cluster labels stored; orbit rows clustered by network")
+        return (np.arange(o["networks"] * o["runs"]) % o["networks"]).tolist()
+    notes.append(f"{k}: no network cluster labels stored; held-out networks treated as independent")
+    return None
+
+
+def _pair_fig(recs: list[dict], method: str, fig: str) -> np.ndarray:
+    return np.array([r["pair_path"][method][fig] for r in recs], dtype=np.float64)  # [S, P]
+
+
+def _control_table(res: dict, k: str, name: str, part: str, fig: str | None, n_seeds: int) -> np.ndarray | None:
+    """A control's per-pair (``part="per_pair"``, figure ``fig``) or per-network (``"per_network"``) figures
+    as ``[S, N]`` (a seed-independent control broadcast over seeds); ``None`` if the file lacks them."""
+    row = res.get("controls", {}).get(k, {}).get(name)
+    if not row or part not in row:
+        return None
+    x = row[part][fig] if fig is not None else row[part]
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        return np.broadcast_to(x, (n_seeds, len(x)))
+    return x if len(x) == n_seeds else x[:n_seeds]
+
+
+def _missing_control(k: str, name: str) -> dict:
+    return _missing(f"{k}: control {name!r} is not stored in this file (run before issue 33); rerun the experiment")
+
+
+#: path claims: (id, the method the decoded path is compared with, the figure of that comparison)
+PATH_CLAIMS = {"ae-barrier-below-naive": ("naive", "barrier"),
+               "ae-barrier-below-weight-matching": ("weight_matching", "barrier"),
+               "ae-path-loss-below-weight-matching": ("weight_matching", "max_loss")}
+#: the figure on which the decoded path must beat every control: the worst loss along the path (lower is
+#: better); a constant control's flat path has barrier 0 by construction, so the barrier cannot tell a
+#: collapsed decoder from a good one, the absolute loss can
+CONTROL_FIGURE = "max_loss"
+
+
+def path_comparisons(res: dict, k: str, method: str, fig: str, notes: list) -> dict[str, dict]:
+    """Zoo ``k``: intervals (over pairs, clustered, and seeds) of the decoded path minus ``method``'s on
+    ``fig``, and of the decoded path's :data:`CONTROL_FIGURE` minus each control's, paired per pair
+    and seed."""
+    recs = _seed_records(res, k, notes)
+    cl = _clusters(res, k, "pairs", notes)
+    out = {f"{k}/vs {method}": _interval(_pair_fig(recs, "decoded", fig) - _pair_fig(recs, method, fig), cl)}
+    dec = _pair_fig(recs, "decoded", CONTROL_FIGURE)
+    for c in CONTROLS:
+        x = _control_table(res, k, c, "per_pair", CONTROL_FIGURE, len(recs))
+        out[f"{k}/vs {c}"] = _interval(dec - x, cl) if x is not None else _missing_control(k, c)
     return out
+
+
+def reconstruction_comparisons(res: dict, k: str, notes: list) -> dict[str, dict]:
+    """Zoo ``k``: held-out decoded reconstruction (PSNR dB for INRs, agreement for CNNs; higher is better)
+    minus the floor of :func:`floors` and minus each control's for the same input, over networks
+    (clustered by image for INRs) and seeds."""
+    kind = _kind_of(res, k)
+    recs = _seed_records(res, k, notes)
+    cl = _clusters(res, k, "networks", notes)
+    q = np.array([r["reconstruction_per_network"][f"decoded_{QUALITY[kind]}"] for r in recs], dtype=np.float64)
+    floor = res["fairness"][k]["floor"]
+    fl = floor["mean_image_psnr"] if kind == "inr" else floor["one_network_agreement"]
+    out = {f"{k}/vs floor": _interval(q - fl, cl)}
+    for c in CONTROLS:
+        x = _control_table(res, k, c, "per_network", None, len(recs))
+        out[f"{k}/vs {c}"] = _interval(q - x, cl) if x is not None else _missing_control(k, c)
+    return out
+
+
+def _decided_claim(id: str, statement: str, comps: dict[str, tuple[dict, str, float]], target: str):
+    """An interval claim that needs every comparison ``name -> (interval, op, threshold)`` to hold: status
+    by :func:`combine_status`; the interval shown is the deciding comparison's: the one refuting most
+    clearly if any refutes, else the (finite) one closest to failing among the undecided, else among all.
+    Missing comparisons (no data) are inconclusive and named in the statement."""
+    st_each = {n: decide(iv["ci"], op, thr) for n, (iv, op, thr) in comps.items()}
+    st = combine_status(list(st_each.values()))
+
+    def wrong(n):  # how far the interval lies on the wrong side (refuted ones)
+        iv, op, thr = comps[n]
+        return iv["ci"][0] - thr if op.startswith("<") else thr - iv["ci"][1]
+
+    def margin(n):  # how far the interval lies on the right side; NaN last
+        iv, op, thr = comps[n]
+        m = thr - iv["ci"][1] if op.startswith("<") else iv["ci"][0] - thr
+        return m if np.isfinite(m) else np.inf
+
+    if st == "refuted":
+        worst = max((n for n, v in st_each.items() if v == "refuted"), key=wrong)
+    else:
+        pool = [n for n, v in st_each.items() if v == "inconclusive"] or list(comps)
+        worst = min(pool, key=margin)
+    iv, op, thr = comps[worst]
+    missing = [iv_["missing"] for iv_, _, _ in comps.values() if "missing" in iv_]
+    if missing:
+        statement += " [inconclusive by construction here: " + "; ".join(sorted(set(missing))) + "]"
+    measured = {n: (round(v[0]["mean"], 6) if np.isfinite(v[0]["mean"]) else "missing") for n, v in comps.items()}
+    measured["interval_of"] = worst
+    return interval_claim(id, statement, iv, op, thr, measured=measured, status=st,
+                          target=f"{target} (95% intervals; shown: {worst})")
 
 
 def _zoo_claim(id: str, statement: str, per_zoo: dict[str, dict], op: str, threshold: float = 0.0) -> object:
     """A claim that must hold on every zoo: status combined over zoos; the interval shown is that of a
     zoo that decides the status: a refuting zoo if there is one (the one refuting most clearly), else
     the zoo closest to failing (largest upper bound for ``<``)."""
-    per_status = {k: decide(v["ci"], op, threshold) for k, v in per_zoo.items()}
-    st = combine_status(list(per_status.values()))
-    lt = op.startswith("<")
-    pool = [k for k, v in per_status.items() if v == "refuted"] or list(per_zoo)
-    if st == "refuted":  # the zoo whose interval lies furthest on the wrong side
-        worst = max(pool, key=lambda k: per_zoo[k]["ci"][0] if lt else -per_zoo[k]["ci"][1])
-    else:
-        worst = max(pool, key=lambda k: per_zoo[k]["ci"][1] if lt else -per_zoo[k]["ci"][0])
-    measured = {f"{k}": round(v["mean"], 6) for k, v in per_zoo.items()}
-    measured["interval_of"] = worst
-    return interval_claim(id, statement, per_zoo[worst], op, threshold, measured=measured, status=st,
-                          target=f"{op} {threshold:g} on every zoo (95% intervals; shown: {worst})")
+    return _decided_claim(id, statement, {k: (v, op, threshold) for k, v in per_zoo.items()},
+                          f"{op} {threshold:g} on every zoo")
 
 
-def _floor_gap(runs: list[dict], kind: str, floor: dict) -> dict:
-    """Interval of the held-out reconstruction minus the floor, over networks and seeds."""
-    if kind == "inr":
-        x = np.array([r["reconstruction_per_network"]["decoded_psnr"] for r in runs]) - floor["mean_image_psnr"]
-    else:
-        x = np.array([r["reconstruction_per_network"]["decoded_agreement"] for r in runs]) - \
-            floor["one_network_agreement"]
-    return bootstrap_mean(x)
+def _orbit_ratio(o: dict, method: str, clusters) -> dict:
+    """Interval of ``sum barrier(method) / sum barrier(naive)`` over the orbit rows (clustered)."""
+    num = np.asarray(o["per_network_barrier"][method], dtype=np.float64)
+    den = np.asarray(o["per_network_barrier"]["naive"], dtype=np.float64)
+    if clusters is not None and len(set(clusters)) < 2:
+        return _missing("fewer than 2 independent orbit clusters")
+    return bootstrap_stat(lambda s, idx: float(num[idx].sum() / max(den[idx].sum(), 1e-30)), 1, len(num),
+                          clusters=clusters)
 
 
-def naive_barrier_claim(screens: dict[str, dict], zoos) -> object:
-    """``naive-barrier-exists`` from the zoo screens: no training is involved (a property of the zoo on
-    a fixed sample of pairs), so it is an exact claim whose measured figures carry the 95% bootstrap
-    interval over the pairs; it holds when every zoo's interval lies above 0."""
-    iv = {k: screens[k]["barrier"]["naive"] for k in zoos}
-    n = "/".join(str(v) for v in sorted({len(screens[k]["pairs"]) for k in zoos}))
-    return claim("naive-barrier-exists",
-                 f"{n} pairs of different held-out networks per zoo: the mean barrier of naive interpolation with "
-                 "its 95% bootstrap interval over the pairs (a property of the zoo, no training involved: the zoo "
-                 "can test merging)",
-                 {k: f"{v['mean']:.4g} [{v['ci'][0]:.4g}, {v['ci'][1]:.4g}]" for k, v in iv.items()},
-                 holds=all(v["ci"][0] > 0 for v in iv.values()),
-                 target="interval above 0 on every zoo").marked("course")
-
-
-def build_claims(runs: dict[str, list[dict]], screens: dict[str, dict], floor: dict[str, dict],
-                 kinds: dict[str, str]) -> list:
-    """The experiment's claims from its per-seed runs, screens and floors (see the module docstring)."""
+def build_claims(res: dict, notes: list | None = None) -> list:
+    """The experiment's claims from its result dict (:func:`run`'s, or a stored ``merging.json``): every
+    figure judged on a sample is a clustered interval claim (a finding); exact identities are checks."""
+    notes = [] if notes is None else notes
+    zoos = list(res["runs_by_seed"])
+    runs = res["runs_by_seed"]
     n = len(next(iter(runs.values())))
-    ratio = {}  # decoded / naive orbit barrier, worst seed, per zoo and group
-    p_keeps, pd_removes = {}, {}
+    n_pairs = "/".join(str(v) for v in sorted({len(res["zoos"][k]["pairs"]) for k in zoos}))
+    # naive barrier: a property of each zoo on its sample of pairs (clustered by shared networks / images)
+    naive = {}
+    for k in zoos:
+        sc = res["screen"][k]
+        cl = sc.get("pair_clusters")
+        if cl is None:
+            notes.append(f"{k}: screen pairs clustered by shared networks only (no labels stored)")
+            cl = pair_clusters(sc["pairs"])
+        naive[k] = (_interval(np.asarray(sc["per_pair"]["naive"])[None], cl), ">", 0.0)
+    c_naive = _decided_claim(
+        "naive-barrier-exists",
+        f"{n_pairs} pairs of different held-out networks per zoo: the mean barrier of naive interpolation (a "
+        "property of the zoo, no training involved: the zoo can test merging); 95% bootstrap intervals over "
+        "the pairs, pairs that share a network (or, for INRs, an image) resampled together",
+        naive, "> 0 on every zoo").marked("course")
+    # orbit test
+    ratio = {}
+    ratio_iv: dict[str, tuple] = {}
     for k, rs in runs.items():
+        ocl = _clusters(res, k, "orbit", notes)
         for g in ORBIT_GROUPS:
             nb = [max(r["orbit"][g]["barrier"]["naive"], 1e-30) for r in rs]
             ratio[f"{k}/{g}"] = max(r["orbit"][g]["barrier"]["decoded"] / b for r, b in zip(rs, nb))
-            if g != "P":
-                r0, b0 = rs[0], nb[0]  # naive and matching do not depend on the autoencoder seed
-                p_keeps[f"{k}/{g}"] = r0["orbit"][g]["barrier"]["weight_matching_P"] / b0
-                pd_removes[f"{k}/{g}"] = r0["orbit"][g]["barrier"]["weight_matching"] / b0
+            if g != "P":  # naive and matching do not depend on the autoencoder seed: the first seed's draws
+                o = rs[0]["orbit"][g]
+                ratio_iv[f"{k}/{g}/P-only keeps"] = (_orbit_ratio(o, "weight_matching_P", ocl), ">=", 0.5)
+                ratio_iv[f"{k}/{g}/PD removes"] = (_orbit_ratio(o, "weight_matching", ocl), "<=", ORBIT_RATIO)
     inv = max(r["invariance_f64"]["max_relative"] for rs in runs.values() for r in rs)
-    d_wm = _paired(runs, "decoded", "weight_matching", "barrier")
-    d_naive = _paired(runs, "decoded", "naive", "barrier")
-    d_abs = _paired(runs, "decoded", "weight_matching", "max_loss")
-    gap = {k: _floor_gap(rs, kinds[k], floor[k]) for k, rs in runs.items()}
-    pk_ok = all(v >= 0.5 for v in p_keeps.values())
-    pd_ok = all(v <= ORBIT_RATIO for v in pd_removes.values())
+    controls = ", ".join(CONTROLS)
+    beat = (f"and beat every control ({controls}: the floor network for every input, the training networks' "
+            f"weight mean for every input, the autoencoder decoding another input's code): the decoded path's "
+            f"worst loss minus the control path's < 0, paired per pair (a constant control's flat path has "
+            f"barrier 0 by construction, so the barrier cannot beat it; the absolute loss can)")
+    base = (f"{n_pairs} pairs of different held-out networks, {n} autoencoder seeds (95% intervals over pairs "
+            "and seeds; pairs sharing a network or an image resampled together)")
+    path = {}
+    for cid, (method, fig) in PATH_CLAIMS.items():
+        comps = {}
+        for k in zoos:
+            comps.update({nm: (iv, "<", 0.0) for nm, iv in path_comparisons(res, k, method, fig, notes).items()})
+        path[cid] = comps
+    rec = {}
+    for k in zoos:
+        rec.update({nm: (iv, ">", 0.0) for nm, iv in reconstruction_comparisons(res, k, notes).items()})
     return [
-        naive_barrier_claim(screens, runs),
+        c_naive,
         claim("orbit-no-barrier-after-canonicalization",
               "Orbit test (published): a held-out network vs a random member of its own orbit under P, D and PD "
               f"(+ noise {ORBIT_NOISE:g}): the decoded barrier is at most {ORBIT_RATIO:g} x the naive one, every "
-              f"zoo, group and each of {n} autoencoder seeds (worst seed shown)",
+              f"zoo, group and each of {n} autoencoder seeds (worst seed shown; holds by construction: the "
+              "encoder is invariant, so both endpoints decode to (almost) the same network)",
               {k: round(v, 6) for k, v in ratio.items()}, holds=all(v <= ORBIT_RATIO for v in ratio.values()),
-              target=f"decoded/naive <= {ORBIT_RATIO:g} for every zoo and group").marked("autoencoder paper"),
-        claim("orbit-permutation-matching-misses-diagonal",
-              "Orbit test: on D and PD orbits, matching permutations only (plain Git Re-Basin) keeps at least half "
-              f"the naive barrier, while matching P and D (sign flips, scalings) leaves at most {ORBIT_RATIO:g} of it "
-              "(barrier / naive barrier shown as P-only | PD)",
-              {k: f"{p_keeps[k]:.3f} | {pd_removes[k]:.4f}" for k in p_keeps}, holds=pk_ok and pd_ok,
-              target=f"P-only >= 0.5 and PD <= {ORBIT_RATIO:g} for every zoo and group").marked("autoencoder paper"),
-        _zoo_claim("ae-barrier-below-naive",
-                   f"{N_PAIRS} pairs of different held-out networks, {n} autoencoder seeds: barrier of decoded "
-                   "interpolation minus naive interpolation's", d_naive, "<").marked("autoencoder paper"),
-        _zoo_claim("ae-barrier-below-weight-matching",
-                   f"{N_PAIRS} pairs, {n} autoencoder seeds: barrier of decoded interpolation minus PD weight "
-                   "matching's (each relative to its own endpoints)", d_wm, "<").marked("course"),
-        _zoo_claim("ae-path-loss-below-weight-matching",
-                   f"{N_PAIRS} pairs, {n} autoencoder seeds, judged in absolute terms: the worst loss along the "
-                   "decoded path minus the worst loss along the PD weight-matching path (a decoder whose endpoints "
-                   "are worse cannot pass by a small barrier)", d_abs, "<").marked("course"),
-        _zoo_claim("ae-reconstruction-above-floor",
-                   f"Held-out networks, {n} autoencoder seeds: decoded PSNR minus the mean-image floor's (INRs, dB); "
-                   "decoded agreement with the originals minus the one-network floor's (CNNs)", gap, ">"
-                   ).marked("course"),
+              target=f"decoded/naive <= {ORBIT_RATIO:g} for every zoo and group", kind="check"
+              ).marked("autoencoder paper"),
+        _decided_claim(
+            "orbit-permutation-matching-misses-diagonal",
+            "Orbit test, on D and PD orbits of sampled held-out networks: matching permutations only (plain Git "
+            "Re-Basin) keeps at least half the naive barrier (sum of barriers / sum of naive barriers >= 0.5), "
+            f"while matching P and D (sign flips, scalings) leaves at most {ORBIT_RATIO:g} of it; 95% intervals "
+            "over the orbit draws, the draws of one network (for INRs, of one image) resampled together",
+            ratio_iv, f"P-only >= 0.5 and PD <= {ORBIT_RATIO:g} for every zoo and group").marked("autoencoder paper"),
+        _decided_claim(
+            "ae-barrier-below-naive",
+            f"{base}: the barrier of decoded interpolation minus naive interpolation's < 0 (lower is better), "
+            + beat, path["ae-barrier-below-naive"], "< 0 on every zoo and comparison").marked("autoencoder paper"),
+        _decided_claim(
+            "ae-barrier-below-weight-matching",
+            f"{base}: the barrier of decoded interpolation minus PD weight matching's < 0 (each relative to its "
+            "own endpoints; lower is better), " + beat, path["ae-barrier-below-weight-matching"],
+            "< 0 on every zoo and comparison").marked("course"),
+        _decided_claim(
+            "ae-path-loss-below-weight-matching",
+            f"{base}, judged in absolute terms: the worst loss along the decoded path minus the worst loss along "
+            "the PD weight-matching path < 0 (lower is better; a decoder whose endpoints are worse cannot pass by "
+            "a small barrier), " + beat, path["ae-path-loss-below-weight-matching"],
+            "< 0 on every zoo and comparison").marked("course"),
+        _decided_claim(
+            "ae-reconstruction-above-floor",
+            f"Held-out networks, {n} autoencoder seeds (95% intervals over networks, INRs of one image resampled "
+            "together, and seeds): the decoded network's reconstruction (PSNR against the original's rendering "
+            "for INRs, dB; agreement with the original's predictions for CNNs; higher is better) minus the "
+            "floor's (the mean-image PSNR for INRs, the one-network agreement for CNNs) > 0, and minus each "
+            f"control's output for the same input > 0 ({controls})", rec, "> 0 on every zoo and comparison"
+        ).marked("course"),
         claim("latent-invariant",
               "The trained encoder's latent code is invariant to random gauge elements (float64 relative error, "
-              "every seed)", inv, "<=", default_tolerance(torch.float64)).marked("course"),
+              "every seed)", inv, "<=", default_tolerance(torch.float64), kind="check").marked("course"),
     ]
+
+
+def _control_rows(res: dict, notes: list) -> None:
+    """Fill every control row of ``res["controls"]`` with its intervals (path figures over pairs,
+    reconstruction over networks, and the decoded minus the control, paired)."""
+    for k, rows in res.get("controls", {}).items():
+        recs = _seed_records(res, k, notes)
+        pcl, ncl = _clusters(res, k, "pairs", notes), _clusters(res, k, "networks", notes)
+        kind = _kind_of(res, k)
+        q = np.array([r["reconstruction_per_network"][f"decoded_{QUALITY[kind]}"] for r in recs], dtype=np.float64)
+        for name, row in rows.items():
+            S = len(recs)
+            for fig in ("barrier", "max_loss", "mean_loss", "endpoint_loss"):
+                row[fig] = _interval(_control_table(res, k, name, "per_pair", fig, S), pcl)
+            rq = _control_table(res, k, name, "per_network", None, S)
+            row["reconstruction"] = _interval(rq, ncl)
+            row["decoded_minus_control"] = {
+                fig: _interval(_pair_fig(recs, "decoded", fig) - _control_table(res, k, name, "per_pair", fig, S), pcl)
+                for fig in ("barrier", "max_loss", "mean_loss")}
+            row["decoded_minus_control"]["reconstruction"] = _interval(q - rq, ncl)
+
+
+def _fairness(res: dict, notes: list) -> None:
+    """The clustered intervals of ``res["fairness"]`` (decoded minus the other methods, reconstruction
+    minus the floor), recomputed from the per-pair / per-network figures."""
+    for k in res["runs_by_seed"]:
+        recs = _seed_records(res, k, notes)
+        cl = _clusters(res, k, "pairs", notes)
+        f = res["fairness"][k]
+        for key, (b, fig) in {"decoded_minus_wm_barrier": ("weight_matching", "barrier"),
+                              "decoded_minus_naive_barrier": ("naive", "barrier"),
+                              "decoded_minus_wm_max_path_loss": ("weight_matching", "max_loss"),
+                              "decoded_minus_original_endpoint_loss": ("naive", "endpoint_loss")}.items():
+            f[key] = _interval(_pair_fig(recs, "decoded", fig) - _pair_fig(recs, b, fig), cl)
+        f["reconstruction_minus_floor"] = reconstruction_comparisons(res, k, notes)[f"{k}/vs floor"]
+
+
+def _finish(res: dict) -> dict:
+    """Every interval and claim of a result dict, from its per-pair / per-network figures."""
+    notes: list[str] = []
+    for k, sc in res["screen"].items():
+        cl = sc.get("pair_clusters")
+        if cl is None:
+            cl = pair_clusters(sc["pairs"])
+            notes.append(f"screen {k}: pairs clustered by shared networks only (no labels stored)")
+        sc["barrier"] = {m: _interval(np.asarray(v)[None], cl) for m, v in sc["per_pair"].items()}
+    _fairness(res, notes)
+    _control_rows(res, notes)
+    res["claims"] = build_claims(res, notes)
+    res["recompute_notes"] = sorted(set(notes))
+    return res
+
+
+def recompute_result(result: dict) -> dict:
+    """A stored ``merging.json`` (a dict) with every interval and claim rebuilt from the per-pair and
+    per-network figures stored in it, with today's (clustered) bootstrap; no training, nothing
+    recomputed from networks. ``result`` is not modified; claims come back as dicts.
+
+    Controls (issue 33) an older file lacks are reported missing: their comparisons have NaN intervals
+    and the claims that need them are inconclusive, with the reason in the statement. Whatever else
+    the file lacks (per-pair figures of later seeds, cluster labels) is said in ``"recompute_notes"`` (and
+    ``["recomputed"]["notes"]``). Old files hold no image index of their INRs: their pairs are clustered
+    by shared networks only and their held-out INRs treated as independent (said in the notes)."""
+    import copy
+
+    res = _finish(copy.deepcopy(result))
+    res["claims"] = [c.to_dict() for c in res["claims"]]
+    res.setdefault("recomputed", {})["notes"] = list(res["recompute_notes"])  # what experiments.recompute reports
+    return res
 
 
 @experiment("merging")
@@ -553,11 +883,15 @@ def run(ctx: RunContext) -> dict:
     big = ctx.reference or not ctx.quick
     orbit_size = {k: v[1] if big else v[0] for k, v in ORBIT_SIZE.items()}
     t_all = time.perf_counter()
-    screens, floor, kinds, zoo_info, shared = {}, {}, {}, {}, {}
+    screens, floor, kinds, zoo_info, shared, clusters = {}, {}, {}, {}, {}, {}
     for s in chosen + _screen_setups(chosen):
         prep = prepare(s, ctx.device, ctx.progress, ctx.seed, ctx.quick, ctx.reference)  # builds the zoo here
         if s in chosen:  # the naive and weight-matching paths, once for every autoencoder seed
             shared[s.name] = shared_figures(prep, s.kind, ctx.seed, *orbit_size[s.kind])
+            sh = shared[s.name]
+            clusters[s.name] = {"by": sh["cluster_by"], "pairs": sh["pairs"]["pair_clusters"],
+                                "pair_units": sh["pairs"]["pair_units"], "networks": sh["network_clusters"],
+                                "orbit": sh["orbit_clusters"]}
         screens[s.name] = screen(prep, s.kind, ctx.seed, pairs=shared[s.name]["pairs"] if s in chosen else None)
         screens[s.name].update(source=s.source, recipe=prep.recipe.name, where=s.where, top=s.top)
         if s in chosen:
@@ -577,20 +911,30 @@ def run(ctx: RunContext) -> dict:
     runs: dict[str, list[dict]] = {}
     for (s, *_), r in zip(jobs, outs):
         runs.setdefault(s.name, []).append(r)
-    claims = build_claims(runs, screens, floor, kinds)
-    results = {k: v[0] for k, v in runs.items()}  # the first seed's full record per zoo
+    # controls: seed-independent ones from the shared figures, shuffled codes per autoencoder seed
+    controls = {}
+    for k, rs in runs.items():
+        controls[k] = {name: dict(row) for name, row in shared[k]["controls"].items()}
+        sc = [r["controls"]["shuffled-codes"] for r in rs]
+        controls[k]["shuffled-codes"] = {
+            "description": "the trained autoencoder decoding another input's code (a fixed derangement; per seed)",
+            "permutation": sc[0]["permutation"],
+            "per_pair": {fig: [x["per_pair"][fig] for x in sc] for fig in sc[0]["per_pair"]},
+            "per_network": [x["per_network"] for x in sc]}
+    results = {k: {kk: vv for kk, vv in v[0].items() if kk != "controls"} for k, v in runs.items()}
     fairness = {k: {"pair_path_summary_by_seed": [r["pair_path_summary"] for r in rs],
                     "reconstruction_test_by_seed": [r["reconstruction_test"] for r in rs],
                     "decoded_pair_distance_ratio_by_seed": [r["decoded_pair_distance_ratio"] for r in rs],
-                    "decoded_minus_wm_barrier": _paired({k: rs}, "decoded", "weight_matching", "barrier")[k],
-                    "decoded_minus_naive_barrier": _paired({k: rs}, "decoded", "naive", "barrier")[k],
-                    "decoded_minus_wm_max_path_loss": _paired({k: rs}, "decoded", "weight_matching", "max_loss")[k],
-                    "decoded_minus_original_endpoint_loss": _paired({k: rs}, "decoded", "naive", "endpoint_loss")[k],
-                    "floor": floor[k], "reconstruction_minus_floor": _floor_gap(rs, kinds[k], floor[k])}
+                    "floor": floor[k]}
                 for k, rs in runs.items()}
-    return {"claims": claims, "zoos": results, "zoo_info": zoo_info, "screen": screens, "fairness": fairness,
-            "seeds": list(seeds), "sources": {s.name: s.source for s in chosen},
-            "runs_by_seed": {k: [{kk: vv for kk, vv in r.items()
-                                  if kk not in ("pairs", "pair_path", "reconstruction_per_network")}
-                                 for r in rs] for k, rs in runs.items()},
-            "methods": list(METHODS), "orbit_groups": list(ORBIT_GROUPS), "seconds": time.perf_counter() - t_all}
+    res = {"zoos": results, "zoo_info": zoo_info, "screen": screens, "fairness": fairness,
+           "seeds": list(seeds), "sources": {s.name: s.source for s in chosen}, "kinds": kinds,
+           "controls": controls, "clusters": clusters,
+           # per seed everything but the pairs (the same for every seed: ``zoos[k]["pairs"]``) and the
+           # controls (gathered in ``controls``): recompute_result rebuilds every interval from these
+           "runs_by_seed": {k: [{kk: vv for kk, vv in r.items() if kk not in ("pairs", "controls")} for r in rs]
+                            for k, rs in runs.items()},
+           "methods": list(METHODS), "orbit_groups": list(ORBIT_GROUPS), "controls_names": list(CONTROLS)}
+    res = _finish(res)
+    res["seconds"] = time.perf_counter() - t_all
+    return res

@@ -79,8 +79,10 @@ def gscale_sweep(per_network: dict, counts: dict, n_boot: int = N_BOOT, seed: in
             continue
         d = np.asarray(per["scalegmn-b"]["acc"]) - np.asarray(per["gmn"]["acc"])
         spec = counts[name]["spec"]
+        clusters = counts[name].get("test_clusters")  # the checkpoints of one network move together
         points.append({"setting": name, "spec": spec, "family": NetworkSpec.from_text(spec).family,
-                       "dim_gscale": gscale_dim(spec), "gain": bootstrap_mean(d, n_boot=n_boot, seed=seed)})
+                       "dim_gscale": gscale_dim(spec),
+                       "gain": bootstrap_mean(d, n_boot=n_boot, seed=seed, clusters=clusters)})
         reps.append(_replicates(d, rng, n_boot))
     seeds = min((p["gain"]["seeds"] for p in points), default=1)
     twins = [{"cnn": points[i]["setting"], "mlp": points[j]["setting"],

@@ -50,6 +50,10 @@ class TaskData:
     test: tuple[WeightSpace, torch.Tensor]
     #: per test network, the checkpoint (epoch) its weights are from (accuracy prediction; else None)
     test_checkpoint: torch.Tensor | None = None
+    #: per test row, the independent unit it belongs to (accuracy prediction: the network, whose
+    #: checkpoints are rows; INR classification: the image, whose views are rows): the clusters of
+    #: every bootstrap interval (:mod:`scalegmn_lite.common.stats`)
+    test_groups: np.ndarray | None = None
 
     @property
     def spec(self) -> NetworkSpec:
@@ -90,7 +94,14 @@ def accuracy_task(zoo, checkpoints=None, seed: int = 0, fractions=(0.6, 0.2, 0.2
     tr, va, te = zoo.split(fractions, seed=seed)
     parts = [_stack_checkpoints(z, checkpoints, "test_acc") for z in (tr, va, te)]
     ckpt = torch.tensor(checkpoints).repeat_interleave(len(te))
-    return TaskData("accuracy-prediction", "regression", 1, *parts, test_checkpoint=ckpt)
+    groups = np.tile(_unit_ids(te, None), len(checkpoints))  # rows are checkpoint-major, as _stack_checkpoints
+    return TaskData("accuracy-prediction", "regression", 1, *parts, test_checkpoint=ckpt, test_groups=groups)
+
+
+def _unit_ids(zoo, by: str | None) -> np.ndarray:
+    """Each network's independent unit: its ``by`` column (an image) or the network itself."""
+    col = by if by is not None else ("net" if "net" in zoo.metadata else None)
+    return zoo.metadata[col].to_numpy() if col is not None else np.arange(len(zoo))
 
 
 def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2), train_images: float | int | None = None,
@@ -123,7 +134,7 @@ def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2), train_images: float 
         keep = set(np.random.default_rng(seed).permutation(images)[:n].tolist())
         zs[0] = zs[0].filter(lambda md: md[key].isin(keep))
     parts = [(z.weights(), torch.tensor(z.metadata["label"].to_numpy()).long()) for z in zs]
-    return TaskData("inr-classification", "classification", 10, *parts)
+    return TaskData("inr-classification", "classification", 10, *parts, test_groups=_unit_ids(zs[2], by))
 
 
 def make_model(name: str, spec: NetworkSpec, out_dim: int, hidden: int = 32, layers: int = 3,

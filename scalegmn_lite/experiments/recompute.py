@@ -1,0 +1,195 @@
+"""Re-judge committed results without retraining (issue 33).
+
+A result file keeps what its claims are judged on (per-network predictions, per-network gains, per-pair
+barriers). When the way claims are judged changes (a clustered bootstrap, a control every claim must
+beat, model selection on validation), the claims are recomputed from those stored figures by
+:func:`recompute_dir`, never by editing the JSON by hand. ``tools/recompute_claims.py`` is its command
+line; it rewrites ``<experiment>.json`` and ``REPORT.md`` atomically and records in ``manifest.json``
+(``"recomputed"``) which tool ran, on which commit, on which experiments and what it changed.
+
+What a file does not hold is never invented: a figure that needs data an older file lacks (the
+memorization controls of an operator run, the per-network predictions on gauge-transformed networks)
+is reported as missing and the claim that needs it is inconclusive, saying why. Where a figure can be
+rebuilt exactly from a zoo (the clusters of a split, a floor model fitted on training networks), it
+is, after checking that the rebuilt split's targets equal the stored ones.
+
+Per experiment:
+
+* ``invariant``: :func:`~scalegmn_lite.experiments.invariant.judge` on the stored predictions; the
+  clusters (``test_groups``) and the floor models are rebuilt from the zoo when the file lacks them;
+* ``zoo``: :func:`~scalegmn_lite.experiments.zoo.zoo_claims`;
+* ``amortized`` / ``gscale``: :mod:`scalegmn_lite.tasks.amortized.recompute`;
+* ``merging``: :func:`scalegmn_lite.experiments.merging.recompute_result`;
+* ``gauge``, ``distributed``: exact checks with nothing sampled; rerun them instead (seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RECOMPUTABLE", "recompute_invariant", "recompute_result", "recompute_dir"]
+
+RECOMPUTABLE = ("invariant", "zoo", "amortized", "gscale", "merging")
+
+
+def _claims_json(claims) -> list[dict]:
+    return [c.to_dict() if hasattr(c, "to_dict") else c for c in claims]
+
+
+def recompute_invariant(result: dict, zoos: bool = True) -> dict:
+    """The invariant study's result, re-judged (:func:`~scalegmn_lite.experiments.invariant.judge`).
+    ``zoos``: rebuild missing clusters and floor models from the (cached or built) zoos of the file's
+    mode; the rebuilt test targets must equal the stored ones, else ``ValueError``."""
+    from ..tasks.invariant.study import accuracy_task, inr_task
+    from . import invariant as inv
+
+    out = dict(result)
+    missing = []
+    if not out.get("test_groups") or not out.get("floors"):
+        if not zoos:
+            raise ValueError("recompute_invariant: this file has no test_groups/floors; allow rebuilding them from "
+                             "the zoos (zoos=True) or rerun `reproduce --only invariant`")
+        reference = result.get("mode") == "reference"
+        cnn = inv.cnn_relu_zoo("cpu", False, reference)
+        acc = accuracy_task(cnn, inv.task_checkpoints(cnn, result["settings"].get("checkpoints")), seed=0)
+        inr = inr_task(inv.inr_zoo("cpu", False, reference), seed=0)
+        for task, data in ((inv.A, acc), (inv.I, inr)):
+            y = data.test[1].double().cpu().numpy()
+            stored = np.asarray(result["test_targets"][task], dtype=np.float64)
+            if y.shape != stored.shape or not np.allclose(y, stored, atol=1e-6):
+                raise ValueError(f"recompute_invariant: the rebuilt {task} split does not match the stored test "
+                                 "targets (another zoo or seed); rerun `reproduce --only invariant` instead")
+        out["test_groups"] = {inv.A: np.asarray(acc.test_groups).tolist(), inv.I: np.asarray(inr.test_groups).tolist()}
+        floors = {}
+        for task, data in ((inv.A, acc), (inv.I, inr)):
+            name, pred, detail = inv.floor_predictions(data)
+            floors[task] = {"name": name, "test_pred": pred.tolist(), **detail}
+        out["floors"] = floors
+        missing.append("test_groups and floors rebuilt from the zoo (targets checked equal)")
+    if not out.get("test_predictions_gauge"):
+        missing.append("per-network predictions on gauge-transformed test networks: gauge-test-moves-baselines "
+                       "cannot be decided from this file (rerun the study)")
+    out.update(inv.judge(out))
+    out["claims"] = _claims_json(out["claims"])
+    out.setdefault("recomputed", {})["notes"] = missing
+    return out
+
+
+def amortized_controls_from_zoo(result: dict) -> dict:
+    """A stored ``amortized.json`` without memorization controls, with the three controls that need no
+    operator output (the best training network, the nearest one, the mean of the k best) computed on the
+    rebuilt split of its headroom setting (:func:`~scalegmn_lite.tasks.amortized.study.setting_data` with
+    the file's own config). The rebuilt test networks must score the stored per-network initial
+    accuracies, else ``ValueError``. The fourth control, the input plus noise of the operator's update
+    size, needs the operators' outputs, which the file does not keep: it stays missing (NaN), so a
+    claim that needs it can only be inconclusive or refuted by another control, never hold."""
+    import copy
+
+    from ..tasks.amortized.memorization import memorization_controls
+    from ..tasks.amortized.operator import network_metrics
+    from ..tasks.amortized.recompute import study_result_from_json
+    from ..tasks.amortized.study import MEMORIZATION_OPERATOR, _headroom, setting_data
+
+    res = study_result_from_json(result)
+    head = _headroom(res)
+    if head is None or (result.get("memorization") or {}).get(head.name):
+        return result
+    d = setting_data(head, res.config, device="cpu", progress=False)
+    te, xt, yt = d["test"], d["x_test"], d["y_test"]
+    stored = np.asarray(result["per_network"][head.name]["initial"]["acc"], dtype=np.float64)
+    now = network_metrics(te, xt, yt)["acc"].double().cpu().numpy()
+    if now.shape != stored.shape[-1:] or not np.allclose(stored, now[None], atol=1e-4):
+        raise ValueError("amortized_controls_from_zoo: the rebuilt headroom test networks do not score the stored "
+                         "initial accuracies (another zoo or split); rerun `reproduce --only amortized` instead")
+    memo = memorization_controls(d["train"], d["val"], te, d["x"], d["y"], xt, yt, outputs=[], seed=res.config.seed,
+                                 val_images=res.config.val_images, val_networks=res.config.val_networks)
+    out = copy.deepcopy(result)
+    out["memorization"] = {head.name: {
+        c: {"per_network": np.round(np.asarray(v["acc"], dtype=np.float64), 5).tolist(),
+            "detail": dict(v["detail"], operator=MEMORIZATION_OPERATOR,
+                           computed_by="tools/recompute_claims.py from the zoo (no operator output stored: "
+                                       "the noise control is missing)" if c == "noise-perturbed-input" else
+                                       "tools/recompute_claims.py from the rebuilt split (test networks checked "
+                                       "against the stored initial accuracies)")}
+        for c, v in memo.items() if c != "noise-perturbed-input"}}
+    return out
+
+
+def recompute_result(name: str, result: dict, zoos: bool = True) -> dict:
+    """``result`` (a stored ``<name>.json``) with every interval and claim recomputed."""
+    if name == "invariant":
+        return recompute_invariant(result, zoos)
+    if name == "zoo":
+        from ..zoo.recipes import TRAINED_RECIPES
+        from .zoo import zoo_claims
+
+        out = dict(result)
+        out["claims"] = _claims_json(zoo_claims(result, TRAINED_RECIPES, result.get("mode") or "quick"))
+        return out
+    if name == "amortized":
+        from ..tasks.amortized.recompute import recompute_result as amortized
+
+        return amortized(amortized_controls_from_zoo(result) if zoos else result)
+    if name == "gscale":
+        from ..tasks.amortized.recompute import recompute_gscale_result
+
+        return recompute_gscale_result(result)
+    if name == "merging":
+        from .merging import recompute_result as merging
+
+        return merging(result)
+    raise ValueError(f"recompute: no recomputation for experiment {name!r} (recomputable: {', '.join(RECOMPUTABLE)}); "
+                     f"gauge and distributed are exact checks: rerun them with `reproduce --only {name}`")
+
+
+def _status_changes(old: list[dict], new: list[dict]) -> list[dict]:
+    before = {c["id"]: c for c in old}
+    out = []
+    for c in new:
+        b = before.get(c["id"])
+        out.append({"id": c["id"], "old_status": b["status"] if b else None, "new_status": c["status"],
+                    "old_ci": b.get("ci") if b else None, "new_ci": c.get("ci"), "kind": c.get("kind")})
+    return out
+
+
+def recompute_dir(out: str | Path, only: list[str] | None = None, zoos: bool = True, commit: str = "") -> dict:
+    """Recompute the claims of every result file in ``out`` (or of ``only``), rewrite them and
+    ``REPORT.md`` atomically, and record the run in ``manifest.json`` under ``"recomputed"``.
+    Returns ``{experiment: [{"id", "old_status", "new_status", "old_ci", "new_ci", "kind"}]}``."""
+    from ..cli import write_report
+    from ..common.io import atomic_write_json
+    from ..course.reference import result_files
+
+    out = Path(out)
+    names = [p.stem for p in result_files(out)]
+    todo = [n for n in (only or names) if n in RECOMPUTABLE]
+    unknown = [n for n in (only or []) if n not in names]
+    if unknown:
+        raise ValueError(f"recompute: {out} has no result file for {', '.join(unknown)} (has: {', '.join(names)})")
+    changes = {}
+    for name in todo:
+        path = out / f"{name}.json"
+        old = json.loads(path.read_text())
+        new = recompute_result(name, old, zoos)
+        new["claims"] = _claims_json(new["claims"])
+        changes[name] = _status_changes(old.get("claims", []), new["claims"])
+        rec = {"tool": "tools/recompute_claims.py", "commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "notes": (new.get("recomputed") or {}).get("notes", [])}
+        new["recomputed"] = rec
+        atomic_write_json(path, new)
+    results = {p.stem: json.loads(p.read_text()) for p in result_files(out)}
+    write_report(out, results)
+    man_path = out / "manifest.json"
+    if man_path.is_file() and todo:
+        man = json.loads(man_path.read_text())
+        man.setdefault("recomputed", []).append(
+            {"tool": "tools/recompute_claims.py", "commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "experiments": todo,
+             "what": "claims and intervals recomputed from the stored figures (no retraining): clustered "
+                     "bootstrap, validation selection, controls, findings and checks apart"})
+        atomic_write_json(man_path, man)
+    return changes
