@@ -9,7 +9,9 @@ its table is :func:`scalegmn_lite.course.reference.summary_markdown` of ``result
 ``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``) is
 :func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``; the table of
 shipped models (``<!-- shipped-models:begin -->``) is :func:`scalegmn_lite.course.shipped.shipped_table_markdown`;
-the findings in plain words (``<!-- plain-words:begin -->``) are
+the verdicts that changed when claims began to be judged with clustered intervals and controls
+(``<!-- verdict-changes:begin -->``) come from ``results/verdict_changes.json``
+(``tools/compare_verdicts.py``); the findings in plain words (``<!-- plain-words:begin -->``) are
 :func:`scalegmn_lite.course.reference.plain_words_markdown` of ``results/reference``; the training
 throughput table (``<!-- bench-training:begin -->``) is :func:`scalegmn_lite.course.reference.benchmark_markdown`
 of the committed benchmark output ``benchmarks/results/bench_training.json``.
@@ -28,6 +30,8 @@ SHIP_BEGIN, SHIP_END = "<!-- shipped-models:begin -->", "<!-- shipped-models:end
 PLAIN_BEGIN, PLAIN_END = "<!-- plain-words:begin -->", "<!-- plain-words:end -->"
 BENCH_BEGIN, BENCH_END = "<!-- bench-training:begin -->", "<!-- bench-training:end -->"
 BENCH_FILE = ROOT / "benchmarks" / "results" / "bench_training.json"
+CHANGES_BEGIN, CHANGES_END = "<!-- verdict-changes:begin -->", "<!-- verdict-changes:end -->"
+CHANGES_FILE = ROOT / "results" / "verdict_changes.json"
 
 
 def block() -> str:
@@ -68,6 +72,15 @@ def bench_block() -> str:
     return benchmark_markdown(BENCH_FILE)
 
 
+def changes_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import verdict_changes_markdown
+
+    if not CHANGES_FILE.is_file():
+        return "No verdict changes recorded (`tools/compare_verdicts.py` writes them).\n"
+    return verdict_changes_markdown(CHANGES_FILE, "reference")
+
+
 def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
     if begin not in text or end not in text:
         raise SystemExit(f"README.md has no {begin} ... {end} block to fill")
@@ -86,6 +99,7 @@ def main(argv=None) -> int:
     new = replaced(new, shipped_block(), SHIP_BEGIN, SHIP_END)
     new = replaced(new, plain_block(), PLAIN_BEGIN, PLAIN_END)
     new = replaced(new, bench_block(), BENCH_BEGIN, BENCH_END)
+    new = replaced(new, changes_block(), CHANGES_BEGIN, CHANGES_END)
     if args.check:
         if new != text:
             print("README.md's reference-results, zoo-table, shipped-models, plain-words or bench-training block is "

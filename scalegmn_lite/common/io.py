@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["CorruptFileError", "atomic_write_bytes", "atomic_write_json", "save_tensors", "load_tensors", "sha256"]
+__all__ = ["CorruptFileError", "atomic_write_bytes", "atomic_write_json", "save_tensors", "load_tensors", "sha256",
+           "result_files"]
 
 
 class CorruptFileError(RuntimeError):
@@ -90,3 +91,9 @@ def load_tensors(path: str | Path, map_location="cpu") -> tuple[dict[str, torch.
         )
     tensors = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     return tensors, info.get("meta", {})
+
+
+def result_files(d: str | Path) -> list[Path]:
+    """The result files ``<experiment>.json`` of a ``reproduce`` folder: not its ``manifest.json``, not
+    the ``*.pt.json`` sidecars of the models it saved."""
+    return sorted(p for p in Path(d).glob("*.json") if p.name != "manifest.json" and not p.name.endswith(".pt.json"))

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..common.claims import validate_claim
+from ..common.io import result_files
 
 __all__ = ["reference_dir", "load_reference", "manifest", "claims_frame", "invariant_intervals", "describe_run",
-           "summary_markdown", "zoo_table_markdown", "result_files"]
+           "summary_markdown", "zoo_table_markdown", "result_files", "plain_words_markdown", "benchmark_markdown",
+           "verdict_changes_markdown", "claim_interval"]
 
 
 def reference_dir() -> Path | None:
@@ -183,12 +185,6 @@ def _fmt(c: dict) -> str:
     return "see REPORT.md"
 
 
-def result_files(d: str | Path) -> list[Path]:
-    """The result files ``<experiment>.json`` of a ``reproduce`` folder: not its ``manifest.json``, not
-    the ``*.pt.json`` sidecars of the models it saved."""
-    return sorted(p for p in Path(d).glob("*.json") if p.name != "manifest.json" and not p.name.endswith(".pt.json"))
-
-
 def _load_dir(d: Path) -> dict[str, dict]:
     out = {}
     for p in result_files(d):
@@ -349,3 +345,36 @@ def benchmark_markdown(path: str | Path) -> str:
         lines.append(f"| {r['trainer']} | {r['measurement']} ({r['unit']}) | {r['before']:.3g} | {r['after']:.3g} | "
                      f"**{r['ratio']:.2f}x** | {r['workers']} | {r['loss_before']:.4g} / {r['loss_after']:.4g} |")
     return "\n".join(lines) + "\n"
+
+
+def verdict_changes_markdown(path: str | Path, run: str = "reference", findings_only: bool = True,
+                             experiment: str | None = None) -> str:
+    """A markdown table of the claims of ``run`` whose verdict or interval changed, from the committed
+    ``results/verdict_changes.json`` (``tools/compare_verdicts.py``): old and new status and interval,
+    flips in bold, new claims marked new (never typed by hand)."""
+    d = json.loads(Path(path).read_text())
+
+    def ci(v):
+        return "exact" if not v else f"[{float(v[0]):+.3g}, {float(v[1]):+.3g}]"
+
+    lines = [f"| experiment | claim | before (`{d['before']}`) | now |", "|---|---|---|---|"]
+    for r in d["rows"]:
+        if r["run"] != run or (findings_only and r["kind"] == "check"):
+            continue
+        if experiment and r["experiment"] != experiment:
+            continue
+        old = "new claim" if r["old_status"] is None else f"{r['old_status']} {ci(r['old_ci'])}"
+        new = "removed" if r["new_status"] is None else f"{r['new_status']} {ci(r['new_ci'])}"
+        if r["flipped"]:
+            new = f"**{new}**"
+        if old == new:
+            continue
+        lines.append(f"| {r['experiment']} | `{r['id']}` | {old} | {new} |")
+    return "\n".join(lines) + "\n"
+
+
+def claim_interval(c: dict) -> dict:
+    """``{"mean", "ci"}`` of a stored claim: the figure its interval belongs to (see :func:`_mean_of`) and
+    the interval, for narrating a claim like any other interval."""
+    m = _mean_of(c)
+    return {"mean": float("nan") if m is None else m, "ci": c.get("ci") or [float("nan"), float("nan")]}

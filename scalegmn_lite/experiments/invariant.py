@@ -130,15 +130,16 @@ def tau_max(y) -> float:
     return float(np.sqrt((n0 - n1) / n0)) if n0 > 0 else float("nan")
 
 
-def paired_difference(task: str, y: np.ndarray, pa: np.ndarray, pb: np.ndarray, groups=None) -> dict:
+def paired_difference(task: str, y: np.ndarray, pa: np.ndarray, pb: np.ndarray, groups=None,
+                      n_boot: int = N_BOOT) -> dict:
     """Score of predictions ``pa`` minus ``pb`` (``[S, N]`` each, the same test rows) with a 95%
     clustered bootstrap interval over independent test units (``groups``: a network with all its
     checkpoints, an image with all its INRs) and seeds: Kendall tau recomputed on resampled rows
     (regression) or the mean of per-row correctness differences (classification)."""
     if task == "regression":
         return bootstrap_stat(lambda s, idx: _tau(pa[s % len(pa)][idx], y[idx]) - _tau(pb[s % len(pb)][idx], y[idx]),
-                              max(len(pa), len(pb)), len(y), clusters=groups)
-    return bootstrap_mean((pa == y).astype(float) - (pb == y).astype(float), clusters=groups)
+                              max(len(pa), len(pb)), len(y), n_boot=n_boot, clusters=groups)
+    return bootstrap_mean((pa == y).astype(float) - (pb == y).astype(float), n_boot=n_boot, clusters=groups)
 
 
 def score_interval(task: str, y: np.ndarray, p: np.ndarray, n_boot: int = N_BOOT, groups=None) -> dict:
@@ -281,13 +282,15 @@ def _deciding(drops: dict[str, dict], op: str = ">", threshold: float = 0.0) -> 
     return min(drops, key=lambda k: drops[k]["ci"][0])
 
 
-def judge(result: dict) -> dict:
+def judge(result: dict, n_boot: int = N_BOOT) -> dict:
     """Every interval and claim of the invariant study from what a result file stores: the per-row test
     predictions of every model and seed (``test_predictions``, on gauge-transformed networks
     ``test_predictions_gauge``), the targets, the clusters (``test_groups``: a network with all its
     checkpoints, an image with all its INRs), the floor models' predictions (``floors``) and the runs'
     validation scores (``runs[i]["best_val"]``, which pick the best model: never the test score).
     ``tools/recompute_claims.py`` calls it on a committed file; :func:`run` on a fresh one.
+
+    ``n_boot``: bootstrap replicates (tests use fewer).
 
     Returns ``{"claims", "scores", "differences", "gauge_test", "selection", "tau_max", "floors"}``."""
     from ..common.claims import combine_status
@@ -303,19 +306,20 @@ def judge(result: dict) -> dict:
     g = {t: np.asarray(v) for t, v in groups.items()}
     runs = result["runs"]
     n = len({r["seed"] for r in runs})
-    scores = {t: {m: score_interval(KIND[t], targets[t], p, groups=g[t]) for (tt, m), p in preds.items() if tt == t}
+    scores = {t: {m: score_interval(KIND[t], targets[t], p, n_boot, groups=g[t]) for (tt, m), p in preds.items()
+                  if tt == t}
               for t in (A, I)}
     floors = result.get("floors") or {}
     for t, f in floors.items():
         scores[t][f["name"]] = score_interval(KIND[t], targets[t], np.asarray(f["test_pred"], dtype=np.float64)[None],
-                                              groups=g[t])
+                                              n_boot, groups=g[t])
     tmax = tau_max(targets[A])
     for m, iv in scores[A].items():
         iv["over_tau_max"] = {"mean": iv["mean"] / tmax, "ci": [v / tmax for v in iv["ci"]]}
 
     def diff(t, a, b):
         pb = preds[(t, b)] if (t, b) in preds else np.asarray(floors[t]["test_pred"], dtype=np.float64)[None]
-        return paired_difference(KIND[t], targets[t], preds[(t, a)], pb, g[t])
+        return paired_difference(KIND[t], targets[t], preds[(t, a)], pb, g[t], n_boot)
 
     diffs = {"tau_scalegmn_minus_gmn": diff(A, "scalegmn", "gmn"),
              "tau_scalegmn_minus_statnn": diff(A, "scalegmn", "statnn"),
@@ -350,7 +354,7 @@ def judge(result: dict) -> dict:
                      "non_symmetry": float(np.mean([r["test_score_nonsym"] for r in rr])),
                      "max_abs_change_gauge": float(max(abs(r["test_score"] - r["test_score_gauge"]) for r in rr))}
             if (t, m) in gauge_preds:
-                entry["drop_under_gauge"] = paired_difference(KIND[t], targets[t], p, gauge_preds[(t, m)], g[t])
+                entry["drop_under_gauge"] = paired_difference(KIND[t], targets[t], p, gauge_preds[(t, m)], g[t], n_boot)
             gt.setdefault(t, {})[m] = entry
     drops = {f"{t}/{m}": v["drop_under_gauge"] for t in gt for m, v in gt[t].items()
              if not m.startswith("scalegmn") and "drop_under_gauge" in v}

@@ -872,7 +872,7 @@ def recompute_result(result: dict) -> dict:
 
     res = _finish(copy.deepcopy(result))
     res["claims"] = [c.to_dict() for c in res["claims"]]
-    res.setdefault("recomputed", {})["notes"] = list(res["recompute_notes"])  # what experiments.recompute reports
+    res.setdefault("recomputed", {})["notes"] = list(res["recompute_notes"])  # what scalegmn_lite.recompute reports
     return res
 
 

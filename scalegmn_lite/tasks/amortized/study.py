@@ -689,7 +689,7 @@ def _transfer_claims(result: StudyResult, nan: dict) -> list:
     measured = {"operator_acc": op_mean, **{f"{c}_acc": v["control_mean"] for c, v in found.items()},
                 **{f"minus_{c}": v["interval"]["mean"] for c, v in found.items()},
                 **{f"minus_{c}_ci_lo": v["interval"]["ci"][0] for c, v in found.items()},
-                "best_control": best, "interval_of": f"operator minus {best}" if best else None,
+                "best_control": best, "interval_of": f"minus_{best}" if best else None,
                 "missing": ", ".join(missing) or None}
     out.append(interval_claim("operator-beats-memorization", statement, shown, ">", 0.0, status=status,
                               target="> 0 against every control (95% intervals)", measured=measured))

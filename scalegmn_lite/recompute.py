@@ -1,4 +1,5 @@
-"""Re-judge committed results without retraining (issue 33).
+"""Re-judge committed results without retraining (issue 33). It sits beside :mod:`scalegmn_lite.cli`
+(above ``experiments``): it reads every experiment's result file and writes ``REPORT.md`` as ``reproduce`` does.
 
 A result file keeps what its claims are judged on (per-network predictions, per-network gains, per-pair
 barriers). When the way claims are judged changes (a clustered bootstrap, a control every claim must
@@ -40,12 +41,12 @@ def _claims_json(claims) -> list[dict]:
     return [c.to_dict() if hasattr(c, "to_dict") else c for c in claims]
 
 
-def recompute_invariant(result: dict, zoos: bool = True) -> dict:
+def recompute_invariant(result: dict, zoos: bool = True, n_boot: int | None = None) -> dict:
     """The invariant study's result, re-judged (:func:`~scalegmn_lite.experiments.invariant.judge`).
     ``zoos``: rebuild missing clusters and floor models from the (cached or built) zoos of the file's
     mode; the rebuilt test targets must equal the stored ones, else ``ValueError``."""
-    from ..tasks.invariant.study import accuracy_task, inr_task
-    from . import invariant as inv
+    from .experiments import invariant as inv
+    from .tasks.invariant.study import accuracy_task, inr_task
 
     out = dict(result)
     missing = []
@@ -73,7 +74,7 @@ def recompute_invariant(result: dict, zoos: bool = True) -> dict:
     if not out.get("test_predictions_gauge"):
         missing.append("per-network predictions on gauge-transformed test networks: gauge-test-moves-baselines "
                        "cannot be decided from this file (rerun the study)")
-    out.update(inv.judge(out))
+    out.update(inv.judge(out) if n_boot is None else inv.judge(out, n_boot))
     out["claims"] = _claims_json(out["claims"])
     out.setdefault("recomputed", {})["notes"] = missing
     return out
@@ -89,10 +90,10 @@ def amortized_controls_from_zoo(result: dict) -> dict:
     claim that needs it can only be inconclusive or refuted by another control, never hold."""
     import copy
 
-    from ..tasks.amortized.memorization import memorization_controls
-    from ..tasks.amortized.operator import network_metrics
-    from ..tasks.amortized.recompute import study_result_from_json
-    from ..tasks.amortized.study import MEMORIZATION_OPERATOR, _headroom, setting_data
+    from .tasks.amortized.memorization import memorization_controls
+    from .tasks.amortized.operator import network_metrics
+    from .tasks.amortized.recompute import study_result_from_json
+    from .tasks.amortized.study import MEMORIZATION_OPERATOR, _headroom, setting_data
 
     res = study_result_from_json(result)
     head = _headroom(res)
@@ -119,27 +120,28 @@ def amortized_controls_from_zoo(result: dict) -> dict:
     return out
 
 
-def recompute_result(name: str, result: dict, zoos: bool = True) -> dict:
-    """``result`` (a stored ``<name>.json``) with every interval and claim recomputed."""
+def recompute_result(name: str, result: dict, zoos: bool = True, n_boot: int | None = None) -> dict:
+    """``result`` (a stored ``<name>.json``) with every interval and claim recomputed (``n_boot``: the
+    invariant study's bootstrap replicates, default :data:`~scalegmn_lite.common.stats.N_BOOT`)."""
     if name == "invariant":
-        return recompute_invariant(result, zoos)
+        return recompute_invariant(result, zoos, n_boot)
     if name == "zoo":
-        from ..zoo.recipes import TRAINED_RECIPES
-        from .zoo import zoo_claims
+        from .experiments.zoo import zoo_claims
+        from .zoo.recipes import TRAINED_RECIPES
 
         out = dict(result)
         out["claims"] = _claims_json(zoo_claims(result, TRAINED_RECIPES, result.get("mode") or "quick"))
         return out
     if name == "amortized":
-        from ..tasks.amortized.recompute import recompute_result as amortized
+        from .tasks.amortized.recompute import recompute_result as amortized
 
         return amortized(amortized_controls_from_zoo(result) if zoos else result)
     if name == "gscale":
-        from ..tasks.amortized.recompute import recompute_gscale_result
+        from .tasks.amortized.recompute import recompute_gscale_result
 
         return recompute_gscale_result(result)
     if name == "merging":
-        from .merging import recompute_result as merging
+        from .experiments.merging import recompute_result as merging
 
         return merging(result)
     raise ValueError(f"recompute: no recomputation for experiment {name!r} (recomputable: {', '.join(RECOMPUTABLE)}); "
@@ -156,13 +158,13 @@ def _status_changes(old: list[dict], new: list[dict]) -> list[dict]:
     return out
 
 
-def recompute_dir(out: str | Path, only: list[str] | None = None, zoos: bool = True, commit: str = "") -> dict:
+def recompute_dir(out: str | Path, only: list[str] | None = None, zoos: bool = True, commit: str = "",
+                  n_boot: int | None = None) -> dict:
     """Recompute the claims of every result file in ``out`` (or of ``only``), rewrite them and
     ``REPORT.md`` atomically, and record the run in ``manifest.json`` under ``"recomputed"``.
     Returns ``{experiment: [{"id", "old_status", "new_status", "old_ci", "new_ci", "kind"}]}``."""
-    from ..cli import write_report
-    from ..common.io import atomic_write_json
-    from ..course.reference import result_files
+    from .cli import write_report
+    from .common.io import atomic_write_json, result_files
 
     out = Path(out)
     names = [p.stem for p in result_files(out)]
@@ -174,7 +176,7 @@ def recompute_dir(out: str | Path, only: list[str] | None = None, zoos: bool = T
     for name in todo:
         path = out / f"{name}.json"
         old = json.loads(path.read_text())
-        new = recompute_result(name, old, zoos)
+        new = recompute_result(name, old, zoos, n_boot)
         new["claims"] = _claims_json(new["claims"])
         changes[name] = _status_changes(old.get("claims", []), new["claims"])
         rec = {"tool": "tools/recompute_claims.py", "commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
