@@ -74,8 +74,11 @@ def describe_run(experiment: str | None = None) -> str:
         commit = ((part.get("source") or {}).get("commit") or (m.get("first_invocation") or {}).get("commit")
                   or "unrecorded")[:10]
         when = (part.get("finished") or m["started"])[:10]
+        redo = [r for r in m.get("recomputed") or [] if experiment in r.get("experiments", [])]
+        again = (f"; its claims recomputed from the stored figures at commit {(redo[-1].get('commit') or '?')[:10]} "
+                 f"(tools/recompute_claims.py, no retraining)") if redo else ""
         return (f"reference {experiment} results: commit {commit}, finished {when}, {part['seconds'] / 60:.0f} "
-                f"process-minutes on {m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
+                f"process-minutes on {m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}{again}")
     return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {_timing(m)}, on "
             f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
 
