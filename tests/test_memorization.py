@@ -257,9 +257,17 @@ def test_recompute_gscale_result_from_per_network_figures():
     again = recompute_gscale_result(stored)
     assert [(c["id"], c["status"]) for c in again["claims"]] == [(c["id"], c["status"]) for c in stored["claims"]]
     assert again["gscale_sweep"]["slope"]["mean"] == pytest.approx(sweep["slope"]["mean"])
+    # an older file (final networks, no per-network figures): its stored intervals are already clustered
+    # (one row per network), so they are kept with their statuses, and the statement says so
     old = recompute_gscale_result({k: v for k, v in stored.items() if k != "per_network"})
     assert old["recomputed"]["missing"] == ["per_network"]
-    assert all(c["status"] == "inconclusive" and "not stored" in c["statement"] for c in old["claims"])
+    assert [(c["id"], c["status"], c["ci"]) for c in old["claims"]] == \
+        [(c["id"], c["status"], c["ci"]) for c in stored["claims"]]
+    assert all("interval as stored" in c["statement"] and c["kind"] == "finding" for c in old["claims"])
+    # with intermediate checkpoints as rows, a stored interval is not trusted: inconclusive, never invented
+    inter = recompute_gscale_result({**{k: v for k, v in stored.items() if k != "per_network"},
+                                     "config": {"start": "intermediate"}})
+    assert all(c["status"] == "inconclusive" and "not stored" in c["statement"] for c in inter["claims"])
 
 
 def test_full_uses_the_reference_protocol_and_gscale_reference_has_a_transfer_budget():

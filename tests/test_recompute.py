@@ -141,3 +141,27 @@ def test_recompute_claims_command_line(tmp_path):
                            "--no-zoos", "--n-boot", "100"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "accuracy-prediction-learns" in proc.stdout and "invariant" in proc.stdout
+
+
+def test_adopt_run_takes_the_rerun_and_keeps_the_recompute_records(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    c = {"id": "x", "statement": "s", "measured": 1.0, "target": "t", "holds": True, "status": "holds", "kind": "check"}
+    (src / "merging.json").write_text(json.dumps({"claims": [c], "seconds": 1.0}))
+    (dst / "merging.json").write_text(json.dumps({"claims": [], "seconds": 2.0}))
+    (src / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "abc",
+                                                   "per_experiment": {"merging": {"reused": False}}}))
+    (dst / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "old", "recomputed": [{"a": 1}]}))
+    tool = str(ROOT / "tools" / "adopt_run.py")
+    proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "merging"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    man = json.loads((dst / "manifest.json").read_text())
+    assert man["commit"] == "abc" and man["recomputed"] == [{"a": 1}]
+    assert man["adopted"][0]["experiments"] == ["merging"]
+    assert json.loads((dst / "merging.json").read_text())["claims"] == [c]
+    assert "1 of 1 exact checks hold" in (dst / "REPORT.md").read_text()
+    # a part the rerun only reused is refused
+    proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "zoo"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "fresh run" in (proc.stdout + proc.stderr)

@@ -169,6 +169,10 @@ def claim_line(c: Any) -> str:
     target's threshold, or contains it. The verdict is recomputed from the interval where the target is
     a single threshold (and must agree with the claim's recorded status), otherwise taken from it."""
     cid, status, ci, target = _get(c, "id"), _get(c, "status"), _get(c, "ci"), _get(c, "target") or ""
+    if ci:  # a NaN bound is stored as the string "nan" in JSON: an undefined interval decides nothing
+        ci = [float(v) for v in ci]
+        if not all(math.isfinite(v) for v in ci):
+            return f"{cid}: no interval ({'; '.join(str(_get(c, 'statement')).split('; ')[-1:])}): {status}"
     unit, factor = _UNITS.get(cid, ("points", 100.0))
     mean = _measured(c)
     shown = "" if mean is None else _fmt(mean, unit, factor)
