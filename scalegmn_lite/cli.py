@@ -90,10 +90,11 @@ def _previous_manifest(out: Path, mode: str) -> dict:
 
 def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, source: dict | None = None,
               jobs: int = 1, per_experiment: dict | None = None, failed: dict | None = None,
-              first_invocation: dict | None = None) -> Path:
+              first_invocation: dict | None = None, records: dict | None = None) -> Path:
     """``manifest.json``: commit (and uncommitted files) at the start, command, versions, CPU, date and
     wall time of a reproduce run (a resumed run keeps the ``first_invocation`` record of the manifest
-    it replaces, so where its reused results came from is never lost)."""
+    it replaces, so where its reused results came from is never lost, and its ``records``: what
+    ``tools/recompute_claims.py`` and ``tools/adopt_run.py`` did to the reused results)."""
     import os
     import platform
 
@@ -127,6 +128,7 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
             "experiment_seconds_total": round(sum(v.get("seconds") or 0.0 for v in (per_experiment or {}).values()), 1)}
     if first_invocation:
         info["first_invocation"] = first_invocation
+    info.update(records or {})
     path = out / "manifest.json"
     atomic_write_json(path, info)
     return path
@@ -288,7 +290,8 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
            for n, r in results.items()}
     covered = [n for n in scope if n in done or n in failed]
     _manifest(out, mode, covered, time.perf_counter() - t_all, started, source, jobs, per, failed,
-              first_invocation=previous.get("first_invocation"))
+              first_invocation=previous.get("first_invocation"),
+              records={k: previous[k] for k in ("recomputed", "adopted") if previous.get(k)})
     print(f"[reproduce] wrote {report} and manifest.json")
     if failed:
         raise SystemExit(f"reproduce: experiment(s) failed: {failed}; the others are in {out} (rerun with "
