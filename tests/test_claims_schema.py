@@ -125,6 +125,8 @@ def test_committed_reference_has_report_and_manifest():
 
 
 QUICK = REFERENCE.parent / "quick"
+#: interval claims on a sample with no training behind them (one row per network or pair, no seed)
+UNTRAINED = {"naive-barrier-exists", "orbit-permutation-matching-misses-diagonal"}
 
 
 @pytest.mark.parametrize("path", result_files(QUICK)
@@ -134,7 +136,10 @@ def test_committed_quick_results_follow_the_schema(path):
     assert data.get("mode") == "quick", f"{path}: not written by `reproduce --quick`"
     for c in data["claims"]:
         validate_claim(c, f"{path.name} claim {c.get('id')}")
-        if c["ci"] is not None:
+        # a finding on a sample that nothing was trained for (a zoo's naive barrier, SGD-150 from its
+        # networks, weight matching on orbit draws) has one "seed"; a trained one needs three
+        untrained = c["id"] in UNTRAINED or c["id"].startswith("plateau-less-headroom-")
+        if c["ci"] is not None and not untrained:
             assert c["seeds"] >= 3, f"{path.name} claim {c['id']}: a quick trained claim needs >= 3 seeds"
 
 

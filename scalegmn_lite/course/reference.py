@@ -172,7 +172,9 @@ def _mean_of(c: dict) -> float | None:
         return None
     # no key names the interval's figure (results files sort their keys, so "the first entry" means
     # nothing): the one entry that lies inside the interval, or none when that is ambiguous
-    lo, hi = c["ci"]
+    lo, hi = (float(v) for v in c["ci"])  # a NaN bound is stored as the string "nan"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
     inside = [float(v) for v in m.values() if isinstance(v, (int, float)) and not isinstance(v, bool)
               and lo <= v <= hi]
     return inside[0] if len(inside) == 1 else None
@@ -181,8 +183,10 @@ def _mean_of(c: dict) -> float | None:
 def _fmt(c: dict) -> str:
     m, mean = c["measured"], _mean_of(c)
     zoo = f" ({m['interval_of']})" if isinstance(m, dict) and "interval_of" in m else ""
+    if c.get("ci") and not all(np.isfinite(float(v)) for v in c["ci"]):
+        return "no interval: see REPORT.md"
     if c.get("ci") and mean is not None:
-        return f"{mean:+.3g} [{c['ci'][0]:+.3g}, {c['ci'][1]:+.3g}]{zoo}"
+        return f"{mean:+.3g} [{float(c['ci'][0]):+.3g}, {float(c['ci'][1]):+.3g}]{zoo}"
     if mean is not None and not isinstance(m, dict):
         return f"{mean:.3g}"
     return "see REPORT.md"
