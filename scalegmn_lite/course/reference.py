@@ -223,6 +223,17 @@ def _timing(m: dict) -> str:
             f"{m.get('jobs', 1)} process(es)")
 
 
+def _records(m: dict) -> str:
+    """What was done to a run's files after it ran: claims recomputed (``tools/recompute_claims.py``) and
+    reruns adopted from a worktree (``tools/adopt_run.py``), by commit."""
+    parts = []
+    for key, what in (("recomputed", "claims recomputed from the stored figures"), ("adopted", "rerun adopted")):
+        for r in m.get(key) or []:
+            parts.append(f"{', '.join(r.get('experiments', []))}: {what} at commit "
+                         f"{str(r.get('commit') or r.get('from_commit') or '?')[:10]}")
+    return f" Since: {'; '.join(parts)}." if parts else ""
+
+
 def summary_markdown(reference: str | Path, quick: str | Path | None = None,
                      order: tuple[str, ...] = ("gauge", "zoo", "invariant", "amortized", "gscale", "merging",
                                                "distributed")) -> str:
@@ -248,7 +259,7 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
         lines.append(f"- **{k}** (`{m['command']}`, commit `{m['commit'][:10]}`, {m['started'][:10]}, "
                      f"{_timing(m)} on {m['cpu_count']} CPU cores): **{f['holds']} of {f['total']} findings hold**, "
                      f"{f['refuted']} refuted, {f['inconclusive']} inconclusive; {ch['holds']} of {ch['total']} exact "
-                     "checks hold.")
+                     "checks hold." + _records(m))
     head = " | ".join(f"{k}: mean [95% interval], status" for k in cols)
     lines += ["", f"| experiment | trained claim | {head} |", "|---|---|" + "---|" * len(cols)]
     shown = {"holds": "holds", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
