@@ -693,9 +693,12 @@ from scalegmn_lite.course.reference import claim_interval
 
 
 def civ(c, digits=3):
-    """mean [lo, hi] of an interval or of a stored claim."""
+    """mean [lo, hi] of an interval or of a stored claim (or why there is none)."""
     c = claim_interval(c) if "status" in c else c
-    return f"{c['mean']:+.{digits}g} [{c['ci'][0]:+.{digits}g}, {c['ci'][1]:+.{digits}g}]"
+    m, lo, hi = float(c["mean"]), float(c["ci"][0]), float(c["ci"][1])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no interval (the controls are not in this file: rerun `reproduce --only merging`)"
+    return f"{m:+.{digits}g} [{lo:+.{digits}g}, {hi:+.{digits}g}]"
 
 
 if ref is not None:
