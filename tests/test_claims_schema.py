@@ -139,7 +139,9 @@ def test_committed_quick_results_follow_the_schema(path):
         # a finding on a sample that nothing was trained for (a zoo's naive barrier, SGD-150 from its
         # networks, weight matching on orbit draws) has one "seed"; a trained one needs three
         untrained = c["id"] in UNTRAINED or c["id"].startswith("plateau-less-headroom-")
-        if c["ci"] is not None and not untrained:
+        # an undefined interval (a control a recomputed file does not hold) is no trained estimate at all
+        defined = c["ci"] is not None and all(math.isfinite(float(v)) for v in c["ci"])
+        if defined and not untrained:
             assert c["seeds"] >= 3, f"{path.name} claim {c['id']}: a quick trained claim needs >= 3 seeds"
 
 
