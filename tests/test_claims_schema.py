@@ -16,6 +16,8 @@ from scalegmn_lite.common.stats import bootstrap_mean, bootstrap_stat, decide
 from scalegmn_lite.course.reference import result_files
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+#: interval claims on a sample with no training behind them (one row per network or pair, no seed)
+UNTRAINED = {"naive-barrier-exists", "orbit-permutation-matching-misses-diagonal"}
 
 
 def test_bootstrap_mean_covers_the_truth_and_is_seeded():
@@ -112,7 +114,9 @@ def test_committed_reference_results_follow_the_schema(path):
     assert data["claims"], f"{path}: no claims"
     for c in data["claims"]:
         validate_claim(c, f"{path.name} claim {c.get('id')}")
-        if path.stem != "gauge" and path.stem != "zoo" and c["ci"] is not None:
+        # as for the quick run: untrained sampled findings have one "seed", undefined intervals no estimate
+        defined = c["ci"] is not None and all(math.isfinite(float(v)) for v in c["ci"])
+        if path.stem != "gauge" and path.stem != "zoo" and defined and c["id"] not in UNTRAINED:
             assert c["seeds"] >= 3, f"{path.name} claim {c['id']}: a reference trained claim needs >= 3 seeds"
 
 
@@ -125,8 +129,6 @@ def test_committed_reference_has_report_and_manifest():
 
 
 QUICK = REFERENCE.parent / "quick"
-#: interval claims on a sample with no training behind them (one row per network or pair, no seed)
-UNTRAINED = {"naive-barrier-exists", "orbit-permutation-matching-misses-diagonal"}
 
 
 @pytest.mark.parametrize("path", result_files(QUICK)
