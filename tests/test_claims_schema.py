@@ -300,3 +300,15 @@ def test_findings_and_checks_are_counted_apart():
     bad = cs[0].to_dict() | {"kind": "fact"}
     with pytest.raises(ValueError, match="kind"):
         validate_claim(bad)
+
+
+def test_deciding_comparison_shows_the_interval_that_decides():
+    from scalegmn_lite.common.claims import deciding_comparison
+
+    iv = lambda lo, hi: {"mean": (lo + hi) / 2, "ci": [lo, hi]}  # noqa: E731
+    comps = {"a": (iv(0.1, 0.3), ">", 0.0), "b": (iv(0.01, 0.2), ">", 0.0), "c": (iv(-0.1, 0.1), ">", 0.0)}
+    assert deciding_comparison(comps) == "c"  # the undecided one
+    comps["d"] = (iv(-0.3, -0.2), ">", 0.0)
+    comps["e"] = (iv(-0.2, -0.1), ">", 0.0)
+    assert deciding_comparison(comps) == "d"  # the one refuting most clearly
+    assert deciding_comparison({k: comps[k] for k in "ab"}) == "b"  # all hold: the closest to failing

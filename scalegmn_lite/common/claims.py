@@ -28,8 +28,8 @@ import operator
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-__all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "validate_claim", "STATUSES", "KINDS",
-           "count_claims"]
+__all__ = ["SOURCES", "Claim", "claim", "interval_claim", "combine_status", "deciding_comparison", "validate_claim",
+           "STATUSES", "KINDS", "count_claims"]
 
 #: claim sources and how REPORT.md names them
 SOURCES = {
@@ -124,6 +124,31 @@ def combine_status(statuses: Sequence[str]) -> str:
     if all(s == "holds" for s in statuses):
         return "holds"
     return "refuted" if "refuted" in statuses else "inconclusive"
+
+
+def deciding_comparison(comps: dict) -> str:
+    """The comparison whose interval decides a conjunction ``name -> (interval, op, threshold)`` (every
+    one must hold, :func:`combine_status`): the one refuting most clearly if any is refuted, else the
+    (finite) one closest to failing among the undecided, else among all."""
+    import numpy as np
+
+    from .stats import decide
+
+    status = {n: decide(iv["ci"], op, thr) for n, (iv, op, thr) in comps.items()}
+
+    def wrong(n):  # how far the interval lies on the wrong side (refuted ones)
+        iv, op, thr = comps[n]
+        return float(iv["ci"][0]) - thr if op.startswith("<") else thr - float(iv["ci"][1])
+
+    def margin(n):  # how far the interval lies on the right side; NaN last
+        iv, op, thr = comps[n]
+        m = thr - float(iv["ci"][1]) if op.startswith("<") else float(iv["ci"][0]) - thr
+        return m if np.isfinite(m) else np.inf
+
+    refuted = [n for n, v in status.items() if v == "refuted"]
+    if refuted:
+        return max(refuted, key=wrong)
+    return min([n for n, v in status.items() if v == "inconclusive"] or list(comps), key=margin)
 
 
 def interval_claim(id: str, statement: str, interval: dict, op: str, threshold: float = 0.0, *,

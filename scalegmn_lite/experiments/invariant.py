@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from ..common.claims import claim, interval_claim
+from ..common.claims import claim, deciding_comparison, interval_claim
 from ..common.stats import N_BOOT, bootstrap_mean, bootstrap_stat
 from ..tasks.invariant.fit import FitConfig
 from ..tasks.invariant.study import accuracy_task, compare, inr_task
@@ -269,19 +269,6 @@ def _stored(result: dict, key: str) -> dict[tuple[str, str], np.ndarray]:
     return {tm: np.array([v for _, v in sorted(r)], dtype=np.float64) for tm, r in runs.items()}
 
 
-def _deciding(drops: dict[str, dict], op: str = ">", threshold: float = 0.0) -> str:
-    """The comparison whose interval decides a conjunction's status: a refuted one if any, else an
-    inconclusive one, else (all hold) the one closest to failing (smallest lower bound)."""
-    from ..common.stats import decide
-
-    status = {k: decide(v["ci"], op, threshold) for k, v in drops.items()}
-    for wanted in ("refuted", "inconclusive"):
-        cand = [k for k in drops if status[k] == wanted]
-        if cand:
-            return min(cand, key=lambda k: (drops[k]["ci"][0] if drops[k]["ci"][0] == drops[k]["ci"][0] else -np.inf))
-    return min(drops, key=lambda k: drops[k]["ci"][0])
-
-
 def judge(result: dict, n_boot: int = N_BOOT) -> dict:
     """Every interval and claim of the invariant study from what a result file stores: the per-row test
     predictions of every model and seed (``test_predictions``, on gauge-transformed networks
@@ -401,7 +388,7 @@ def judge(result: dict, n_boot: int = N_BOOT) -> dict:
               "both tasks and every seed)", scale_change, "<=", 1e-3),
     ]
     if drops:
-        deciding = _deciding(drops)
+        deciding = deciding_comparison({k: (v, ">", 0.0) for k, v in drops.items()})
         claims.append(interval_claim(
             "gauge-test-moves-baselines", "every baseline's test score drops on gauge-transformed test networks "
             "(original minus transformed; GMN, StatNN and the flat MLP see other inputs for the same functions; the "

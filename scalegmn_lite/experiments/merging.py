@@ -84,7 +84,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..common.claims import claim, combine_status, interval_claim
+from ..common.claims import claim, combine_status, deciding_comparison, interval_claim
 from ..common.parallel import plan_workers, run_jobs
 from ..common.stats import bootstrap_mean, bootstrap_stat, decide
 from ..nn.checks import check_invariance, check_sensitivity, default_tolerance
@@ -661,26 +661,11 @@ def reconstruction_comparisons(res: dict, k: str, notes: list) -> dict[str, dict
 
 def _decided_claim(id: str, statement: str, comps: dict[str, tuple[dict, str, float]], target: str):
     """An interval claim that needs every comparison ``name -> (interval, op, threshold)`` to hold: status
-    by :func:`combine_status`; the interval shown is the deciding comparison's: the one refuting most
-    clearly if any refutes, else the (finite) one closest to failing among the undecided, else among all.
+    by :func:`combine_status`; the interval shown is the deciding comparison's
+    (:func:`~scalegmn_lite.common.claims.deciding_comparison`).
     Missing comparisons (no data) are inconclusive and named in the statement."""
-    st_each = {n: decide(iv["ci"], op, thr) for n, (iv, op, thr) in comps.items()}
-    st = combine_status(list(st_each.values()))
-
-    def wrong(n):  # how far the interval lies on the wrong side (refuted ones)
-        iv, op, thr = comps[n]
-        return iv["ci"][0] - thr if op.startswith("<") else thr - iv["ci"][1]
-
-    def margin(n):  # how far the interval lies on the right side; NaN last
-        iv, op, thr = comps[n]
-        m = thr - iv["ci"][1] if op.startswith("<") else iv["ci"][0] - thr
-        return m if np.isfinite(m) else np.inf
-
-    if st == "refuted":
-        worst = max((n for n, v in st_each.items() if v == "refuted"), key=wrong)
-    else:
-        pool = [n for n, v in st_each.items() if v == "inconclusive"] or list(comps)
-        worst = min(pool, key=margin)
+    st = combine_status([decide(iv["ci"], op, thr) for iv, op, thr in comps.values()])
+    worst = deciding_comparison(comps)
     iv, op, thr = comps[worst]
     missing = [iv_["missing"] for iv_, _, _ in comps.values() if "missing" in iv_]
     if missing:
