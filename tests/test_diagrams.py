@@ -92,8 +92,8 @@ def test_autoencoder_merge_has_its_boxes():
     boxes = _box_texts(fig)
     assert "ScaleGMN" in boxes["encoder"] and "invariant" in boxes["encoder"]
     assert "MLP" in boxes["decoder"] and "canonical gauge" in boxes["theta-hat"]
-    assert {"merge:naive", "merge:weight matching", "merge:decoded"} <= set(boxes)
-    assert "z_A" in boxes["merge:decoded"] and "\\pi" in boxes["merge:weight matching"]
+    assert {"merge:naive", "merge:weight matching", "merge:latent path"} <= set(boxes)
+    assert "z_A" in boxes["merge:latent path"] and "\\pi" in boxes["merge:weight matching"]
     assert text_overlaps(fig, boxes=True) == []
 
 

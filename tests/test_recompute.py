@@ -150,15 +150,20 @@ def test_adopt_run_takes_the_rerun_and_keeps_the_recompute_records(tmp_path):
     c = {"id": "x", "statement": "s", "measured": 1.0, "target": "t", "holds": True, "status": "holds", "kind": "check"}
     (src / "merging.json").write_text(json.dumps({"claims": [c], "seconds": 1.0}))
     (dst / "merging.json").write_text(json.dumps({"claims": [], "seconds": 2.0}))
-    (src / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "abc",
-                                                   "per_experiment": {"merging": {"reused": False}}}))
-    (dst / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "old", "recomputed": [{"a": 1}]}))
+    (src / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "abc", "per_experiment": {
+        "merging": {"reused": False, "seconds": 5.0}, "zoo": {"reused": True, "source": {"commit": "stale"}}}}))
+    dst_per = {"zoo": {"seconds": 7.0, "source": {"commit": "z"}}, "merging": {"seconds": 1.0}}
+    (dst / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "old", "recomputed": [{"a": 1}],
+                                                   "per_experiment": dst_per}))
     tool = str(ROOT / "tools" / "adopt_run.py")
     proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "merging"], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr
     man = json.loads((dst / "manifest.json").read_text())
     assert man["commit"] == "abc" and man["recomputed"] == [{"a": 1}]
+    # the adopted part's record is the rerun's; every other part keeps the destination's
+    assert man["per_experiment"]["merging"] == {"reused": False, "seconds": 5.0}
+    assert man["per_experiment"]["zoo"]["source"]["commit"] == "z" and man["experiment_seconds_total"] == 12.0
     assert man["adopted"][0]["experiments"] == ["merging"]
     assert json.loads((dst / "merging.json").read_text())["claims"] == [c]
     assert "1 of 1 exact checks hold" in (dst / "REPORT.md").read_text()

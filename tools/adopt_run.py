@@ -6,9 +6,9 @@
 A long reference rerun is best made from a clean worktree of a commit (so its manifest names that commit
 and no uncommitted file), while work goes on in the main checkout: ``reproduce --reference --resume --only X
 --out <worktree>/results/reference``. This tool then copies ``X.json`` (claims validated), takes the
-rerun's ``manifest.json`` (which records which commit produced each part, the adopted ones included) and
-keeps the destination's ``"recomputed"`` records (``tools/recompute_claims.py``), adds an ``"adopted"``
-record, and rewrites ``REPORT.md``.
+rerun's ``manifest.json`` for the adopted parts (which commit produced each) and the destination's
+records for every other part, keeps the destination's ``"recomputed"`` records (``tools/recompute_claims.py``),
+adds an ``"adopted"`` record, and rewrites ``REPORT.md``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,15 @@ def main(argv=None) -> int:
             validate_claim(c, f"{args.src}/{name}.json claim {c.get('id')}")
         atomic_write_json(args.dst / f"{name}.json", data)
     man = dict(src_man)
+    # the parts not adopted keep the destination's records (the rerun's folder may hold other versions of
+    # them: adopting a second rerun must not misstate where the first one's parts came from)
+    per = dict(dst_man.get("per_experiment") or {})
+    per.update({n: src_man["per_experiment"][n] for n in args.only})
+    man["per_experiment"] = per
+    failed = {k: v for k, v in (dst_man.get("failed") or {}).items() if k not in args.only}
+    failed.update({k: v for k, v in (src_man.get("failed") or {}).items() if k in args.only})
+    man["failed"] = failed
+    man["experiment_seconds_total"] = round(sum(float(v.get("seconds") or 0.0) for v in per.values()), 1)
     if dst_man.get("recomputed"):
         man["recomputed"] = dst_man["recomputed"]
     man["adopted"] = list(dst_man.get("adopted") or []) + [

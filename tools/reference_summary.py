@@ -1,11 +1,14 @@
-"""Write (or check) the README's block of reference results from the committed runs.
+"""Write (or check) the generated blocks of README.md and results/README.md from the committed runs.
 
-    .venv/bin/python tools/reference_summary.py          # rewrite the block in README.md
-    .venv/bin/python tools/reference_summary.py --check  # exit 1 if the block is out of date
+    .venv/bin/python tools/reference_summary.py          # rewrite every block
+    .venv/bin/python tools/reference_summary.py --check  # exit 1 if a block is out of date
 
-The block sits between ``<!-- reference-results:begin -->`` and ``<!-- reference-results:end -->``;
+README.md (for a newcomer) holds the run times (``<!-- run-times:begin -->``, from the runs' manifests:
+:func:`scalegmn_lite.course.reference.run_times_markdown`) and three headline findings
+(``<!-- headline:begin -->``: :func:`scalegmn_lite.course.reference.headline_markdown`); results/README.md
+the rest. The claims table sits between ``<!-- reference-results:begin -->`` and ``<!-- reference-results:end -->``;
 its table is :func:`scalegmn_lite.course.reference.summary_markdown` of ``results/quick`` and
-``results/reference``, so the README never quotes a number by hand. The zoo table (between
+``results/reference``, so neither page quotes a number by hand. The zoo table (between
 ``<!-- zoo-table:begin -->`` and ``<!-- zoo-table:end -->``) is
 :func:`scalegmn_lite.course.reference.zoo_table_markdown` of the same runs' ``zoo.json``; the table of
 shipped models (``<!-- shipped-models:begin -->``) is :func:`scalegmn_lite.course.shipped.shipped_table_markdown`;
@@ -81,9 +84,32 @@ def changes_block() -> str:
     return verdict_changes_markdown(CHANGES_FILE, "reference")
 
 
-def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
+def headline_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import headline_markdown
+
+    return headline_markdown(ROOT / "results" / "reference")
+
+
+def run_times_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import run_times_markdown
+
+    return run_times_markdown(ROOT / "results" / "quick", ROOT / "results" / "reference")
+
+
+#: file -> [(block name, generator)]: the README keeps what a newcomer needs, results/README.md the rest
+BLOCKS = {
+    "README.md": [("run-times", run_times_block), ("headline", headline_block)],
+    "results/README.md": [("reference-results", block), ("verdict-changes", changes_block),
+                          ("plain-words", plain_block), ("shipped-models", shipped_block), ("zoo-table", zoo_block),
+                          ("bench-training", bench_block)],
+}
+
+
+def replaced(text: str, body: str, begin: str = BEGIN, end: str = END, where: str = "README.md") -> str:
     if begin not in text or end not in text:
-        raise SystemExit(f"README.md has no {begin} ... {end} block to fill")
+        raise SystemExit(f"{where} has no {begin} ... {end} block to fill")
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{begin}\n{body}{end}{tail}"
@@ -91,24 +117,23 @@ def replaced(text: str, body: str, begin: str = BEGIN, end: str = END) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md's block is out of date")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a generated block is out of date")
     args = ap.parse_args(argv)
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    new = replaced(replaced(text, block()), zoo_block(), ZOO_BEGIN, ZOO_END)
-    new = replaced(new, shipped_block(), SHIP_BEGIN, SHIP_END)
-    new = replaced(new, plain_block(), PLAIN_BEGIN, PLAIN_END)
-    new = replaced(new, bench_block(), BENCH_BEGIN, BENCH_END)
-    new = replaced(new, changes_block(), CHANGES_BEGIN, CHANGES_END)
-    if args.check:
+    stale = []
+    for rel, blocks in BLOCKS.items():
+        path = ROOT / rel
+        text = path.read_text(encoding="utf-8")
+        new = text
+        for name, fn in blocks:
+            new = replaced(new, fn(), f"<!-- {name}:begin -->", f"<!-- {name}:end -->", rel)
         if new != text:
-            print("README.md's reference-results, zoo-table, shipped-models, plain-words or bench-training block is "
-                  "out of date: run "
-                  "tools/reference_summary.py")
-            return 1
-        return 0
-    readme.write_text(new, encoding="utf-8")
-    print("README.md reference-results, zoo-table and shipped-models blocks written")
+            stale.append(f"{rel} ({', '.join(n for n, _ in blocks)})")
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"out of date: {'; '.join(stale)}: run tools/reference_summary.py")
+        return 1
+    print("generated blocks " + ("current" if not stale else "written: " + "; ".join(stale)))
     return 0
 
 

@@ -301,7 +301,7 @@ for ax, data, xlab, title in [
     ax.axhline(torch.finfo(torch.float64).eps, color="gray", ls=":", lw=1, label="float64 round-off")
     ax.set_xticks(xx, xlab)
     ax.set(yscale="log", ylim=(1e-18, 1e5), title=title)
-    ax.legend(fontsize=7, loc="upper center", ncol=3)
+    ax.legend(fontsize=8, loc="upper center", ncol=3)
 axes[0].set_xlabel("conv1d layer (last: one output position, degenerate)")
 plt.tight_layout()
 plt.show()

@@ -170,7 +170,7 @@ def _draw_weights(ax: Axes, spec: NetworkSpec, x0: float, x1: float, yc: float, 
         ax.text(x + n_in * c / 2, top + 0.06, f"${name}_{l}$", ha="center", va="bottom", fontsize=9, color=color)
         ax.text(bx + c / 2, top + 0.06, f"$b_{l}$", ha="center", va="bottom", fontsize=9)
         ax.text(x + (n_in + 1.5) * c / 2, below, _layer_text(layer, l == L), ha="center",
-                va="top", fontsize=7.5, linespacing=1.2)
+                va="top", fontsize=8, linespacing=1.2)
         x += (n_in + 1.5 + 1.6) * c
 
 
@@ -241,7 +241,7 @@ def draw_network_to_graph(spec: NetworkSpec | str, ax: Axes | None = None, *, ma
     for l in range(L + 1):
         kind = "input" if l == 0 else "output" if l == L else "hidden"
         feat = "$x_t = 0$" if l == 0 else f"$x_t = b_{l}[t]$"
-        ax.text(xs[l], yc - span / 2 - 0.22, f"{kind}\n{feat}", ha="center", va="top", fontsize=7.5,
+        ax.text(xs[l], yc - span / 2 - 0.22, f"{kind}\n{feat}", ha="center", va="top", fontsize=8,
                 linespacing=1.25, bbox=dict(boxstyle="round,pad=0.2", fc=COLORS[kind], ec="none"))
     ax.text(5.0, 0.1, "vertex feature = bias (0 for inputs);  edge feature = weight, or the kernel slice flattened "
             "to a vector", ha="center", va="bottom", fontsize=8, style="italic")
@@ -302,7 +302,8 @@ def draw_autoencoder_merge(ax: Axes | None = None) -> Figure:
     theta_hat``, one network in a canonical gauge (``D(E(.))`` is constant on every orbit).
     Bottom: from two networks ``theta_A``, ``theta_B`` to a path ``theta_alpha``, ``alpha in [0, 1]``:
     naive interpolation ``(1-alpha) theta_A + alpha theta_B``; weight matching (align B to A with a gauge
-    element ``pi``, then interpolate); decoded interpolation ``D((1-alpha) z_A + alpha z_B)``. Each path is
+    element ``pi``, then interpolate); the latent path ``D((1-alpha) z_A + alpha z_B)`` (interpolate the
+    codes, decode every point; notebook 08's canonical path instead decodes both ends and interpolates). Each path is
     judged by its loss barrier. Returns the figure (a new ``(10, 4)`` one unless ``ax`` is given).
     """
     fig, ax = _canvas(ax, 10.0, 4.0)
@@ -325,17 +326,47 @@ def draw_autoencoder_merge(ax: Axes | None = None) -> Figure:
             fontweight="bold")
     _box(ax, 0.85, 1.05, 1.3, 1.6, "two networks\n$\\theta_A$, $\\theta_B$", COLORS["network"], key="pair")
     lanes = [
-        (1.75, "naive", "$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\theta_B$", "interpolate as they are"),
+        (1.75, "naive", "$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\theta_B$", "as they are"),
         (1.05, "weight matching",
          "align B to A: $\\pi\\cdot\\theta_B$, then\n$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\pi\\cdot\\theta_B$",
          "Git Re-Basin"),
-        (0.35, "decoded", "$D\\,((1-\\alpha)\\,z_A + \\alpha\\,z_B)$", "interpolate the codes"),
+        (0.35, "latent path", "$D\\,((1-\\alpha)\\,z_A + \\alpha\\,z_B)$", "interpolate codes"),
     ]
     for yl, name, formula, note in lanes:
         _arrow(ax, (1.5, yl), (3.3, yl), name, label_at=(2.4, yl + 0.05))
-        _box(ax, 4.75, yl, 2.8, 0.56, formula, COLORS["code"] if name == "decoded" else COLORS["data"],
+        _box(ax, 4.75, yl, 2.8, 0.56, formula, COLORS["code"] if name == "latent path" else COLORS["data"],
              key=f"merge:{name}", fontsize=8.5)
-        _arrow(ax, (6.15, yl), (7.35, yl), note, label_at=(6.75, yl + 0.05), fontsize=7.5)
+        _arrow(ax, (6.15, yl), (7.35, yl), note, label_at=(6.75, yl + 0.05), fontsize=8)
     _box(ax, 8.6, 1.05, 2.3, 1.6, "merged network $\\theta_\\alpha$\nits loss along $\\alpha$:\nthe barrier",
          COLORS["loss"], key="merged", fontsize=8.5)
+    return fig
+
+
+# ------------------------------------------------------------------------------ operator, one pass
+__all__ += ["draw_operator_pipeline"]
+
+
+def draw_operator_pipeline(ax: Axes | None = None) -> Figure:
+    """What the one-shot operator of notebook 07 does to one network, left to right: the weights
+    ``theta`` of a trained network become a graph (a vertex per neuron or channel, an edge per weight), a
+    ScaleGMN reads the graph and writes one number per vertex and per edge (the update ``Delta``, in the
+    same gauge as its input), and ``theta' = theta + s Delta`` is the proposed network, evaluated like any
+    other. The skip connection (``+ theta``) is drawn above the boxes. Returns the figure (a new
+    ``(10, 2.6)`` one unless ``ax`` is given)."""
+    fig, ax = _canvas(ax, 10.0, 2.6)
+    y = 1.15
+    _box(ax, 0.95, y, 1.55, 0.95, "trained network\nweights θ", COLORS["network"], key="theta")
+    _box(ax, 2.95, y, 1.55, 0.95, "its graph\nvertex = neuron\nedge = weight", COLORS["data"], key="graph",
+         fontsize=8.5)
+    _box(ax, 5.0, y, 1.7, 0.95, "ScaleGMN\n(gauge equivariant)", COLORS["model"], key="scalegmn", weight="bold")
+    _box(ax, 7.0, y, 1.45, 0.95, "update Δ(θ)\none number per\nvertex and edge", COLORS["code"], key="delta",
+         fontsize=8.5)
+    _box(ax, 9.0, y, 1.6, 0.95, "proposed network\nθ' = θ + s·Δ(θ)", COLORS["output"], key="proposal")
+    _arrow(ax, (1.725, y), (2.175, y))
+    _arrow(ax, (3.725, y), (4.15, y))
+    _arrow(ax, (5.85, y), (6.275, y))
+    _arrow(ax, (7.725, y), (8.2, y))
+    _arrow(ax, (0.95, y + 0.475), (9.0, y + 0.475), "+ θ (skip connection)", rad=-0.1, label_at=(5.0, 2.1))
+    ax.text(5.0, 0.22, "one forward pass per network: no gradient step on θ, no training data at test time",
+            ha="center", va="center", fontsize=9, color="#404040")
     return fig

@@ -275,7 +275,7 @@ def draw_invariant_views(curves: ViewCurves | None = None, axes=None) -> Figure:
     a.set_xlabel("channel 1")
     a.set_ylabel("channel 2")
     a.set_title(r"positive view $z / \max(\|z\|, \epsilon)$" + "\n(ReLU vertices)", fontsize=9)
-    a.legend(fontsize=7, loc="upper left")
+    a.legend(fontsize=8, loc="upper left")
     a.set_ylim(-2.2, 3.2)
     b.plot(c.u, c.even, color="tab:orange", lw=2, label=r"$u \tanh(u/2)$ (library default)")
     b.plot(c.u[::12], c.silu_sum[::12], "o", ms=3.5, color="k", label=r"$\mathrm{SiLU}(u) + \mathrm{SiLU}(-u)$")
@@ -284,7 +284,7 @@ def draw_invariant_views(curves: ViewCurves | None = None, axes=None) -> Figure:
     b.set_xlabel("$u$ (one coordinate)")
     b.set_ylabel("$v(u)$")
     b.set_title(r"sign view $\rho(u) + \rho(-u)$, $\rho$ = SiLU" + "\n(tanh / sine vertices)", fontsize=9)
-    b.legend(fontsize=7, loc="upper center")
+    b.legend(fontsize=8, loc="upper center")
     neg = c.q < 0
     for m in (neg, ~neg):  # two pieces each: the positive view jumps at q = 0
         d.plot(c.q[m], c.scaled_pos[m], color="tab:blue", lw=2)
@@ -297,7 +297,7 @@ def draw_invariant_views(curves: ViewCurves | None = None, axes=None) -> Figure:
     d.set_ylabel(r"channel 0 of ScaleInv$(q\,x)$")
     d.set_title("views against the scaling $q$\n(invariant only to their own group)", fontsize=9)
     d.set_ylim(-1.05, 0.8)
-    d.legend(fontsize=7, loc="lower right")
+    d.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -450,9 +450,9 @@ def draw_equivariance_heatmaps(panels: Sequence[FeaturePanels] | None = None, ax
             for s in p.layer_starts[1:]:
                 ax.axhline(s - 0.5, color="k", lw=0.8)
             ax.set_yticks(range(len(p.labels)))
-            ax.set_yticklabels(p.labels if j == 0 else [], fontsize=7)
+            ax.set_yticklabels(p.labels if j == 0 else [], fontsize=8)
             ax.set_xticks(range(arr.shape[1]))
-            ax.tick_params(axis="x", labelsize=7)
+            ax.tick_params(axis="x", labelsize=8)
             if r == len(panels) - 1:
                 ax.set_xlabel("channel", fontsize=8)
             title = heads[j] + (f"\nmax |diff| = {p.max_error:.1e}" if j == 3 else "")
@@ -545,7 +545,7 @@ def draw_scaling_bars(bars: Sequence[ScalingBars], axes=None) -> Figure:
         ax.set_xlabel("channel", fontsize=8)
         how = "unchanged" if b.factor == 1 else f"scales by q = {b.factor:.2f}"
         ax.set_title(f"{b.label}: {how}\nmax |after - expected| = {b.max_error:.0e}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     if axes is None:
         fig.tight_layout()
     return fig
@@ -673,7 +673,7 @@ def draw_edge_scaling(items: Sequence[EdgeScaling], axes=None) -> Figure:
         ax.set_ylabel("ratio $g\\cdot\\theta$ / $\\theta$", fontsize=8)
         like = "$q_t$" if it.scales_like == "receiver" else "$q_s$"
         ax.set_title(f"{it.label} scales like {like}\n(max rel. error {it.max_error:.0e})", fontsize=9)
-    axs[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axs[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if axes is None:
         fig.tight_layout()
     return fig
@@ -723,5 +723,5 @@ def draw_agreement(items: Sequence[Agreement], ax: plt.Axes | None = None) -> Fi
     ax.set_xlabel("library", fontsize=9)
     ax.set_ylabel("rebuilt from the equations", fontsize=9)
     ax.set_title(f"max |diff| = {max(it.max_diff for it in items):.1e}", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return fig

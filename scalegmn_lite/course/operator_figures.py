@@ -72,7 +72,7 @@ def plot_before_after(before, after, ax: Axes | None = None, *, what: str = "hel
            title=f"{len(b)} {what}: mean gain {points(gain['mean'])} points\n"
                  f"(95% interval {points(gain.lo)} to {points(gain.hi)})")
     ax.set_aspect("equal")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside the data
     return fig
 
 
@@ -128,7 +128,7 @@ def plot_regime(table, ax: Axes | None = None) -> Figure:
     if "published" not in labels:  # the first row may have no published figure
         handles.append(plt.Line2D([], [], marker="D", mfc="none", color="k", ls=""))
         labels.append("published")
-    ax.legend(handles, labels, fontsize=8)
+    ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside the data
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -259,7 +259,7 @@ def plot_claims(claims: Sequence[Any], ax: Axes | None = None, title: str = "the
     ax.set(xlabel="measured difference, 95% interval (points)", title=title)
     handles = [plt.Line2D([], [], color=v, lw=3, label=k) for k, v in colors.items()]
     handles.append(plt.Line2D([], [], color="k", marker="|", ls="", markersize=10, mew=2, label="claimed threshold"))
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     return fig
 

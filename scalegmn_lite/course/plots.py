@@ -59,10 +59,10 @@ def draw_network_graph(batch, ax, norm: mpl.colors.Normalize, max_abs_weight: fl
     cm = mpl.colormaps[cmap]
     nx.draw_networkx_nodes(G, pos, ax=ax, node_color=[cm(norm(float(b))) for b in batch.x[:, 0].tolist()],
                            node_size=520, edgecolors="k", linewidths=0.8)
-    nx.draw_networkx_labels(G, pos, labels={v: labels[v] for v in G.nodes}, ax=ax, font_size=7)
+    nx.draw_networkx_labels(G, pos, labels={v: labels[v] for v in G.nodes}, ax=ax, font_size=8)
     for v, text in (notes or {}).items():
         x, y = pos[v]
-        ax.annotate(text, (x, y), xytext=(0, -21), textcoords="offset points", ha="center", fontsize=7)
+        ax.annotate(text, (x, y), xytext=(0, -21), textcoords="offset points", ha="center", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     if edge_labels:
@@ -87,7 +87,7 @@ def _place_edge_labels(ax, pos: dict, labels: list, node_size: float, pad_px: fl
     for (s, t), text in labels:
         (xs, ys), (xt, yt) = pos[s], pos[t]
         for f in _FRACTIONS:
-            label = ax.text(xs + f * (xt - xs), ys + f * (yt - ys), text, fontsize=6, ha="center", va="center",
+            label = ax.text(xs + f * (xt - xs), ys + f * (yt - ys), text, fontsize=8, ha="center", va="center",
                             gid="edge-label", zorder=3, bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none",
                                                                  alpha=0.8))
             ext = label.get_window_extent(renderer).padded(pad_px)

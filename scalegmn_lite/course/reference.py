@@ -62,8 +62,8 @@ def manifest() -> dict | None:
 
 def describe_run(experiment: str | None = None) -> str:
     """One line: when, on what, how long, at which commit. With ``experiment``, the line of that part of
-    the run only (the commit that produced its JSON, when it finished, its own minutes), so a notebook's
-    footnote does not change when another experiment of the reference run is rerun."""
+    the run only (when it finished, its own minutes; the commit that produced it is in the manifest, not in
+    the course's prose), so a notebook's footnote does not change when another experiment is rerun."""
     m = manifest()
     if m is None:
         return "no committed reference run"
@@ -71,14 +71,12 @@ def describe_run(experiment: str | None = None) -> str:
         part = (m.get("per_experiment") or {}).get(experiment)
         if part is None:
             return f"the reference run's manifest has no part {experiment!r}"
-        commit = ((part.get("source") or {}).get("commit") or (m.get("first_invocation") or {}).get("commit")
-                  or "unrecorded")[:10]
         when = (part.get("finished") or m["started"])[:10]
         redo = [r for r in m.get("recomputed") or [] if experiment in r.get("experiments", [])]
-        again = (f"; its claims recomputed from the stored figures at commit {(redo[-1].get('commit') or '?')[:10]} "
-                 f"(tools/recompute_claims.py, no retraining)") if redo else ""
-        return (f"reference {experiment} results: commit {commit}, finished {when}, {part['seconds'] / 60:.0f} "
-                f"process-minutes on {m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}{again}")
+        again = "; claims recomputed since from the stored figures, without retraining" if redo else ""
+        return (f"reference {experiment} results: finished {when}, {part['seconds'] / 60:.0f} process-minutes on "
+                f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}{again} (which commit "
+                "produced it: results/reference/manifest.json)")
     return (f"reference run of {m['started'][:10]} at commit {m['commit'][:10]}: {_timing(m)}, on "
             f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}")
 
@@ -323,7 +321,14 @@ _PLAIN_HEADINGS = {
     "gauge": "Gauge groups",
     "distributed": "Scale-out",
 }
-_VERDICT = {"holds": "**holds**", "refuted": "**refuted**", "inconclusive": "*undecided*"}
+#: the one verdict vocabulary of the course (README, results/README.md, notebooks): defined once in
+#: :data:`VERDICT_WORDS`
+_VERDICT = {"holds": "**holds**", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
+VERDICT_WORDS = {
+    "holds": "the 95% interval lies wholly on the claimed side of the claim's threshold",
+    "refuted": "the interval lies wholly on the other side",
+    "inconclusive": "the interval straddles the threshold (or a figure it needs was not measured)",
+}
 
 
 def plain_words_markdown(reference: str | Path,
@@ -366,16 +371,22 @@ def benchmark_markdown(path: str | Path) -> str:
 
 
 def verdict_changes_markdown(path: str | Path, run: str = "reference", findings_only: bool = True,
-                             experiment: str | None = None) -> str:
+                             experiment: str | None = None, before_label: str | None = None) -> str:
     """A markdown table of the claims of ``run`` whose verdict or interval changed, from the committed
-    ``results/verdict_changes.json`` (``tools/compare_verdicts.py``): old and new status and interval,
-    flips in bold, new claims marked new (never typed by hand)."""
+    ``results/verdict_changes.json`` (``tools/compare_verdicts.py``): old and new status and interval
+    ("(no interval)" where a figure it needs was not stored), flips in bold, new claims marked new (never
+    typed by hand). ``before_label``: the header of the old column (default: the commit compared with)."""
     d = json.loads(Path(path).read_text())
 
     def ci(v):
-        return "exact" if not v else f"[{float(v[0]):+.3g}, {float(v[1]):+.3g}]"
+        if not v:
+            return "exact"
+        if not all(np.isfinite(float(x)) for x in v):
+            return "(no interval)"
+        return f"[{float(v[0]):+.3g}, {float(v[1]):+.3g}]"
 
-    lines = [f"| experiment | claim | before (`{d['before']}`) | now |", "|---|---|---|---|"]
+    head = before_label or f"before (`{d['before']}`)"
+    lines = [f"| experiment | claim | {head} | now |", "|---|---|---|---|"]
     for r in d["rows"]:
         if r["run"] != run or (findings_only and r["kind"] == "check"):
             continue
@@ -396,3 +407,68 @@ def claim_interval(c: dict) -> dict:
     the interval, for narrating a claim like any other interval."""
     m = _mean_of(c)
     return {"mean": float("nan") if m is None else m, "ci": c.get("ci") or [float("nan"), float("nan")]}
+
+
+#: the README's headline findings: (question, experiment, ((claim id, what its figure measures), ...)); the
+#: words name the question and the quantity, never the answer, which comes from the claims' statuses and intervals
+HEADLINES = (
+    ("Can a metanetwork read what a network encodes from its weights?", "invariant",
+     (("inr-classification-learns", "accuracy classifying INRs of digit images it never saw (chance 0.1)"),)),
+    ("Does one forward pass of the operator improve networks it never saw, and by more than copying a "
+     "training network?", "amortized",
+     (("operator-gain-cnn", "test-accuracy gain on held-out CNNs (fraction of test images)"),
+      ("operator-beats-memorization", "held-out accuracy after the operator minus the best copying control's"))),
+    ("Does merging through the autoencoder's canonical gauge beat weight matching and the do-nothing "
+     "controls?", "merging",
+     (("ae-barrier-below-weight-matching", "barrier of the decoded path minus weight matching's"),)),
+)
+
+
+def _claim_words(c: dict) -> str:
+    m = _mean_of(c)
+    ci = c.get("ci")
+    if m is None or not ci or not all(np.isfinite(float(v)) for v in ci):
+        return f"{_VERDICT[c['status']]}, no interval (see `REPORT.md`)"
+    return f"{_VERDICT[c['status']]}, {m:+.3g} [{float(ci[0]):+.3g}, {float(ci[1]):+.3g}]"
+
+
+def headline_markdown(reference: str | Path, headlines=HEADLINES) -> str:
+    """Three questions the reference run answers, in plain words for the README's newcomer: per claim what
+    its figure measures, its verdict, mean and 95% interval and the claim's threshold, generated from the
+    result files (the full statements, controls included, are in results/README.md); then the run's counts
+    of findings and exact checks, and the verdict words defined once. Nothing is typed: a claim that flips
+    changes the words."""
+    from ..common.claims import count_claims
+
+    runs = _load_dir(Path(reference))
+    n = count_claims([c for r in runs.values() for c in r["claims"]])
+    f, k = n["finding"], n["check"]
+    lines = [f"The reference run (`results/reference`): **{f['holds']} of {f['total']} findings hold**, "
+             f"{f['refuted']} are refuted and {f['inconclusive']} inconclusive; {k['holds']} of {k['total']} exact "
+             "checks hold. Three questions it answers:", ""]
+    for question, exp, items in headlines:
+        claims = {c["id"]: c for c in runs.get(exp, {}).get("claims", [])}
+        lines.append(f"- **{question}**")
+        for cid, what in items:
+            c = claims.get(cid)
+            if c is None:
+                lines.append(f"  - {what}: not in this run (`{cid}`).")
+                continue
+            lines.append(f"  - {what}: {_claim_words(c)} (claim `{cid}`: {c.get('target', '')}).")
+    words = "; ".join(f"*{w}*: {d}" for w, d in VERDICT_WORDS.items())
+    lines += ["", f"Verdicts: {words}."]
+    return "\n".join(lines) + "\n"
+
+
+def run_times_markdown(quick: str | Path, reference: str | Path) -> str:
+    """What the committed runs cost, from their manifests: per run, the experiments' own seconds (zoo
+    builds included) summed, in process-minutes, and the CPU they ran on. One sentence per run."""
+    out = []
+    for name, d in (("quick", Path(quick)), ("reference", Path(reference))):
+        m = json.loads((d / "manifest.json").read_text())
+        per = m.get("per_experiment") or {}
+        total = sum(float(v.get("seconds") or 0.0) for v in per.values())
+        out.append(f"- `{name}`: the experiments' own times add up to **{total / 60:.0f} process-minutes** "
+                   f"({len(per)} experiments, zoo builds included, on a {m.get('cpu_count')}-core {m.get('cpu')}; "
+                   f"`--jobs 2` runs two at a time, so the wall time is shorter).")
+    return "\n".join(out) + "\n"

@@ -69,7 +69,7 @@ def plot_merge_curves(ax, curves: Mapping[str, Sequence[float]], alphas: Sequenc
     if title:
         ax.set_title(title, fontsize=9)
     if legend:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     return ax
 
 
@@ -174,10 +174,10 @@ def plot_neuron_scaling(fr: NeuronScaling, axes) -> None:
         ax.bar(pos - 0.2, before.cpu().numpy(), 0.4, color="0.6", label="original")
         ax.bar(pos + 0.2, after.cpu().numpy(), 0.4, color="C0", label=f"q = {fr.q:g}")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xticks(pos, labels if len(labels) <= 10 else [""] * len(labels), fontsize=7)
+        ax.set_xticks(pos, labels if len(labels) <= 10 else [""] * len(labels), fontsize=8)
     a_in.set_title(f"into neuron {fr.neuron} of layer {fr.layer} (x q)", fontsize=9)
     a_out.set_title("out of it (/ q)", fontsize=9)
-    a_in.legend(fontsize=7)
+    a_in.legend(fontsize=8)
     x = fr.x.cpu().numpy()
     a_f.plot(x, fr.f.cpu().numpy(), color="0.6", lw=3, label="original")
     a_f.plot(x, fr.f_scaled.cpu().numpy(), color="C0" if fr.symmetry else "C3", ls="--", label="transformed")
@@ -185,7 +185,7 @@ def plot_neuron_scaling(fr: NeuronScaling, axes) -> None:
     a_f.set_title(f"{verdict}: max|f' - f| = {fr.function_moved:.1e}", fontsize=9,
                   color="k" if fr.symmetry else "C3")
     a_f.set_xlabel("x", fontsize=8)
-    a_f.legend(fontsize=7)
+    a_f.legend(fontsize=8)
 
 
 def neuron_scaling_grid(ws: WeightSpace, layer: int = 1, neuron: int = 0,
@@ -333,7 +333,7 @@ def merge_path_grid(r: PathRenderings, alphas: Sequence[float] = (0.0, 0.25, 0.5
             if i == 0:
                 ax.set_title(f"alpha = {float(r.alphas[k]):.2f}", fontsize=9)
             if m != "blend":
-                ax.set_xlabel(f"MSE {float(r.mse[m][k]):.4f}", fontsize=7)
+                ax.set_xlabel(f"MSE {float(r.mse[m][k]):.4f}", fontsize=8)
             if j == 0:
                 ax.set_ylabel("pixel blend" if m == "blend" else PATH_LABELS.get(m, m), fontsize=9)
     fig.tight_layout()
@@ -369,7 +369,7 @@ def merge_path_widget(r: PathRenderings):
         # would drop those points and exaggerate the rest)
         ax.set(xlabel="alpha", ylabel="MSE", title="MSE to the pixel blend")
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
         fig.tight_layout()
         plt.show()
         plt.close(fig)

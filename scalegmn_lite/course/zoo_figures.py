@@ -93,7 +93,7 @@ def draw_loss_curves(batched, loop, labels: Sequence[str] | None = None, ax=None
         ax.scatter(steps, loop[:, b], s=36, facecolors="none", edgecolors=colors[b], zorder=3)
     ax.set(xlabel="SGD step", ylabel="training loss", xticks=steps, title=title or "")
     if labels is not None:
-        ax.legend(fontsize=7, title="line: batched, o: loop", title_fontsize=7)
+        ax.legend(fontsize=8, title="line: batched, o: loop", title_fontsize=8)
     return fig
 
 
@@ -145,8 +145,10 @@ def draw_recipe_samples(samples: Mapping[str, "object"], recipes: Mapping[str, "
         ax.set(xscale="log", xlabel=col.replace("_", " "), yticks=range(len(names)), ylim=(len(names) - 0.5, -0.5))
         ax.set_yticklabels(names)
         ax.xaxis.set_minor_formatter(NullFormatter())
-    handles = [Patch(color="#cccccc", label="recipe range")] + [Patch(color=c, label=o) for o, c in opt_colors.items()]
-    axes[-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    drawn = {str(o) for md in samples.values() for o in (md["optimizer"] if "optimizer" in md else ["sgd"])}
+    handles = [Patch(color="#cccccc", label="recipe range")] + [Patch(color=c, label=o) for o, c in opt_colors.items()
+                                                                 if o in drawn]
+    axes[-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
     return axes[0].figure
 
 

@@ -1,0 +1,189 @@
+"""Notebook 08's merging vocabulary, tables and reference paragraph (issue 34): the held-out images of
+the shipped autoencoder, full claims tables with named columns, verdicts that agree with every
+comparison, and legends outside the data."""
+
+from __future__ import annotations
+
+import copy
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from scalegmn_lite.common.claims import combine_status  # noqa: E402
+from scalegmn_lite.course.merging_story import (  # noqa: E402
+    PATH_NAMES,
+    claim_comparisons,
+    claims_markdown,
+    comparisons_markdown,
+    heldout_images_of_split,
+    legend_below,
+    plot_paths,
+    reference_story,
+    verdicts_markdown,
+)
+from scalegmn_lite.tasks.merging.controls import CONTROLS  # noqa: E402
+from scalegmn_lite.weightspace.spec import NetworkSpec  # noqa: E402
+from scalegmn_lite.weightspace.weights import WeightSpace  # noqa: E402
+from scalegmn_lite.zoo.zoo import Zoo  # noqa: E402
+
+
+# ------------------------------------------------------------------------------- held-out images
+@pytest.mark.parametrize("n_images,views,seed", [(10, 2, 0), (37, 3, 1), (50, 1, 5)])
+def test_heldout_images_follow_zoo_split(n_images, views, seed):
+    spec = NetworkSpec.from_text("mlp 2-3-1 relu")
+    n = n_images * views
+    ws = WeightSpace.randn(spec, n, torch.Generator().manual_seed(0))
+    md = pd.DataFrame({"net": np.arange(n), "image_index": np.repeat(np.arange(n_images), views)})
+    zoo = Zoo.from_weight_spaces([([ws], md)], checkpoints=[0])
+    _, test = zoo.split((0.8, 0.2), seed=seed, by="image_index")
+    expected = np.unique(test.metadata["image_index"].to_numpy())
+    assert np.array_equal(heldout_images_of_split(n_images, (0.8, 0.2), seed), expected)
+
+
+def test_shipped_split_matches_the_shipped_models_index():
+    from scalegmn_lite.course.shipped import shipped_index
+
+    try:
+        entry = shipped_index()["autoencoder-inr"]
+    except FileNotFoundError:
+        pytest.skip("no shipped models in this checkout")
+    held = int(entry["heldout_sample"].split(" of the ")[1].split()[0])  # "... of the 1077 held-out INRs"
+    trained = int(entry["trained_on"].split()[0])  # "4314 INRs of ..."
+    images = heldout_images_of_split()
+    assert len(images) * (held + trained) == held * 1797  # the same share of images and of INRs held out
+    assert len(np.unique(images)) == len(images) and images.max() < 1797
+
+
+# ------------------------------------------------------------------------------- claims on made-up data
+def _fake(n_pairs=30, seeds=2, good=True, controls=True, seed=0):
+    """A recomputed ``merging.json`` of one INR zoo and one CNN zoo with disjoint pairs: the decoder
+    beats naive interpolation, weight matching and (``good``) every control by a clear margin, or
+    (``good=False``) loses to the shuffled codes."""
+    from scalegmn_lite.experiments.merging import recompute_result
+
+    rng = np.random.default_rng(seed)
+
+    def noisy(v, n):
+        return (v + 0.02 * rng.standard_normal(n)).tolist()
+
+    def path(bar, mx):
+        return {"barrier": noisy(bar, n_pairs), "max_loss": noisy(mx, n_pairs), "mean_loss": noisy(mx - 0.1, n_pairs),
+                "endpoint_loss": noisy(mx - 0.2, n_pairs)}
+
+    n_net = 2 * n_pairs
+    pairs = [(2 * i, 2 * i + 1) for i in range(n_pairs)]
+    res = {"zoos": {}, "runs_by_seed": {}, "kinds": {}, "screen": {}, "fairness": {}, "controls": {}, "clusters": {}}
+    for zoo, kind in (("inr", "inr"), ("cnn-relu", "classifier")):
+        q = "decoded_psnr" if kind == "inr" else "decoded_agreement"
+        orbit = {g: {"barrier": {"naive": 1.0, "weight_matching_P": 0.8, "weight_matching": 0.001, "decoded": 0.0},
+                     "per_network_barrier": {"naive": noisy(1.0, 20), "weight_matching_P": noisy(0.8, 20),
+                                             "weight_matching": [0.001] * 20, "decoded": [0.0] * 20},
+                     "networks": 20, "runs": 1} for g in ("P", "D", "PD")}
+        runs = [{"seed": s, "pair_path": {"naive": path(1.0, 2.0), "weight_matching": path(0.5, 1.5),
+                                          "decoded": path(0.1, 0.8)},
+                 "reconstruction_per_network": {q: noisy(0.9, n_net)}, "orbit": orbit,
+                 "invariance_f64": {"max_relative": 1e-13}} for s in range(seeds)]
+        res["zoos"][zoo] = {**runs[0], "pairs": pairs}
+        res["runs_by_seed"][zoo] = runs
+        res["kinds"][zoo] = kind
+        res["screen"][zoo] = {"pairs": pairs, "pair_clusters": list(range(n_pairs)),
+                              "per_pair": {"naive": runs[0]["pair_path"]["naive"]["barrier"]}}
+        floor = {"mean_image_psnr": 0.5, "original_psnr_vs_digit": 2.0} if kind == "inr" else \
+            {"one_network_accuracy": 0.7, "one_network_agreement": 0.5}
+        res["fairness"][zoo] = {"floor": floor}
+        res["clusters"][zoo] = {"pairs": list(range(n_pairs)), "networks": list(range(n_net)),
+                                "orbit": list(range(20))}
+        shuf = 2.5 if good else 0.5
+        res["controls"][zoo] = {
+            "constant-decoder": {"per_pair": path(0.0, 2.3), "per_network": noisy(0.5, n_net)},
+            "mean-network": {"per_pair": path(0.0, 3.0), "per_network": noisy(0.1, n_net)},
+            "shuffled-codes": {"per_pair": {k: [noisy(v, n_pairs) for _ in range(seeds)] for k, v in
+                                            {"barrier": 0.2, "max_loss": shuf, "mean_loss": shuf - 0.1,
+                                             "endpoint_loss": shuf - 0.2}.items()},
+                               "per_network": [noisy(0.4, n_net) for _ in range(seeds)]}}
+        res["controls"][zoo]["constant-decoder"]["per_pair"]["barrier"] = [0.0] * n_pairs
+        res["controls"][zoo]["mean-network"]["per_pair"]["barrier"] = [0.0] * n_pairs
+    if not controls:
+        del res["controls"]
+    out = recompute_result(res)
+    out["screen"]["inr-shared-init"] = copy.deepcopy(out["screen"]["inr"])
+    return out
+
+
+def _rows(md: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.strip().splitlines()]
+
+
+@pytest.mark.parametrize("good,controls", [(True, True), (False, True), (True, False)])
+def test_tables_are_complete_and_verdicts_agree_with_every_comparison(good, controls):
+    ref = _fake(good=good, controls=controls)
+    rows = _rows(claims_markdown(ref))
+    assert rows[0] == ["claim", "whose", "verdict", "the number shown", "mean [95% interval]", "needed"]
+    assert len(rows) == 2 + len(ref["claims"]) and all(len(r) == 6 for r in rows)
+    by_id = {r[0].split("`")[1]: r for r in rows[2:]}
+    assert by_id["orbit-permutation-matching-misses-diagonal"][1] == "the paper's, as we state it"
+    assert by_id["ae-barrier-below-naive"][1] == "the paper's"
+    assert by_id["ae-path-loss-below-weight-matching"][1] == "the course's"
+    for c in ref["claims"]:
+        assert f"**{c['status']}**" in by_id[c["id"]][2]
+        assert "..." not in by_id[c["id"]][0] and "e+" not in by_id[c["id"]][4]
+    comps = claim_comparisons(ref)
+    status = {c["id"]: c["status"] for c in ref["claims"]}
+    for cid, rs in comps.items():
+        assert combine_status([r["verdict"] for r in rs]) == status[cid], cid
+        assert {r["against"] for r in rs} >= set(CONTROLS)
+    table = _rows(comparisons_markdown(ref))
+    assert table[0] == ["the difference", "mean [95% interval]", "needed", "verdict", "counts for"]
+    assert len(table) == 2 + 2 * (3 + 1 + 3 + 3)  # per zoo: 3 path comparisons, floor, 3 + 3 control rows
+
+
+def test_story_names_the_controls_each_claim_beats():
+    changes = {"before": "abc", "rows": [{"experiment": "merging", "run": "reference", "id": "ae-barrier-below-naive",
+                                          "old_status": "holds"}]}
+    text, facts = reference_story(_fake(good=True), changes)
+    assert facts["status"]["ae-path-loss-below-weight-matching"] == "holds"
+    assert facts["beats"]["ae-path-loss-below-weight-matching"]["inr"] == list(CONTROLS)
+    assert "beats constant decoder, mean network and shuffled-codes control" in text
+    assert "judged against the naive path, weight matching and the floor only" in text
+    assert facts["earlier_holds"] == ["ae-barrier-below-naive"]
+
+    text, facts = reference_story(_fake(good=False))
+    assert facts["status"]["ae-path-loss-below-weight-matching"] == "refuted"
+    assert facts["not_beaten"]["ae-path-loss-below-weight-matching"]["cnn-relu"] == ["shuffled-codes"]
+    assert "loses to shuffled-codes control" in text and "**refuted**" in text
+
+    text, facts = reference_story(_fake(controls=False))
+    assert facts["status"]["ae-barrier-below-naive"] == "inconclusive"
+    assert "has no measurement against constant decoder, mean network and shuffled-codes control" in text
+    assert facts["earlier_holds"] == []
+
+
+def test_verdict_words_are_defined_once():
+    md = verdicts_markdown()
+    assert [line.split("**")[1] for line in md.splitlines()] == ["holds", "refuted", "inconclusive"]
+
+
+# ------------------------------------------------------------------------------- figures
+def test_legend_below_the_data_and_labels_at_least_8pt():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
+    for ax in axes:
+        plot_paths(ax, {m: np.sin(np.linspace(0, 3, 11)) + k for k, m in enumerate(PATH_NAMES)}, ylabel="loss",
+                   title="t")
+    leg = legend_below(fig, axes)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    lb = leg.get_window_extent(r)
+    for ax in axes:
+        assert lb.y1 <= ax.get_window_extent(r).y0 + 1  # below every axes, never over the data
+        assert ax.xaxis.label.get_size() >= 8 and ax.yaxis.label.get_size() >= 8
+        assert all(t.get_size() >= 8 for t in ax.get_xticklabels())
+    assert [t.get_text() for t in leg.get_texts()] == list(PATH_NAMES.values())  # each once, in the usual order
+    assert all(t.get_size() >= 8 for t in leg.get_texts())
+    plt.close(fig)

@@ -1,0 +1,60 @@
+"""The README's generated blocks for a newcomer: three headline findings and the committed runs' cost, from
+the result files (never typed): a claim that flips changes the words, and the times are the manifests'."""
+
+import json
+
+from scalegmn_lite.common.claims import claim, interval_claim
+from scalegmn_lite.course.reference import HEADLINES, VERDICT_WORDS, headline_markdown, run_times_markdown
+
+
+def _write_run(folder, status_of: dict[str, tuple[float, float]], seconds=(300.0, 120.0)):
+    folder.mkdir(parents=True)
+    by_exp: dict[str, list] = {}
+    for _, exp, items in HEADLINES:
+        for cid, _ in items:
+            lo, hi = status_of[cid]
+            c = interval_claim(cid, f"statement of {cid}", {"mean": (lo + hi) / 2, "ci": [lo, hi], "seeds": 3}, ">")
+            by_exp.setdefault(exp, []).append(c.to_dict())
+    by_exp.setdefault("gauge", []).append(claim("exact", "an identity", 1.0, "==", 1.0).to_dict())
+    for exp, claims in by_exp.items():
+        (folder / f"{exp}.json").write_text(json.dumps({"mode": "reference", "claims": claims}))
+    per = {f"e{i}": {"seconds": s} for i, s in enumerate(seconds)}
+    (folder / "manifest.json").write_text(json.dumps({"mode": "reference", "cpu_count": 2, "cpu": "test cpu",
+                                                      "per_experiment": per}))
+    return folder
+
+
+def _ids():
+    return [cid for _, _, items in HEADLINES for cid, _ in items]
+
+
+def test_headline_follows_the_claims_and_counts_findings_apart(tmp_path):
+    ids = _ids()
+    good = _write_run(tmp_path / "good", {cid: (0.1, 0.3) for cid in ids})
+    text = headline_markdown(good)
+    assert f"**{len(ids)} of {len(ids)} findings hold**" in text and "1 of 1 exact checks hold" in text
+    assert text.count("**holds**, +0.2 [+0.1, +0.3]") == len(ids)
+    flipped = {cid: (0.1, 0.3) for cid in ids} | {ids[1]: (-0.3, -0.1), ids[2]: (-0.1, 0.1)}
+    text = headline_markdown(_write_run(tmp_path / "flipped", flipped))
+    assert f"**{len(ids) - 2} of {len(ids)} findings hold**, 1 are refuted and 1 inconclusive" in text
+    assert f"**refuted**, -0.2 [-0.3, -0.1] (claim `{ids[1]}`" in text
+    assert f"*inconclusive*, +0 [-0.1, +0.1] (claim `{ids[2]}`" in text
+    for word in VERDICT_WORDS:
+        assert f"*{word}*:" in text  # the verdict words defined once, where they are used
+
+
+def test_headline_says_when_a_claim_is_missing(tmp_path):
+    d = _write_run(tmp_path / "r", {cid: (0.1, 0.3) for cid in _ids()})
+    data = json.loads((d / "merging.json").read_text())
+    data["claims"] = []
+    (d / "merging.json").write_text(json.dumps(data))
+    assert "not in this run (`ae-barrier-below-weight-matching`)" in headline_markdown(d)
+
+
+def test_run_times_are_the_manifests_sums(tmp_path):
+    ids = {cid: (0.1, 0.3) for cid in _ids()}
+    q = _write_run(tmp_path / "q", ids, seconds=(600.0, 300.0))
+    r = _write_run(tmp_path / "r", ids, seconds=(3000.0, 600.0, 2400.0))
+    text = run_times_markdown(q, r)
+    assert "`quick`: the experiments' own times add up to **15 process-minutes** (2 experiments" in text
+    assert "`reference`: the experiments' own times add up to **100 process-minutes** (3 experiments" in text
