@@ -167,6 +167,13 @@ def test_adopt_run_takes_the_rerun_and_keeps_the_recompute_records(tmp_path):
     assert man["adopted"][0]["experiments"] == ["merging"]
     assert json.loads((dst / "merging.json").read_text())["claims"] == [c]
     assert "1 of 1 exact checks hold" in (dst / "REPORT.md").read_text()
-    # a part the rerun only reused is refused
+    # a part the rerun only reused from another commit is refused
     proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "zoo"], capture_output=True, text=True)
     assert proc.returncode != 0 and "fresh run" in (proc.stdout + proc.stderr)
+    # one run at the rerun's own commit by an earlier invocation in the same checkout is adopted
+    man = json.loads((src / "manifest.json").read_text())
+    man["per_experiment"]["zoo"]["source"]["commit"] = "abc"
+    (src / "manifest.json").write_text(json.dumps(man))
+    (src / "zoo.json").write_text(json.dumps({"claims": [c]}))
+    proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "zoo"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

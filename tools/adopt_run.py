@@ -39,8 +39,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"adopt_run: mode {src_man.get('mode')!r} of {args.src} is not {dst_man.get('mode')!r}")
     for name in args.only:
         part = (src_man.get("per_experiment") or {}).get(name)
-        if part is None or part.get("reused"):
-            raise SystemExit(f"adopt_run: {args.src}/manifest.json does not record a fresh run of {name!r}")
+        # a part run by an earlier invocation in the same checkout at the same commit (then reused by a
+        # later --resume there) is as fresh as the rerun itself; one reused from another commit is not
+        same_commit = (part or {}).get("reused") and (part.get("source") or {}).get("commit") == src_man.get("commit")
+        if part is None or (part.get("reused") and not same_commit):
+            raise SystemExit(f"adopt_run: {args.src}/manifest.json does not record a fresh run of {name!r} "
+                             f"(at the rerun's commit {str(src_man.get('commit'))[:10]})")
         data = json.loads((args.src / f"{name}.json").read_text())
         for c in data.get("claims", []):
             validate_claim(c, f"{args.src}/{name}.json claim {c.get('id')}")

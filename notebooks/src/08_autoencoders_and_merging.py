@@ -595,10 +595,10 @@ print(f"the decoded networks of a pair keep {ratio:.2f} of the originals' distan
 #
 # **Explore it: slide along the paths.** The pair with the largest naive barrier, rendered along the
 # naive path, the weight-matched path (PD) and the canonical path, next to the pixel blend (each
-# rendering's MSE to it below the picture). In Jupyter, the widget in the cell after slides $\alpha$.
+# rendering's MSE to it below the picture).
 
 # %% tags=["nbval-ignore-output"]
-from scalegmn_lite.course.widgets import merge_endpoints, merge_path_grid, merge_path_widget, render_paths
+from scalegmn_lite.course.widgets import merge_endpoints, merge_path_grid, merge_path_widget, render_paths  # noqa: F401
 
 k = int(barriers(curves)["naive"].argmax())  # the pair where naive interpolation does worst
 path_ends = merge_endpoints(held[i0[k:k + 1]], held[i1[k:k + 1]], ae=ae, seed=SEED)
@@ -608,8 +608,9 @@ paths = render_paths({names[m]: v for m, v in path_ends.items()},
 fig = merge_path_grid(paths, alphas=(0.0, 0.25, 0.5, 0.75, 1.0))
 plt.show()
 
-# %% tags=["nbval-ignore-output", "remove-output", "widget"]
-merge_path_widget(paths)
+# %% [markdown]
+# In Jupyter, `merge_path_widget(paths)` (imported above) gives a slider over $\alpha$ for the same three
+# paths; run it in a cell of your own.
 # %% [markdown]
 # ## 7. The CNN zoo
 #
@@ -807,7 +808,7 @@ if ref is not None:
     assert facts["status"]["orbit-no-barrier-after-canonicalization"] == "holds"
     for rows in (ref.get("controls") or {}).values():
         if "barrier" in rows.get("constant-decoder", {}):
-            assert abs(rows["constant-decoder"]["barrier"]["mean"]) < 1e-9
+            assert abs(rows["constant-decoder"]["barrier"]["mean"]) < 1e-6  # 0 up to float32 rounding of an O(1) loss
     assert fair_inr["mean_image_psnr"] < psnr < fair_inr["original_psnr_vs_digit"]
 
 # %% [markdown]

@@ -72,7 +72,8 @@ def describe_run(experiment: str | None = None) -> str:
         if part is None:
             return f"the reference run's manifest has no part {experiment!r}"
         when = (part.get("finished") or m["started"])[:10]
-        redo = [r for r in m.get("recomputed") or [] if experiment in r.get("experiments", [])]
+        redo = [r for r in m.get("recomputed") or [] if experiment in r.get("experiments", [])
+                and str(r.get("date", "")) > str(part.get("finished") or "")]  # only after this part ran
         again = "; claims recomputed since from the stored figures, without retraining" if redo else ""
         return (f"reference {experiment} results: finished {when}, {part['seconds'] / 60:.0f} process-minutes on "
                 f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}{again} (which commit "
@@ -224,11 +225,12 @@ def _timing(m: dict) -> str:
 def _records(m: dict) -> str:
     """What was done to a run's files after it ran: claims recomputed (``tools/recompute_claims.py``) and
     reruns adopted from a worktree (``tools/adopt_run.py``), by commit."""
-    parts = []
+    events = []
     for key, what in (("recomputed", "claims recomputed from the stored figures"), ("adopted", "rerun adopted")):
         for r in m.get(key) or []:
-            parts.append(f"{', '.join(r.get('experiments', []))}: {what} at commit "
-                         f"{str(r.get('commit') or r.get('from_commit') or '?')[:10]}")
+            events.append((str(r.get("date", "")), f"{', '.join(r.get('experiments', []))}: {what} at commit "
+                                                   f"{str(r.get('commit') or r.get('from_commit') or '?')[:10]}"))
+    parts = [text for _, text in sorted(events, key=lambda e: e[0])]  # in the order they happened
     return f" Since: {'; '.join(parts)}." if parts else ""
 
 
