@@ -81,23 +81,33 @@ def recompute_invariant(result: dict, zoos: bool = True, n_boot: int | None = No
 
 
 def amortized_controls_from_zoo(result: dict) -> dict:
-    """A stored ``amortized.json`` without memorization controls, with the three controls that need no
-    operator output (the best training network, the nearest one, the mean of the k best) computed on the
+    """A stored ``amortized.json`` with the memorization controls its run did not compute, computed on the
     rebuilt split of its headroom setting (:func:`~scalegmn_lite.tasks.amortized.study.setting_data` with
     the file's own config). The rebuilt test networks must score the stored per-network initial
-    accuracies, else ``ValueError``. The fourth control, the input plus noise of the operator's update
-    size, needs the operators' outputs, which the file does not keep: it stays missing (NaN), so a
-    claim that needs it can only be inconclusive or refuted by another control, never hold."""
+    accuracies, else ``ValueError``.
+
+    The best training network, the nearest one and the mean of the k best need no operator output. The
+    noise control (the input plus noise of the operator's update size) needs the update norms: a file
+    that keeps no operator output still keeps, in its headroom diagnostics, the first seed's relative
+    update size ``||theta' - theta|| / ||theta||`` per test network (rounded to 1e-6), so the control is
+    rebuilt from those (one seed, the norm ``relative * ||theta||``). A file without them leaves the noise
+    control missing (NaN): a claim that needs it can then only be inconclusive or refuted by another
+    control, never hold."""
     import copy
 
-    from .tasks.amortized.memorization import memorization_controls
+    from .tasks.amortized.memorization import CONTROLS, memorization_controls, noise_of_norm
     from .tasks.amortized.operator import network_metrics
     from .tasks.amortized.recompute import study_result_from_json
     from .tasks.amortized.study import MEMORIZATION_OPERATOR, _headroom, setting_data
 
     res = study_result_from_json(result)
     head = _headroom(res)
-    if head is None or (result.get("memorization") or {}).get(head.name):
+    have = (result.get("memorization") or {}).get(head.name, {}) if head is not None else {}
+    if head is None or set(CONTROLS) <= set(have):
+        return result
+    rel = (((result.get("diagnostics") or {}).get(head.name) or {}).get("update_size") or {}).get(
+        MEMORIZATION_OPERATOR, {}).get("per_network")
+    if have and rel is None:
         return result
     d = setting_data(head, res.config, device="cpu", progress=False)
     te, xt, yt = d["test"], d["x_test"], d["y_test"]
@@ -106,17 +116,33 @@ def amortized_controls_from_zoo(result: dict) -> dict:
     if now.shape != stored.shape[-1:] or not np.allclose(stored, now[None], atol=1e-4):
         raise ValueError("amortized_controls_from_zoo: the rebuilt headroom test networks do not score the stored "
                          "initial accuracies (another zoo or split); rerun `reproduce --only amortized` instead")
-    memo = memorization_controls(d["train"], d["val"], te, d["x"], d["y"], xt, yt, outputs=[], seed=res.config.seed,
-                                 val_images=res.config.val_images, val_networks=res.config.val_networks)
     out = copy.deepcopy(result)
-    out["memorization"] = {head.name: {
-        c: {"per_network": np.round(np.asarray(v["acc"], dtype=np.float64), 5).tolist(),
-            "detail": dict(v["detail"], operator=MEMORIZATION_OPERATOR,
-                           computed_by="tools/recompute_claims.py from the zoo (no operator output stored: "
-                                       "the noise control is missing)" if c == "noise-perturbed-input" else
-                                       "tools/recompute_claims.py from the rebuilt split (test networks checked "
-                                       "against the stored initial accuracies)")}
-        for c, v in memo.items() if c != "noise-perturbed-input"}}
+    memo_out = out.setdefault("memorization", {}).setdefault(head.name, {})
+    if not have:
+        memo = memorization_controls(d["train"], d["val"], te, d["x"], d["y"], xt, yt, outputs=[],
+                                     seed=res.config.seed, val_images=res.config.val_images,
+                                     val_networks=res.config.val_networks)
+        for c, v in memo.items():
+            if c != "noise-perturbed-input":
+                memo_out[c] = {"per_network": np.round(np.asarray(v["acc"], dtype=np.float64), 5).tolist(),
+                               "detail": dict(v["detail"], operator=MEMORIZATION_OPERATOR,
+                                              computed_by="tools/recompute_claims.py from the rebuilt split (test "
+                                                          "networks checked against the stored initial accuracies)")}
+    if rel is not None and "noise-perturbed-input" not in have:
+        rel = np.asarray(rel, dtype=np.float64)
+        if rel.shape != (te.batch_size,):
+            raise ValueError(f"amortized_controls_from_zoo: {rel.shape[0]} stored update sizes for "
+                             f"{te.batch_size} test networks; rerun `reproduce --only amortized` instead")
+        norm = rel * te.flatten().double().norm(dim=1).cpu().numpy()
+        noisy = noise_of_norm(te, norm, res.config.seed * 1000)  # the first seed's, as in the study
+        acc = network_metrics(noisy, xt, yt)["acc"].double().cpu().numpy()
+        memo_out["noise-perturbed-input"] = {
+            "per_network": np.round(acc[None], 5).tolist(),
+            "detail": {"operator": MEMORIZATION_OPERATOR, "seed": int(res.config.seed),
+                       "update_norm": np.round(norm[None], 6).tolist(),
+                       "computed_by": "tools/recompute_claims.py from the rebuilt split and the first seed's "
+                                      "relative update sizes stored in the headroom diagnostics (one seed: the "
+                                      "file keeps no operator output)"}}
     return out
 
 

@@ -241,6 +241,37 @@ def test_recompute_result_reproduces_the_claims(study):
     assert gain["status"] == "refuted" and gain["measured"] == pytest.approx(-0.2, abs=1e-4)
 
 
+def test_the_noise_control_is_rebuilt_from_the_stored_update_sizes(study, tmp_path, monkeypatch):
+    """A file that kept no operator output but kept the first seed's relative update sizes (the
+    reference run before the noise control existed) gets the noise control rebuilt from them: the same
+    direction and norm as the study's own first-seed control."""
+    from scalegmn_lite.recompute import amortized_controls_from_zoo
+
+    from scalegmn_lite.zoo import recipes
+
+    monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(recipes.RECIPES, CNN12.name, (CNN12, CNN12))  # the file names its zoo recipe
+    res, _ = study
+    js = json.loads(json.dumps(res.to_json()))
+    js["claims"] = [c.to_dict() for c in compute_claims(res)]
+    ran = js["memorization"]["cnn"].pop("noise-perturbed-input")
+    again = amortized_controls_from_zoo(js)
+    rebuilt = again["memorization"]["cnn"]["noise-perturbed-input"]
+    assert np.allclose(rebuilt["detail"]["update_norm"][0], ran["detail"]["update_norm"][0], rtol=1e-4, atol=1e-5)
+    acc_now, acc_ran = np.asarray(rebuilt["per_network"][0]), np.asarray(ran["per_network"][0])
+    assert acc_now.shape == acc_ran.shape and np.abs(acc_now - acc_ran).mean() < 0.02
+    assert set(again["memorization"]["cnn"]) == set(CONTROLS)
+    # without the stored update sizes the control stays missing: nothing is invented
+    del js["diagnostics"]["cnn"]["update_size"]
+    assert "noise-perturbed-input" not in amortized_controls_from_zoo(js)["memorization"]["cnn"]
+    # update sizes for other networks than the test networks: refused
+    js2 = json.loads(json.dumps(res.to_json()))
+    js2["memorization"]["cnn"].pop("noise-perturbed-input")
+    js2["diagnostics"]["cnn"]["update_size"]["scalegmn-b"]["per_network"] += [0.1]
+    with pytest.raises(ValueError, match="update sizes"):
+        amortized_controls_from_zoo(js2)
+
+
 def test_recompute_gscale_result_from_per_network_figures():
     from scalegmn_lite.tasks.amortized.gscale import gscale_sweep, sweep_claims
     from scalegmn_lite.tasks.amortized.recompute import recompute_gscale_result

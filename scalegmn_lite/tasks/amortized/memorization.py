@@ -32,7 +32,7 @@ from ..losses import logits
 from .operator import network_metrics
 
 __all__ = ["CONTROLS", "K_GRID", "memorization_controls", "training_accuracy", "function_distances",
-           "noise_perturbed"]
+           "noise_perturbed", "noise_of_norm"]
 
 #: the controls, in the order they are reported
 CONTROLS = ("best-training-network", "nearest-training-network", "mean-of-k-best", "noise-perturbed-input")
@@ -64,16 +64,24 @@ def function_distances(a: WeightSpace, b: WeightSpace, x_probe: torch.Tensor, ch
     return torch.cdist(za, zb).pow(2) / za.shape[1]
 
 
-def noise_perturbed(inputs: WeightSpace, outputs: WeightSpace, seed: int) -> tuple[WeightSpace, np.ndarray]:
+def noise_of_norm(inputs: WeightSpace, norm: torch.Tensor | np.ndarray, seed: int) -> WeightSpace:
     """``inputs`` plus a random direction (standard normal, normalised per network; ``seed``) scaled to
-    ``||outputs - inputs||`` of each network. Returns the perturbed networks and the update norms ``[B]``."""
-    a, b = inputs.flatten().double(), outputs.flatten().double()
-    norm = (b - a).norm(dim=1)  # [B]
+    ``norm[b]`` for network ``b``: an update of a given size in a random direction."""
+    a = inputs.flatten().double()
+    norm = torch.as_tensor(norm, dtype=torch.float64).to(a.device)
+    if norm.shape != (a.shape[0],):
+        raise ValueError(f"noise_of_norm: {a.shape[0]} networks but {tuple(norm.shape)} norms; pass one norm per network")
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     eps = torch.randn(a.shape, generator=g, dtype=torch.float64).to(a.device)
     eps = eps / eps.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    out = WeightSpace.unflatten(inputs.spec, (a + eps * norm[:, None]).to(inputs.dtype))
-    return out, norm.cpu().numpy()
+    return WeightSpace.unflatten(inputs.spec, (a + eps * norm[:, None]).to(inputs.dtype))
+
+
+def noise_perturbed(inputs: WeightSpace, outputs: WeightSpace, seed: int) -> tuple[WeightSpace, np.ndarray]:
+    """:func:`noise_of_norm` at ``||outputs - inputs||`` of each network (the operator's own update size).
+    Returns the perturbed networks and the update norms ``[B]``."""
+    norm = (outputs.flatten().double() - inputs.flatten().double()).norm(dim=1)  # [B]
+    return noise_of_norm(inputs, norm, seed), norm.cpu().numpy()
 
 
 def memorization_controls(train: WeightSpace, val: WeightSpace | None, test: WeightSpace, x: torch.Tensor,
