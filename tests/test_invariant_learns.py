@@ -145,7 +145,8 @@ def test_invariant_experiment_end_to_end_on_tiny_zoos(monkeypatch, tmp_path):
     monkeypatch.setattr(inv, "inr_zoo", lambda *a, **k: _inr_zoo(30, 2))
     monkeypatch.setattr(inv, "inr_init_twin", lambda *a, **k: _inr_zoo(30, 1, seed=7, init="siren"))
     monkeypatch.setattr(inv, "QUICK", dict(inv.QUICK, seeds=(0, 1), epochs=1, hidden=8, layers=1, inr_epochs=1,
-                                           evidence_seeds=(0, 1), evidence_fractions=(0.5,), evidence_epochs=1))
+                                           checkpoints=None, evidence_seeds=(0, 1), evidence_fractions=(0.5,),
+                                           evidence_epochs=1))
     from dataclasses import asdict
 
     out = inv.run(RunContext(quick=True, out_dir=tmp_path, progress=False))
@@ -178,3 +179,15 @@ def test_invariant_experiment_end_to_end_on_tiny_zoos(monkeypatch, tmp_path):
     assert labels == ["images x0.5", "1 view", "1 view, Sitzmann init", "all images"]
     assert set(out["tau_by_checkpoint"]["scalegmn"]) == {"0", "1", "5"}
     assert all("history" in r for r in out["runs"])
+
+
+def test_quick_checkpoints_are_recorded_by_the_quick_zoo():
+    """The quick study's checkpoint subset names epochs the quick ``cnn1d-hp-mnist1d`` zoo records (the
+    final one as -1), and the reference keeps every checkpoint."""
+    from scalegmn_lite.experiments import invariant as inv
+    from scalegmn_lite.zoo.recipes import checkpoint_schedule, get_recipe
+
+    recorded = checkpoint_schedule(get_recipe("cnn1d-hp-mnist1d", full=False).epochs)
+    wanted = [recorded[-1] if c == -1 else c for c in inv.QUICK["checkpoints"]]
+    assert set(wanted) <= set(recorded) and len(set(wanted)) == len(wanted) and recorded[-1] in wanted
+    assert inv.REFERENCE["checkpoints"] is None

@@ -58,3 +58,18 @@ def test_run_times_are_the_manifests_sums(tmp_path):
     text = run_times_markdown(q, r)
     assert "`quick`: the experiments' own times add up to **15 process-minutes** (2 experiments" in text
     assert "`reference`: the experiments' own times add up to **100 process-minutes** (3 experiments" in text
+
+
+def test_run_times_lead_with_the_measured_wait(tmp_path):
+    ids = {cid: (0.1, 0.3) for cid in _ids()}
+    q = _write_run(tmp_path / "q", ids, seconds=(600.0, 300.0))
+    r = _write_run(tmp_path / "r", ids, seconds=(3000.0,))
+    bench = tmp_path / "reproduce_quick.json"
+    assert "The wait" not in run_times_markdown(q, r, bench)  # no measurement yet: nothing said
+    for wall, verdict in ((1140.0, "met"), (1500.0, "missed")):
+        bench.write_text(json.dumps({"command": "scalegmn-lite reproduce --quick --jobs 2", "wall_seconds": wall,
+                                     "target_minutes": 20.0, "cpu_count": 2, "cpu": "AMD EPYC",
+                                     "date": "2026-12-07T17:00:00+0000"}))
+        first = run_times_markdown(q, r, bench).splitlines()[0]
+        assert f"took **{wall / 60:.0f} minutes** wall to wall on a 2-core AMD EPYC (2026-12-07" in first
+        assert first.endswith(f"the target is 20 minutes, {verdict}).")

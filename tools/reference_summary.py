@@ -3,7 +3,8 @@
     .venv/bin/python tools/reference_summary.py          # rewrite every block
     .venv/bin/python tools/reference_summary.py --check  # exit 1 if a block is out of date
 
-README.md (for a newcomer) holds the run times (``<!-- run-times:begin -->``, from the runs' manifests:
+README.md (for a newcomer) holds the run times (``<!-- run-times:begin -->``, from the runs' manifests and
+``benchmarks/results/reproduce_quick.json``, the wait measured by ``benchmarks/bench_reproduce.py``:
 :func:`scalegmn_lite.course.reference.run_times_markdown`) and three headline findings
 (``<!-- headline:begin -->``: :func:`scalegmn_lite.course.reference.headline_markdown`); results/README.md
 the rest. The claims table sits between ``<!-- reference-results:begin -->`` and ``<!-- reference-results:end -->``;
@@ -95,7 +96,8 @@ def run_times_block() -> str:
     sys.path.insert(0, str(ROOT))
     from scalegmn_lite.course.reference import run_times_markdown
 
-    return run_times_markdown(ROOT / "results" / "quick", ROOT / "results" / "reference")
+    return run_times_markdown(ROOT / "results" / "quick", ROOT / "results" / "reference",
+                              ROOT / "benchmarks" / "results" / "reproduce_quick.json")
 
 
 #: file -> [(block name, generator)]: the README keeps what a newcomer needs, results/README.md the rest

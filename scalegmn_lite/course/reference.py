@@ -462,10 +462,19 @@ def headline_markdown(reference: str | Path, headlines=HEADLINES) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_times_markdown(quick: str | Path, reference: str | Path) -> str:
+def run_times_markdown(quick: str | Path, reference: str | Path, measured: str | Path | None = None) -> str:
     """What the committed runs cost, from their manifests: per run, the experiments' own seconds (zoo
-    builds included) summed, in process-minutes, and the CPU they ran on. One sentence per run."""
+    builds included) summed, in process-minutes, and the CPU they ran on. One sentence per run. With
+    ``measured`` (the output of ``benchmarks/bench_reproduce.py``, when it exists), first the wall time a
+    newcomer waits: the quick command on an empty cache, timed wall to wall."""
     out = []
+    if measured is not None and Path(measured).is_file():
+        b = json.loads(Path(measured).read_text())
+        minutes, target = float(b["wall_seconds"]) / 60, float(b.get("target_minutes", 20))
+        out.append(f"- **The wait**: `{b['command']}` on an empty cache took **{minutes:.0f} minutes** wall to wall "
+                   f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}, "
+                   f"`benchmarks/bench_reproduce.py`; the target is {target:.0f} minutes, "
+                   f"{'met' if minutes <= target else 'missed'}).")
     for name, d in (("quick", Path(quick)), ("reference", Path(reference))):
         m = json.loads((d / "manifest.json").read_text())
         per = m.get("per_experiment") or {}

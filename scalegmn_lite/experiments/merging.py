@@ -187,10 +187,12 @@ _FULL_AE = AutoencoderConfig(latent_dim=128, hidden_dim=128, num_layers=4, bidir
 #: trained like the published autoencoder: AdamW (weight decay 0.01), warm-up, clipping at 10
 _TRAIN = dict(batch_size=32, lr=1e-3, weight_decay=0.01, clip_norm=10.0)
 
+#: quick size (sized with the other quick studies so that ``reproduce --quick --jobs 2`` fits 20 minutes on
+#: 2 cores, issue 34): 300 steps on the INRs, 250 on the CNNs, 3 seeds
 QUICK_SETUPS = [
-    ZooSetup("inr", "inr-dws-digits", "inr", config=_AE, steps=600, warmup_steps=60, split_by="image_index",
+    ZooSetup("inr", "inr-dws-digits", "inr", config=_AE, steps=300, warmup_steps=30, split_by="image_index",
              **_TRAIN),
-    ZooSetup("cnn-relu", "cnn1d-hp-mnist1d", "classifier", {"activation": "relu"}, _AE, steps=400, warmup_steps=40,
+    ZooSetup("cnn-relu", "cnn1d-hp-mnist1d", "classifier", {"activation": "relu"}, _AE, steps=250, warmup_steps=25,
              top=384, **_TRAIN),
 ]
 #: reference size (~45 minutes on 2 CPU cores with 3 seeds): all 1797 x 3 INRs, the top 1500 ReLU CNNs
