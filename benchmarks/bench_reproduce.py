@@ -61,8 +61,10 @@ def measure(jobs: int, keep: Path | None, mode: str = "quick") -> dict:
     return {"command": f"scalegmn-lite reproduce --{mode} --jobs {jobs}", "cache": "empty (a new folder)",
             "wall_seconds": round(wall, 1), "target_minutes": TARGET_MINUTES,
             "experiment_seconds": per, "experiment_seconds_total": round(sum(per.values()), 1),
-            "commit": _git("rev-parse", "HEAD"), "clean_checkout": _git("status", "--porcelain", "--untracked-files=no") == "",
-            "cpu": manifest.get("cpu"), "cpu_count": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in load],
+            "commit": _git("rev-parse", "HEAD"),
+            "clean_checkout": _git("status", "--porcelain", "--untracked-files=no") == "",
+            "cpu": manifest.get("cpu"), "cpu_count": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in load],
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": str(keep) if keep else None}
 
 

@@ -246,7 +246,6 @@ def test_the_noise_control_is_rebuilt_from_the_stored_update_sizes(study, tmp_pa
     reference run before the noise control existed) gets the noise control rebuilt from them: the same
     direction and norm as the study's own first-seed control."""
     from scalegmn_lite.recompute import amortized_controls_from_zoo
-
     from scalegmn_lite.zoo import recipes
 
     monkeypatch.setenv("SCALEGMN_LITE_CACHE", str(tmp_path / "cache"))

@@ -70,7 +70,8 @@ def noise_of_norm(inputs: WeightSpace, norm: torch.Tensor | np.ndarray, seed: in
     a = inputs.flatten().double()
     norm = torch.as_tensor(norm, dtype=torch.float64).to(a.device)
     if norm.shape != (a.shape[0],):
-        raise ValueError(f"noise_of_norm: {a.shape[0]} networks but {tuple(norm.shape)} norms; pass one norm per network")
+        raise ValueError(f"noise_of_norm: {a.shape[0]} networks but {tuple(norm.shape)} norms; "
+                         "pass one norm per network")
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     eps = torch.randn(a.shape, generator=g, dtype=torch.float64).to(a.device)
     eps = eps / eps.norm(dim=1, keepdim=True).clamp_min(1e-30)
