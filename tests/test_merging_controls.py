@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from merging_fakes import fake_merging_result
 
 from scalegmn_lite.tasks.losses import coordinate_grid
 from scalegmn_lite.tasks.merging.autoencoder import AutoencoderConfig, WeightAutoencoder
@@ -99,44 +100,6 @@ def test_shuffled_codes_decode_another_inputs_code():
 
 
 # ------------------------------------------------------------------------------- claims on made-up data
-def _fake_result(n_pairs=40, seeds=2, seed=0):
-    """A result dict of one CNN zoo with disjoint pairs: a decoder that beats naive, weight matching and
-    every control by a clear margin."""
-    rng = np.random.default_rng(seed)
-
-    def noisy(v, n):
-        return (v + 0.05 * rng.standard_normal(n)).tolist()
-
-    def path(bar, mx):
-        return {"barrier": noisy(bar, n_pairs), "max_loss": noisy(mx, n_pairs), "mean_loss": noisy(mx - 0.1, n_pairs),
-                "endpoint_loss": noisy(mx - 0.2, n_pairs)}
-
-    n_net = 2 * n_pairs
-    pairs = [(2 * i, 2 * i + 1) for i in range(n_pairs)]
-    orbit = {g: {"barrier": {"naive": 1.0, "weight_matching_P": 0.8, "weight_matching": 0.001, "decoded": 0.0},
-                 "per_network_barrier": {"naive": noisy(1.0, 20), "weight_matching_P": noisy(0.8, 20),
-                                         "weight_matching": [0.001] * 20, "decoded": [0.0] * 20},
-                 "networks": 20, "runs": 1} for g in ("P", "D", "PD")}
-    runs = [{"seed": s, "pair_path": {"naive": path(1.0, 2.0), "weight_matching": path(0.5, 1.5),
-                                      "decoded": path(0.1, 0.8)},
-             "reconstruction_per_network": {"decoded_agreement": noisy(0.9, n_net)}, "orbit": orbit,
-             "invariance_f64": {"max_relative": 1e-13}} for s in range(seeds)]
-    const = {"per_pair": {"barrier": [0.0] * n_pairs, "max_loss": noisy(2.3, n_pairs), "mean_loss": noisy(2.2, n_pairs),
-                          "endpoint_loss": noisy(2.3, n_pairs)}, "per_network": noisy(0.5, n_net)}
-    mean = {"per_pair": {"barrier": [0.0] * n_pairs, "max_loss": noisy(3.0, n_pairs), "mean_loss": noisy(3.0, n_pairs),
-                         "endpoint_loss": noisy(3.0, n_pairs)}, "per_network": noisy(0.1, n_net)}
-    shuf = {"per_pair": {k: [noisy(v, n_pairs) for _ in range(seeds)]
-                         for k, v in {"barrier": 0.2, "max_loss": 2.5, "mean_loss": 2.4, "endpoint_loss": 2.3}.items()},
-            "per_network": [noisy(0.4, n_net) for _ in range(seeds)]}
-    return {"zoos": {"cnn": {**runs[0], "pairs": pairs}}, "runs_by_seed": {"cnn": runs}, "kinds": {"cnn": "classifier"},
-            "screen": {"cnn": {"pairs": pairs, "pair_clusters": list(range(n_pairs)),
-                               "per_pair": {"naive": runs[0]["pair_path"]["naive"]["barrier"]}}},
-            "fairness": {"cnn": {"floor": {"one_network_accuracy": 0.7, "one_network_agreement": 0.5}}},
-            "controls": {"cnn": {"constant-decoder": const, "mean-network": mean, "shuffled-codes": shuf}},
-            "clusters": {"cnn": {"pairs": list(range(n_pairs)), "networks": list(range(n_net)),
-                                 "orbit": list(range(20))}}}
-
-
 def _by_id(claims):
     return {(c["id"] if isinstance(c, dict) else c.id): (c if isinstance(c, dict) else c.to_dict()) for c in claims}
 
@@ -145,7 +108,7 @@ def test_claims_hold_for_a_good_decoder_and_name_the_controls():
     from scalegmn_lite.common.claims import validate_claim
     from scalegmn_lite.experiments.merging import recompute_result
 
-    res = recompute_result(_fake_result())
+    res = recompute_result(fake_merging_result())
     c = _by_id(res["claims"])
     for cid in ("naive-barrier-exists", "ae-barrier-below-naive", "ae-barrier-below-weight-matching",
                 "ae-path-loss-below-weight-matching", "ae-reconstruction-above-floor",
@@ -170,7 +133,7 @@ def test_a_constant_decoder_in_place_of_the_autoencoder_fails_the_claims():
     matching on the barrier (flat path), but not the controls, so the barrier claims no longer hold."""
     from scalegmn_lite.experiments.merging import recompute_result
 
-    res = _fake_result()
+    res = fake_merging_result()
     const = res["controls"]["cnn"]["constant-decoder"]
     for r in res["runs_by_seed"]["cnn"]:
         r["pair_path"]["decoded"] = copy.deepcopy(const["per_pair"])
@@ -184,7 +147,7 @@ def test_a_constant_decoder_in_place_of_the_autoencoder_fails_the_claims():
         assert m["interval_of"] in {f"cnn/vs {n}" for n in CONTROLS}
     assert c["ae-reconstruction-above-floor"]["status"] != "holds"
     # the shuffled-codes control alone also catches a decoder as bad as itself
-    res2 = _fake_result()
+    res2 = fake_merging_result()
     sh = res2["controls"]["cnn"]["shuffled-codes"]
     for s, r in enumerate(res2["runs_by_seed"]["cnn"]):
         r["pair_path"]["decoded"] = {k: v[s] for k, v in sh["per_pair"].items()}
@@ -196,7 +159,7 @@ def test_a_constant_decoder_in_place_of_the_autoencoder_fails_the_claims():
 def test_an_old_file_without_controls_is_inconclusive_and_says_why():
     from scalegmn_lite.experiments.merging import recompute_result
 
-    res = _fake_result()
+    res = fake_merging_result()
     del res["controls"], res["clusters"], res["screen"]["cnn"]["pair_clusters"]
     for r in res["runs_by_seed"]["cnn"]:
         del r["pair_path"], r["reconstruction_per_network"]

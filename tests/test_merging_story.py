@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from merging_fakes import fake_merging_result
 
 matplotlib.use("Agg")
 
@@ -66,48 +67,8 @@ def _fake(n_pairs=30, seeds=2, good=True, controls=True, seed=0):
     (``good=False``) loses to the shuffled codes."""
     from scalegmn_lite.experiments.merging import recompute_result
 
-    rng = np.random.default_rng(seed)
-
-    def noisy(v, n):
-        return (v + 0.02 * rng.standard_normal(n)).tolist()
-
-    def path(bar, mx):
-        return {"barrier": noisy(bar, n_pairs), "max_loss": noisy(mx, n_pairs), "mean_loss": noisy(mx - 0.1, n_pairs),
-                "endpoint_loss": noisy(mx - 0.2, n_pairs)}
-
-    n_net = 2 * n_pairs
-    pairs = [(2 * i, 2 * i + 1) for i in range(n_pairs)]
-    res = {"zoos": {}, "runs_by_seed": {}, "kinds": {}, "screen": {}, "fairness": {}, "controls": {}, "clusters": {}}
-    for zoo, kind in (("inr", "inr"), ("cnn-relu", "classifier")):
-        q = "decoded_psnr" if kind == "inr" else "decoded_agreement"
-        orbit = {g: {"barrier": {"naive": 1.0, "weight_matching_P": 0.8, "weight_matching": 0.001, "decoded": 0.0},
-                     "per_network_barrier": {"naive": noisy(1.0, 20), "weight_matching_P": noisy(0.8, 20),
-                                             "weight_matching": [0.001] * 20, "decoded": [0.0] * 20},
-                     "networks": 20, "runs": 1} for g in ("P", "D", "PD")}
-        runs = [{"seed": s, "pair_path": {"naive": path(1.0, 2.0), "weight_matching": path(0.5, 1.5),
-                                          "decoded": path(0.1, 0.8)},
-                 "reconstruction_per_network": {q: noisy(0.9, n_net)}, "orbit": orbit,
-                 "invariance_f64": {"max_relative": 1e-13}} for s in range(seeds)]
-        res["zoos"][zoo] = {**runs[0], "pairs": pairs}
-        res["runs_by_seed"][zoo] = runs
-        res["kinds"][zoo] = kind
-        res["screen"][zoo] = {"pairs": pairs, "pair_clusters": list(range(n_pairs)),
-                              "per_pair": {"naive": runs[0]["pair_path"]["naive"]["barrier"]}}
-        floor = {"mean_image_psnr": 0.5, "original_psnr_vs_digit": 2.0} if kind == "inr" else \
-            {"one_network_accuracy": 0.7, "one_network_agreement": 0.5}
-        res["fairness"][zoo] = {"floor": floor}
-        res["clusters"][zoo] = {"pairs": list(range(n_pairs)), "networks": list(range(n_net)),
-                                "orbit": list(range(20))}
-        shuf = 2.5 if good else 0.5
-        res["controls"][zoo] = {
-            "constant-decoder": {"per_pair": path(0.0, 2.3), "per_network": noisy(0.5, n_net)},
-            "mean-network": {"per_pair": path(0.0, 3.0), "per_network": noisy(0.1, n_net)},
-            "shuffled-codes": {"per_pair": {k: [noisy(v, n_pairs) for _ in range(seeds)] for k, v in
-                                            {"barrier": 0.2, "max_loss": shuf, "mean_loss": shuf - 0.1,
-                                             "endpoint_loss": shuf - 0.2}.items()},
-                               "per_network": [noisy(0.4, n_net) for _ in range(seeds)]}}
-        res["controls"][zoo]["constant-decoder"]["per_pair"]["barrier"] = [0.0] * n_pairs
-        res["controls"][zoo]["mean-network"]["per_pair"]["barrier"] = [0.0] * n_pairs
+    res = fake_merging_result({"inr": "inr", "cnn-relu": "classifier"}, n_pairs=n_pairs, seeds=seeds, noise=0.02,
+                              shuffled_loss=2.5 if good else 0.5, seed=seed)
     if not controls:
         del res["controls"]
     out = recompute_result(res)
