@@ -422,13 +422,13 @@ TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "
 #: what each named zoo is for (reported by the ``zoo`` experiment and the README's zoo table)
 USED_BY = {
     "cnn1d-hp-mnist1d": "amortized study (headroom setting: transfer and diagnostics; notebook 07); accuracy "
-                        "prediction (ReLU half, every checkpoint; notebook 06); dim G_scale sweep (ReLU, reference); "
+                        "prediction (ReLU half, every checkpoint; notebook 06); dim G_scale sweep (ReLU, full size); "
                         "shown in notebook 03",
     "mlp-hp-mnist1d": "dim G_scale sweep (ReLU)",
     "cnn1d-s-hp-mnist1d": "dim G_scale sweep (small CNN)",
     "mlp-twin-s-hp-mnist1d": "dim G_scale sweep (the small CNN's unrolled twin)",
     "mlp-w8-hp-mnist1d": "dim G_scale sweep (8 hidden neurons)",
-    "mlp-w64-hp-mnist1d": "dim G_scale sweep (64 hidden neurons, reference)",
+    "mlp-w64-hp-mnist1d": "dim G_scale sweep (64 hidden neurons, full size)",
     "cnn2d-digits": "2-D CNNs of scikit-learn's digits (zoo experiment: accuracy spread)",
     "inr-views-digits": "INR classification's init-convention control (Sitzmann's init; notebook 06)",
     "inr-dws-digits": "INR classification (split by image; notebook 06); merging (notebook 08); shown in notebook 03",
