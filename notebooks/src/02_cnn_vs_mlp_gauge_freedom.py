@@ -1,6 +1,22 @@
 # %% [markdown]
 # # 02 · CNN vs MLP: how much gauge freedom is there?
-#
+
+# %% tags=["nbval-ignore-output"]
+import matplotlib.pyplot as plt
+
+from scalegmn_lite.common.config import notebook_setup
+from scalegmn_lite.course.diagrams import draw_conv_toeplitz_gauge
+
+cfg = notebook_setup(seed=0)
+FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
+
+draw_conv_toeplitz_gauge()  # a conv1d kernel (2 out, 1 in channel, size 3) on length 6, and a dense layer
+plt.show()
+
+# %% [markdown]
+# *Look at the diagonals:* shared weights tie a channel's rows to one scale (CNN: 2); dense rows scale alone (MLP: 8).
+
+# %% [markdown]
 # A convolution is a linear map, so it can be "unrolled" into a matrix acting on the flattened signal.
 # For conv1d with kernel $K \in \mathbb{R}^{c_\text{out} \times c_\text{in} \times k}$:
 #
@@ -19,13 +35,6 @@
 # into linear equations, and to count the gauge dimension of CNNs and MLPs.
 
 # %%
-from scalegmn_lite.common.config import notebook_setup
-
-cfg = notebook_setup(seed=0)
-FULL, SEED, DEVICE = cfg.FULL, cfg.SEED, cfg.DEVICE
-
-# %%
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import sympy as sp

@@ -6,6 +6,8 @@
 * :func:`draw_operator_loop`: the training loop of the one-shot (fully-amortized) operator (notebook 07).
 * :func:`draw_autoencoder_merge`: the ScaleGMN autoencoder and the three ways to merge two networks
   (notebook 08).
+* :func:`draw_conv_toeplitz_gauge`: a conv1d kernel unrolled into its block-Toeplitz matrix next to a dense
+  matrix of the same size: one scale per output channel versus one per row (notebook 02).
 * :func:`text_overlaps`: the pairs of labels whose boxes overlap once drawn (what the tests check).
 
 Every diagram draws on one axes in data units of inches (``figsize`` ``(10, 4)``; an ``ax`` passed in is
@@ -369,4 +371,144 @@ def draw_operator_pipeline(ax: Axes | None = None) -> Figure:
     _arrow(ax, (0.95, y + 0.475), (9.0, y + 0.475), "+ θ (skip connection)", rad=-0.1, label_at=(5.0, 2.1))
     ax.text(5.0, 0.22, "one forward pass per network: no gradient step on θ, no training data at test time",
             ha="center", va="center", fontsize=9, color="#404040")
+    return fig
+
+
+# ------------------------------------------------------------------------------ conv vs dense: the gauge
+__all__ += ["draw_conv_toeplitz_gauge"]
+
+#: one colour per kernel weight of :func:`draw_conv_toeplitz_gauge` (light enough for black labels)
+KERNEL_COLORS = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
+
+
+def draw_conv_toeplitz_gauge(ax: Axes | None = None, *, kernel=None, shape: tuple[int, int, int] = (2, 1, 3),
+                             n: int = 6) -> Figure:
+    """Notebook 02 at a glance: a conv1d kernel unrolled into its block-Toeplitz matrix, next to a dense
+    (MLP) matrix of the same size, and the row scalings each of them allows.
+
+    Left: the kernel ``K[o, c, j]`` (a row per ``(o, c)``), one colour per weight. Middle: the unrolled
+    matrix ``M`` of the conv1d layer on inputs of length ``n`` (rows ``(o, p)``, columns ``(c, position)``),
+    laid out by the library's :func:`~scalegmn_lite.symbolic.conv.conv1d_index`: every entry in the colour
+    of the kernel weight it holds (white: a structural zero), so each colour runs along a diagonal of its
+    block. A bracket per
+    output channel: keeping ``M`` a convolution forces one scale ``d_o`` shared by all rows of channel
+    ``o``. Right: a dense matrix of the same shape (every entry its own weight), whose rows can each be
+    rescaled on their own (one ``s_r`` per row, i.e. per neuron).
+
+    Args:
+        ax: the axes to draw on (default: a new ``(10, 4.4)`` figure).
+        kernel: a numeric kernel ``[c_out, c_in, k]`` (tensor or array); its values (one decimal) label
+            the cells. Default: the symbols ``k_{ocj}`` of :func:`~scalegmn_lite.symbolic.conv.symbolic_kernel`.
+        shape: ``(c_out, c_in, k)`` of the symbolic kernel (ignored when ``kernel`` is given).
+        n: the input length.
+    Returns:
+        the figure, with the drawn matrix as ``fig.toeplitz`` (a float array for a numeric kernel, the
+        sympy matrix of :func:`~scalegmn_lite.symbolic.conv.toeplitz_matrix` otherwise) and its index
+        matrix as ``fig.toeplitz_index``. The cells are rectangles with gid ``toeplitz:r,s`` (matrix),
+        ``kernel:o,c,j`` (kernel) and ``dense:r,s``; their labels carry the same gid.
+    Raises:
+        ValueError: more than 8 kernel weights, a kernel size over 4, or a matrix larger than 8 x 7
+            (not drawn readably).
+    """
+    import numpy as np
+    import sympy as sp
+    import torch
+
+    from ..symbolic.conv import conv1d_index, symbolic_kernel, toeplitz_matrix, unrolled_matrix
+
+    if kernel is not None:
+        kernel = torch.as_tensor(np.asarray(kernel, dtype=np.float64))
+        if kernel.ndim != 3:
+            raise ValueError(f"kernel must be [c_out, c_in, k], got shape {tuple(kernel.shape)}")
+        shape = tuple(kernel.shape)
+    c_out, c_in, k = (int(v) for v in shape)
+    if c_out * c_in * k > len(KERNEL_COLORS) or k > 4:
+        raise ValueError(f"a {c_out} x {c_in} x {k} kernel has {c_out * c_in * k} weights; at most "
+                         f"{len(KERNEL_COLORS)}, and a size of at most 4, are drawn readably")
+    index = conv1d_index(c_out, c_in, k, n)
+    rows, cols = index.shape
+    if rows > 8 or cols > 7:
+        raise ValueError(f"the unrolled matrix is {rows} x {cols}; at most 8 x 7 is drawn readably")
+    n_out = rows // c_out
+    if kernel is None:
+        K = symbolic_kernel(c_out, c_in, k)
+        M = toeplitz_matrix(K, n)
+        kernel_labels = [f"${sp.latex(v)}$" for v in sp.flatten(K)]
+        cell_label = [[f"${sp.latex(M[r, s])}$" if index[r, s] else "" for s in range(cols)] for r in range(rows)]
+    else:
+        M = unrolled_matrix(kernel, index).numpy()
+        kernel_labels = [f"{v:.1f}" for v in kernel.reshape(-1).tolist()]
+        cell_label = [[f"{M[r, s]:.1f}" if index[r, s] else "" for s in range(cols)] for r in range(rows)]
+
+    fig, ax = _canvas(ax, 10.0, 4.4)
+    fig.toeplitz, fig.toeplitz_index = M, index
+    label_size = 8 if kernel is not None else 8.5
+
+    def color(i: int) -> str:  # kernel id (1 + flat index, 0 = structural zero) -> fill colour
+        return KERNEL_COLORS[i - 1] if i else "white"
+
+    def cell(x, y, size, fc, text, gid):
+        ax.add_patch(Rectangle((x, y), size, size, fc=fc, ec="#808080", lw=0.5, gid=gid))
+        if text:
+            ax.text(x + size / 2, y + size / 2, text, ha="center", va="center", fontsize=label_size, gid=gid)
+
+    # the kernel: a row per (o, c), a column per j
+    ck, kx, ky = 0.42, 1.35, 2.65
+    x0, top = kx - k * ck / 2, ky + c_out * c_in * ck / 2
+    ax.text(kx, 4.25, "conv1d kernel K", ha="center", va="top", fontsize=9.5, fontweight="bold")
+    ax.text(kx, 3.98, f"{c_out} out, {c_in} in channel{'s' * (c_in > 1)}, size {k}", ha="center", va="top",
+            fontsize=8.5)
+    for o in range(c_out):
+        for c in range(c_in):
+            row = o * c_in + c
+            ax.text(x0 - 0.08, top - (row + 0.5) * ck, f"o={o}" + (f", c={c}" if c_in > 1 else ""), ha="right",
+                    va="center", fontsize=8.5 if c_in == 1 else 8)
+            for j in range(k):
+                i = row * k + j + 1
+                cell(x0 + j * ck, top - (row + 1) * ck, ck, color(i), kernel_labels[i - 1], f"kernel:{o},{c},{j}")
+    for j in range(k):
+        ax.text(x0 + (j + 0.5) * ck, top + 0.06, f"j={j}", ha="center", va="bottom", fontsize=8)
+
+    # the unrolled (block Toeplitz) matrix and the dense one, same shape, same cell size
+    cs = 0.3
+    mtop = 3.45
+    mx = {"conv": 3.25, "dense": 7.05}
+    heads = {"conv": ("CNN: unrolled conv, block Toeplitz", "each weight repeats along a diagonal"),
+             "dense": ("MLP: dense matrix of the same size", "every entry its own weight")}
+    feet = {"conv": f"{c_out} scales, one per output channel:\nall rows of channel o share $d_o$",
+            "dense": f"{rows} scales, one per row (neuron):\neach row rescaled on its own"}
+    for name, x in mx.items():
+        centre = x + cols * cs / 2 + 0.15
+        ax.text(centre, 4.25, heads[name][0], ha="center", va="top", fontsize=9.5, fontweight="bold")
+        ax.text(centre, 3.98, heads[name][1], ha="center", va="top", fontsize=8.5)
+        ax.text(x + cols * cs / 2, mtop + 0.05, f"{rows} x {cols}: inputs (c, position) →", ha="center",
+                va="bottom", fontsize=8)
+        ax.text(centre, mtop - rows * cs - 0.12, feet[name], ha="center", va="top", fontsize=8.5, linespacing=1.3)
+    for r in range(rows):
+        y = mtop - (r + 1) * cs
+        for s in range(cols):
+            cell(mx["conv"] + s * cs, y, cs, color(int(index[r, s])), cell_label[r][s], f"toeplitz:{r},{s}")
+            cell(mx["dense"] + s * cs, y, cs, COLORS["network"], "", f"dense:{r},{s}")
+        ax.text(mx["dense"] + cols * cs + 0.08, y + cs / 2, f"$\\times\\, s_{{{r}}}$", ha="left", va="center",
+                fontsize=8.5)
+    ax.text(mx["dense"] - 0.08, mtop - rows * cs / 2, "neurons", ha="right", va="center", fontsize=8.5,
+            rotation=90)
+    xb = mx["conv"] + cols * cs + 0.08
+    for o in range(c_out):
+        y_hi, y_lo = mtop - o * n_out * cs - 0.03, mtop - (o + 1) * n_out * cs + 0.03
+        ax.plot([xb, xb + 0.07, xb + 0.07, xb], [y_hi, y_hi, y_lo, y_lo], color="#404040", lw=1.2)
+        ax.text(xb + 0.13, (y_hi + y_lo) / 2, f"$\\times\\, d_{{{o}}}$", ha="left", va="center", fontsize=9.5)
+        ax.text(mx["conv"] - 0.08, (y_hi + y_lo) / 2, f"o={o}", ha="right", va="center", fontsize=8.5)
+    for c in range(1, c_in):
+        ax.plot([mx["conv"] + c * n * cs] * 2, [mtop, mtop - rows * cs], color="k", lw=1.2)
+    for o in range(1, c_out):
+        ax.plot([mx["conv"], mx["conv"] + cols * cs], [mtop - o * n_out * cs] * 2, color="k", lw=1.2)
+    _arrow(ax, (kx + k * ck / 2 + 0.12, ky), (mx["conv"] - 0.5, ky), "unroll", fontsize=8.5)
+    ax.plot([6.1, 6.1], [0.4, 3.6], color="#999999", lw=0.8, ls=":")
+
+    handles = [Rectangle((0, 0), 1, 1, fc=KERNEL_COLORS[0], ec="#808080", lw=0.5),
+               Rectangle((0, 0), 1, 1, fc="white", ec="#808080", lw=0.5),
+               Rectangle((0, 0), 1, 1, fc=COLORS["network"], ec="#808080", lw=0.5)]
+    ax.legend(handles, ["a kernel weight (one colour each)", "structural zero", "dense weight"],
+              loc="lower left", bbox_to_anchor=(0.01 / 10, 0.25 / 4.4), fontsize=8.5, frameon=True)
     return fig
