@@ -186,7 +186,7 @@ def test_operator_beats_memorization_holds_refutes_and_stays_inconclusive():
     assert none.status == "inconclusive" and np.isnan(float(none.ci[0]))
     m = status()
     assert m["scalegmn-b-beats-gmn-b-headroom"].status == "holds"
-    assert m["scalegmn-b-beats-gmn-b-aug-headroom"].status == "inconclusive"  # no GMN-B+aug: NaN interval
+    assert m["scalegmn-b-beats-gmn-b-aug-headroom"].status == "inconclusive"  # no GMN+aug: NaN interval
 
 
 def test_intervals_resample_the_checkpoints_of_a_network_together():

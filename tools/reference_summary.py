@@ -82,7 +82,10 @@ def changes_block() -> str:
 
     if not CHANGES_FILE.is_file():
         return "No verdict changes recorded (`tools/compare_verdicts.py` writes them).\n"
-    return verdict_changes_markdown(CHANGES_FILE, "reference")
+    import json
+
+    before = json.loads(CHANGES_FILE.read_text())["before"]
+    return verdict_changes_markdown(CHANGES_FILE, "reference", before_label=f"before (`{before}`)")
 
 
 def headline_block() -> str:

@@ -683,7 +683,7 @@ check_invariant_view(my_view, group="positive")
 # <details><summary>Solution</summary>
 #
 # ```python
-# def published(x, e, ei):
+# def published_message(x, e, ei):
 #     return x[ei[1]] / e
 # ```
 # It scales like $q_t / (q_t / q_s) = q_s$, so it is equivariant, but it is infinite at a zero weight

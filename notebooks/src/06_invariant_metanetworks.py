@@ -44,10 +44,11 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Markdown, display
+from matplotlib.colors import BoundaryNorm
 from matplotlib.ticker import MaxNLocator
 
 from scalegmn_lite import GaugeElement
-from scalegmn_lite.course.narrate import ranking
+from scalegmn_lite.course.narrate import claims_with_notes, gauge_effect, paired_differences, ranking
 from scalegmn_lite.experiments.invariant import FULL as FULL_SETTINGS
 from scalegmn_lite.experiments.invariant import (
     INR_TARGET,
@@ -137,11 +138,16 @@ assert ship_tau > 0.7 and ship_inr > 0.85  # what the next paragraph says
 fig = plt.figure(figsize=(12, 4))
 grid = fig.add_gridspec(2, 11, width_ratios=[1, 1, 1, 0.12, 0.6] + [1] * 6, wspace=0.3)
 ax = fig.add_subplot(grid[:, :3])
-sc = ax.scatter(acc_ship.target, pred_acc, c=acc_ship.extra["checkpoint"], cmap="viridis", s=16)
+ship_ckpt = np.asarray(acc_ship.extra["checkpoint"]).astype(int)
+ckpts = np.unique(ship_ckpt)  # the recorded checkpoints, one colour each
+sc = ax.scatter(acc_ship.target, pred_acc, c=np.searchsorted(ckpts, ship_ckpt), s=16, cmap=plt.get_cmap("viridis",
+                len(ckpts)), norm=BoundaryNorm(np.arange(len(ckpts) + 1) - 0.5, len(ckpts)))
 ax.plot([0, 1], [0, 1], "k--", lw=1)
 ax.set(xlim=(0, 0.85), ylim=(0, 0.85), xlabel="true test accuracy", ylabel="predicted from the weights",
        title=f"{acc_ship.heldout.batch_size} held-out CNNs: Kendall tau {ship_tau:.2f}")
-fig.colorbar(sc, cax=fig.add_subplot(grid[:, 3]), label="checkpoint (epoch)")
+cbar = fig.colorbar(sc, cax=fig.add_subplot(grid[:, 3]), label="checkpoint (epoch)", ticks=np.arange(len(ckpts)))
+cbar.ax.set_yticklabels([str(c) for c in ckpts])
+cbar.ax.minorticks_off()
 pictures = render_inr(inr_ship.heldout[:12], coordinate_grid(16, 16)).reshape(-1, 16, 16)
 for k in range(12):
     a = fig.add_subplot(grid[k // 6, 5 + k % 6])
@@ -163,9 +169,10 @@ plt.show()
 # ## The data: zoos as (weights, target) pairs
 # **Accuracy prediction.** Every ReLU CNN of the `cnn1d-hp-mnist1d` zoo (notebook 03: built like the
 # Small CNN Zoo, with training fraction, optimizer, learning rate, init scale and weight decay drawn per
-# network) contributes one example per checkpoint: its weights after epoch 0, 1, 2, 3, 4, 8, 12, 16 and
-# 20, with its test accuracy there. We split by *network*, so no network has a checkpoint in training
-# and another in test.
+# network) kept its weights after epoch 0, 1, 2, 3, 4, 8, 12, 16 and 20. Each network contributes one
+# example per checkpoint the task uses, its weights there with its test accuracy there: the reference
+# run uses every checkpoint, quick mode a few of them (printed below) to keep training short. We split
+# by *network*, so no network has a checkpoint in training and another in test.
 #
 # **INR classification.** The INRs come from `inr-dws-digits`: two SIRENs per image of scikit-learn's
 # handwritten digits (three in the reference run; these are small digit images, not MNIST), each from
@@ -182,6 +189,7 @@ inr_data = inr_task(inr_source, seed=SEED)
 # %%
 print(acc_data.spec.to_text(), acc_data.sizes())
 print(inr_data.spec.to_text(), inr_data.sizes())
+print("checkpoints (epochs) of the accuracy task:", sorted(set(acc_data.test_checkpoint.tolist())))
 # what the paragraph above says
 assert list(cnn_zoo.checkpoints) == [0, 1, 2, 3, 4, 8, 12, 16, 20] and cnn_zoo.recipe["dataset"] == "mnist1d"
 assert int(inr_source.recipe["views"]) == 2 and inr_source.recipe["dataset"] == "digits"
@@ -204,12 +212,13 @@ q10, q50, q90 = np.quantile(y_acc, [0.1, 0.5, 0.9])
 print(f"{near_chance:.0%} of the training examples sit below 0.15 (chance is 0.1); "
       f"10/50/90% quantiles {q10:.2f} / {q50:.2f} / {q90:.2f}")
 assert 0.05 < near_chance < 0.5 and q90 - q10 > 0.3  # what the next paragraph says
+assert 0 in acc_data.test_checkpoint.tolist()  # "the networks at epoch 0"
 
 # %% [markdown]
 # **Reading the histogram.** One pile sits just above chance: the networks at epoch 0 and those with a
-# bad learning rate or a tiny training fraction. The rest spread over a wide range up to about 0.8, so
-# the quantiles printed above are far apart. Because the examples include every checkpoint, part of
-# the ranking is "early checkpoint below late checkpoint"; further down we also score each checkpoint
+# bad learning rate or a tiny training fraction. The rest spread over a wide range, so the quantiles
+# printed above are far apart. Because the examples include several checkpoints of each network, part
+# of the ranking is "early checkpoint below late checkpoint"; further down we also score each checkpoint
 # on its own, the way the published task (final networks only) does.
 #
 # **Quick check.** Why does that spread make Kendall's $\tau$ a better score than the mean squared error?
@@ -326,7 +335,7 @@ runs = pd.DataFrame(study["runs"])
 TASKS = ("accuracy-prediction", "inr-classification")
 print(f"{len(runs)} training runs ({len(S['models'])} models x {len(SEEDS)} seeds on the CNNs, "
       f"{len(S['inr_models'])} x {len(SEEDS)} on the INRs): {runs.seconds.sum() / 60:.0f} minutes of training "
-      f"on {study['torch_threads']} CPU threads")
+      f"on {study['torch_threads']} CPU thread{'' if study['torch_threads'] == 1 else 's'}")
 
 # %% [markdown]
 # ### Learning curves
@@ -363,22 +372,37 @@ plt.show()
 # ### The results, with intervals
 # A single number per model hides two kinds of luck: which networks ended up in the test split, and
 # the training seed. The 95% intervals below resample both, and they resample what is really
-# independent: a test *network* with all its checkpoints (its 9 rows rise and fall together), an
+# independent: a test *network* with all its checkpoints (its rows rise and fall together), an
 # *image* with all the INRs fitted to it. Resampling rows as if they were independent would make the
 # intervals too narrow (`scalegmn_lite.common.stats`: on simulated data with 9 correlated rows per
 # network, a row bootstrap's 95% interval covers the truth about half the time, the clustered one 95%).
-# The sentences are computed from the numbers.
+#
+# Two models' separate intervals can overlap while one is still clearly ahead: both were scored on the
+# same test networks with the same seeds, and the *paired* difference (ScaleGMN minus the other, network
+# by network, resampled the same way) varies much less than either score. The claims below are decided
+# on these paired differences, so the sentences are too; they are computed from the numbers.
 
 # %%
 trained = {t: list(runs[runs.task == t].model.unique()) for t in TASKS}
 results = {t: {m: study["scores"][t][m] for m in trained[t]} for t in TASKS}
-assert len(set(acc_data.test_checkpoint.tolist())) == 9  # "its 9 rows"
+# a network's rows: one per checkpoint of the task (printed in the data section)
+assert len(acc_data.test_groups) == len(set(acc_data.test_groups)) * len(set(acc_data.test_checkpoint.tolist()))
 print(f"test rows: {len(acc_data.test_groups)} CNN checkpoints of {len(set(acc_data.test_groups))} networks; "
       f"{len(inr_data.test_groups)} INRs of {len(set(inr_data.test_groups))} images")
+paired = {t: paired_differences(study, t) for t in TASKS}  # other model -> ScaleGMN minus it
 print("Accuracy prediction (Kendall tau between predicted and true accuracy; 0 = no rank agreement):")
-print(ranking(results["accuracy-prediction"], "Kendall tau", focus="scalegmn", chance=0.0))
+print(ranking(results["accuracy-prediction"], "Kendall tau", focus="scalegmn", chance=0.0,
+              paired=paired["accuracy-prediction"]))
 print("\nINR classification (accuracy over 10 digits):")
-print(ranking(results["inr-classification"], "accuracy", focus="scalegmn", chance=0.1))
+print(ranking(results["inr-classification"], "accuracy", focus="scalegmn", chance=0.1,
+              paired=paired["inr-classification"]))
+# the paired intervals are the ones the claims further down are decided on
+BEATS = {("accuracy-prediction", "gmn"): "scalegmn-beats-gmn-generalization",
+         ("accuracy-prediction", "statnn"): "scalegmn-beats-statnn",
+         ("inr-classification", "gmn"): "scalegmn-beats-gmn-inr-classification",
+         ("inr-classification", "statnn"): "scalegmn-beats-statnn-inr-classification"}
+claim_of = {c["id"]: c for c in study["claims"]}
+assert all(np.allclose(paired[t][m]["ci"], claim_of[cid]["ci"]) for (t, m), cid in BEATS.items())
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
@@ -422,19 +446,10 @@ print(f"tau_max under the test targets' ties: {tmax:.3f}; ScaleGMN's tau / tau_m
 # verdicts, the only three this course uses:
 
 # %%
-from scalegmn_lite.course.reference import VERDICT_WORDS, claims_table
-
-
-def readable_claims(result):
-    """The claims table of a result, a claim without an interval saying so."""
-    tab = claims_table(result)
-    col = "measured [95% interval]"
-    tab.loc[tab[col] == "see REPORT.md", col] = "no interval (not measured)"
-    return tab.to_string(index=False)
-
+from scalegmn_lite.course.reference import VERDICT_WORDS
 
 display(Markdown("\n".join(f"* **{word}**: {meaning};" for word, meaning in VERDICT_WORDS.items())[:-1] + "."))
-print(readable_claims(study))
+print(claims_with_notes(study))  # a claim over several comparisons names the one its interval belongs to
 
 # %% [markdown]
 # **How to read this, and what not to conclude.** The sentences of the ranking say where ScaleGMN landed
@@ -512,31 +527,27 @@ plt.show()
 # %% [markdown]
 # ScaleGMN's blue and orange bars are equal (to float rounding), by construction. GMN, StatNN and the
 # flat MLP see different inputs for the same functions, and whether that costs them score is measured,
-# not assumed. The paragraph below is written from the per-seed scores: a baseline "drops" when its
-# score on the gauge-transformed networks is lower on every seed (by more than the $10^{-3}$ that
-# ScaleGMN's exact check allows); otherwise its changes are listed (transformed minus original).
+# not assumed. The paragraph below is written from the stored figures: a baseline "drops" when the 95%
+# interval of its drop (original minus gauge-transformed score, paired network by network: the interval
+# the claim `gauge-test-moves-baselines` uses) lies above 0. For a result file without those per-network
+# predictions the sentences fall back to the per-seed scores: lower on every seed by more than the
+# $10^{-3}$ that ScaleGMN's exact check allows. The claim needs a drop for every baseline on
+# *both* tasks, so clear drops on one task do not settle it.
 
 # %%
-def gauge_effect(runs, task):
-    """(sentence, {baseline: drops on every seed}) for the gauge test of one task, from per-seed scores."""
-    parts, drops = [], {}
-    for m in [m for m in runs[runs.task == task].model.unique() if not m.startswith("scalegmn")]:
-        r = runs[(runs.task == task) & (runs.model == m)].sort_values("seed")
-        d = (r.test_score - r.test_score_gauge).to_numpy()
-        drops[m] = bool((d > 1e-3).all())
-        parts.append(f"{m} loses {d.mean():.3f} (lower on every seed)" if drops[m] else
-                     f"{m} changes by " + ", ".join(f"{-x + 0.0:+.3f}" for x in d) + " (per seed)")
-    moved = [m for m, v in drops.items() if v]
-    head = ("every baseline's score drops" if len(moved) == len(drops) else
-            "no baseline's score drops on every seed" if not moved else
-            f"{', '.join(moved)} drop{'s' if len(moved) == 1 else ''} on every seed, the others do not")
-    return f"{head}: " + "; ".join(parts), drops
-
-
 GAUGE_OF = {"accuracy-prediction": "permutations and positive scalings",
             "inr-classification": "permutations and sign flips"}
-quick_gauge = {t: gauge_effect(runs, t) for t in TASKS}
-display(Markdown("\n".join(f"* **{t}** ({GAUGE_OF[t]}): {quick_gauge[t][0]}." for t in TASKS)))
+quick_gauge = {t: gauge_effect(runs, t, study["gauge_test"]) for t in TASKS}
+lines = [f"* **{t}** ({GAUGE_OF[t]}): {quick_gauge[t][0]}." for t in TASKS]
+moves_q = claim_of["gauge-test-moves-baselines"]
+if isinstance(moves_q["measured"], dict):  # the claim kept every comparison and names the deciding one
+    key, (lo, hi) = moves_q["measured"]["interval_of"], moves_q["ci"]
+    lines.append(f"* The claim `gauge-test-moves-baselines` needs a drop for every baseline on both tasks. Its "
+                 f"verdict, **{moves_q['status']}**, is decided by {key}: {moves_q['measured'][key]:.3f} "
+                 f"[{lo:.3f}, {hi:.3f}], the interval in the claims table.")
+    # the sentences above and the claim are decided on the same intervals
+    assert (moves_q["status"] == "holds") == all(v for t in TASKS for v in quick_gauge[t][1].values())
+display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## With more compute: the committed reference run
@@ -667,7 +678,7 @@ if ref is not None:
     plt.tight_layout()
     plt.show()
     print("The reference run's claims (95% intervals over test networks and three seeds):")
-    print(readable_claims(ref))
+    print(claims_with_notes(ref))
 
 # %% [markdown]
 # **What the reference run says, in plain words.** The next cell writes the paragraph from the committed
@@ -693,7 +704,7 @@ if ref is not None:
     tbc_final = {m: v[str(max(map(int, v)))] for m, v in ref["tau_by_checkpoint"].items()}
     pt = {p_["label"]: p_["accuracy"]["mean"] for p_ in ev["points"]}
     pub_acc, pub_inr = (ref["published"][t]["scalegmn-b"] for t in TASKS)
-    ref_gauge = {t: gauge_effect(ref_runs, t) for t in TASKS}
+    ref_gauge = {t: gauge_effect(ref_runs, t, ref["gauge_test"]) for t in TASKS}
     moves = st["gauge-test-moves-baselines"]
     text = [
         f"* **Accuracy prediction** (`accuracy-prediction-learns`: **{st['accuracy-prediction-learns']['status']}**). "
@@ -728,9 +739,10 @@ if ref is not None:
         "* **The gauge-transformed test.** ScaleGMN's scores do not move "
         f"(`scalegmn-gauge-test-unchanged`: **{st['scalegmn-gauge-test-unchanged']['status']}**, an exact check). "
         f"On the CNNs {ref_gauge['accuracy-prediction'][0]}. On the INRs {ref_gauge['inr-classification'][0]}. "
-        f"The stored claim `gauge-test-moves-baselines` (every baseline, both tasks) is **{moves['status']}**"
+        f"The stored claim `gauge-test-moves-baselines` (every baseline, both tasks): **{moves['status']}**"
         + (": this result file keeps no per-network predictions on the transformed networks, so the drop has no "
-           "interval." if not np.isfinite(claim_interval(moves)["mean"]) else "."),
+           "interval." if not np.isfinite(claim_interval(moves)["mean"]) else
+           f", decided by {moves['measured'].get('interval_of', 'its interval')}: {iv_text(moves)}."),
     ]
     display(Markdown("\n".join(text)))
     # what the paragraph concludes from its figures
@@ -745,17 +757,21 @@ if ref is not None:
     assert ref_hist.groupby("epoch").train_score.mean().iloc[-1] > 0.98  # in-sample: the INR task is fitted
 
 # %% [markdown]
-# **What changed when the verdicts were made stricter.** Before, these intervals resampled rows (each
-# of a network's 9 checkpoints, each of an image's 3 INRs, as if independent), the "best model" was
-# picked on its test score and no claim had to beat a trivial model. The table lists every finding of
-# this study whose verdict or interval moved (flips in bold); the point estimates did not move, only
-# how sure we may be of them.
+# **When the verdicts were made stricter.** An earlier version of this study treated the checkpoints
+# of one network (and the INRs of one image) as independent examples, which makes intervals too narrow;
+# it also picked the "best" model on the test networks and did not ask a claim to beat a trivial model.
+# The table lists the reference run's findings whose verdict or interval changed with that fix, before
+# and after; a verdict that changed is in bold.
 
 # %%
 changes = reference_dir().parent / "verdict_changes.json" if ref is not None else None
 if changes is not None and changes.is_file():
-    display(Markdown(verdict_changes_markdown(changes, "reference", experiment="invariant",
-                                              before_label="before (row intervals)")))
+    rows = [r for r in json.loads(changes.read_text())["rows"] if r["run"] == "reference"
+            and r["experiment"] == "invariant" and r["kind"] == "finding"]
+    flipped = [f"`{r['id']}`" for r in rows if r["flipped"]]
+    display(Markdown(verdict_changes_markdown(changes, "reference", experiment="invariant")
+                     + "\n" + (f"Verdicts that changed: {', '.join(flipped)}." if flipped else
+                                "No verdict changed.")))
 
 # %%
 if ref is not None:  # where the reference figures come from, in words
@@ -857,7 +873,8 @@ print("ScaleGMN unchanged:", bool(dev["scalegmn"] < 1e-4), "  StatNN changed:", 
 # * ScaleGMN is invariant to permutations *and* scalings by construction, checked to float precision
 #   before and after training.
 # * Whether that different answer costs score depends on the task; the next lines are written from
-#   the gauge test's per-seed scores.
+#   the gauge test's stored figures (the paired intervals where the result file has them, else the
+#   per-seed scores).
 
 # %%
 summary = [f"* {'Quick study' if run_name == 'quick' else 'Reference run'}, {t}: {effects[t][0]}."
@@ -910,9 +927,9 @@ check_tanh_cnn_symmetry(answer_1)
 # <details><summary>Solution</summary>
 #
 # ```python
-# def features(ws):
+# def my_features(ws):
 #     x = torch.linspace(-1, 1, 16 * ws.spec.widths[0], dtype=ws.dtype).reshape(16, -1).sin()
-#     return batched_forward(ws, x).flatten(1)  # the function on 16 probe inputs
+#     return ws(x).flatten(1)  # every network's outputs on 16 fixed probe inputs: [B, 16 * outputs]
 # ```
 # The function is the orbit's invariant; a non-symmetry changes the function, hence the features.
 # (Probing is what some later metanetworks do; it is invariant but sees the network only where it is probed.)

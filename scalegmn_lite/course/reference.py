@@ -327,8 +327,9 @@ _PLAIN_HEADINGS = {
 #: :data:`VERDICT_WORDS`
 _VERDICT = {"holds": "**holds**", "refuted": "**refuted**", "inconclusive": "*inconclusive*"}
 VERDICT_WORDS = {
-    "holds": "the 95% interval lies wholly on the claimed side of the claim's threshold",
-    "refuted": "the interval lies wholly on the other side",
+    "holds": "the 95% interval lies wholly on the claimed side of the claim's threshold (a figure measured exactly, "
+             "without an interval, counts as its own interval)",
+    "refuted": "the interval (or the exact figure) lies wholly on the other side",
     "inconclusive": "the interval straddles the threshold (or a figure it needs was not measured)",
 }
 
@@ -377,7 +378,8 @@ def verdict_changes_markdown(path: str | Path, run: str = "reference", findings_
     """A markdown table of the claims of ``run`` whose verdict or interval changed, from the committed
     ``results/verdict_changes.json`` (``tools/compare_verdicts.py``): old and new status and interval
     ("(no interval)" where a figure it needs was not stored), flips in bold, new claims marked new (never
-    typed by hand). ``before_label``: the header of the old column (default: the commit compared with)."""
+    typed by hand). ``before_label``: the header of the old column (default: how the old verdicts were
+    judged, in words; pass ``f"before (`{commit}`)"`` where provenance is the point, as results/README.md)."""
     d = json.loads(Path(path).read_text())
 
     def ci(v):
@@ -387,7 +389,7 @@ def verdict_changes_markdown(path: str | Path, run: str = "reference", findings_
             return "(no interval)"
         return f"[{float(v[0]):+.3g}, {float(v[1]):+.3g}]"
 
-    head = before_label or f"before (`{d['before']}`)"
+    head = before_label or "before (row intervals, no controls)"
     lines = [f"| experiment | claim | {head} | now |", "|---|---|---|---|"]
     for r in d["rows"]:
         if r["run"] != run or (findings_only and r["kind"] == "check"):
