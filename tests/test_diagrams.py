@@ -92,8 +92,11 @@ def test_autoencoder_merge_has_its_boxes():
     boxes = _box_texts(fig)
     assert "ScaleGMN" in boxes["encoder"] and "invariant" in boxes["encoder"]
     assert "MLP" in boxes["decoder"] and "canonical gauge" in boxes["theta-hat"]
-    assert {"merge:naive", "merge:weight matching", "merge:latent path"} <= set(boxes)
+    assert {"merge:naive", "merge:weight matching", "merge:canonical path", "merge:latent path"} <= set(boxes)
     assert "z_A" in boxes["merge:latent path"] and "\\pi" in boxes["merge:weight matching"]
+    # the canonical path decodes both ends, then interpolates the weights; the latent path decodes every point
+    assert "D(z_A)" in boxes["merge:canonical path"] and "D(z_B)" in boxes["merge:canonical path"]
+    assert "D\\,((1-\\alpha)" in boxes["merge:latent path"]
     assert text_overlaps(fig, boxes=True) == []
 
 

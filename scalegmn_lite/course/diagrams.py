@@ -4,7 +4,7 @@
   from the library's graph builder (:class:`~scalegmn_lite.nn.graphs.GraphLayout` of the spec), with what
   becomes a vertex feature and what an edge feature (notebook 04).
 * :func:`draw_operator_loop`: the training loop of the one-shot (fully-amortized) operator (notebook 07).
-* :func:`draw_autoencoder_merge`: the ScaleGMN autoencoder and the three ways to merge two networks
+* :func:`draw_autoencoder_merge`: the ScaleGMN autoencoder and the four ways to merge two networks
   (notebook 08).
 * :func:`draw_conv_toeplitz_gauge`: a conv1d kernel unrolled into its block-Toeplitz matrix next to a dense
   matrix of the same size: one scale per output channel versus one per row (notebook 02).
@@ -298,18 +298,21 @@ def draw_operator_loop(ax: Axes | None = None) -> Figure:
 
 # ------------------------------------------------------------------------------ autoencoder + merging
 def draw_autoencoder_merge(ax: Axes | None = None) -> Figure:
-    """The ScaleGMN autoencoder of notebook 08 and the three ways to merge two networks.
+    """The ScaleGMN autoencoder of notebook 08 and the four ways to merge two networks.
 
     Top: ``theta -> encoder (ScaleGMN, invariant: E(g . theta) = E(theta)) -> code z -> decoder (MLP) ->
     theta_hat``, one network in a canonical gauge (``D(E(.))`` is constant on every orbit).
-    Bottom: from two networks ``theta_A``, ``theta_B`` to a path ``theta_alpha``, ``alpha in [0, 1]``:
-    naive interpolation ``(1-alpha) theta_A + alpha theta_B``; weight matching (align B to A with a gauge
-    element ``pi``, then interpolate); the latent path ``D((1-alpha) z_A + alpha z_B)`` (interpolate the
-    codes, decode every point; notebook 08's canonical path instead decodes both ends and interpolates). Each path is
-    judged by its loss barrier. Returns the figure (a new ``(10, 4)`` one unless ``ax`` is given).
+    Bottom: from two networks ``theta_A``, ``theta_B`` (codes ``z_A = E(theta_A)``, ``z_B``) to a path
+    ``theta_alpha``, ``alpha in [0, 1]``: naive interpolation ``(1-alpha) theta_A + alpha theta_B``; weight
+    matching (align B to A with a gauge element ``pi``, then interpolate); the **canonical path**
+    ``(1-alpha) D(z_A) + alpha D(z_B)`` (decode both ends, interpolate the decoded weights: the paper's
+    merge); the **latent path** ``D((1-alpha) z_A + alpha z_B)`` (interpolate the codes, decode every
+    point). Each path is judged by its loss along ``alpha``. Returns the figure (a new ``(10, 4)`` one unless
+    ``ax`` is given); boxes carry the gids ``box:merge:naive``, ``box:merge:weight matching``,
+    ``box:merge:canonical path`` and ``box:merge:latent path``.
     """
     fig, ax = _canvas(ax, 10.0, 4.0)
-    y = 3.2
+    y = 3.3
     ax.text(0.1, 3.85, "autoencoder", ha="left", va="center", fontsize=9.5, fontweight="bold")
     _box(ax, 0.75, y, 1.1, 0.6, "network θ", COLORS["network"], key="theta")
     _box(ax, 2.75, y, 2.1, 0.7, "encoder E: ScaleGMN\ninvariant: $E(g\\cdot\\theta) = E(\\theta)$", COLORS["model"],
@@ -323,24 +326,29 @@ def draw_autoencoder_merge(ax: Axes | None = None) -> Figure:
     _arrow(ax, (5.3, y), (5.7, y))
     _arrow(ax, (7.4, y), (7.8, y))
 
-    ax.plot([0.1, 9.9], [2.55, 2.55], color="#999999", lw=0.8, ls=":")
-    ax.text(0.1, 2.35, "merging two networks along α ∈ [0, 1]", ha="left", va="center", fontsize=9.5,
+    ax.plot([0.1, 9.9], [2.84, 2.84], color="#999999", lw=0.8, ls=":")
+    ax.text(0.1, 2.66, "merging two networks along α ∈ [0, 1]", ha="left", va="center", fontsize=9.5,
             fontweight="bold")
-    _box(ax, 0.85, 1.05, 1.3, 1.6, "two networks\n$\\theta_A$, $\\theta_B$", COLORS["network"], key="pair")
     lanes = [
-        (1.75, "naive", "$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\theta_B$", "as they are"),
-        (1.05, "weight matching",
+        (2.15, "naive", "$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\theta_B$", "as they are"),
+        (1.55, "weight matching",
          "align B to A: $\\pi\\cdot\\theta_B$, then\n$(1-\\alpha)\\,\\theta_A + \\alpha\\,\\pi\\cdot\\theta_B$",
          "Git Re-Basin"),
+        (0.95, "canonical path",
+         "decode both ends, then\n$(1-\\alpha)\\,D(z_A) + \\alpha\\,D(z_B)$", "interpolate weights"),
         (0.35, "latent path", "$D\\,((1-\\alpha)\\,z_A + \\alpha\\,z_B)$", "interpolate codes"),
     ]
+    top, bottom = lanes[0][0] + 0.25, lanes[-1][0] - 0.25
+    _box(ax, 0.85, (top + bottom) / 2, 1.3, top - bottom, "two networks\n$\\theta_A$, $\\theta_B$\n\ntheir codes\n"
+         "$z_A$, $z_B$", COLORS["network"], key="pair")
     for yl, name, formula, note in lanes:
-        _arrow(ax, (1.5, yl), (3.3, yl), name, label_at=(2.4, yl + 0.05))
-        _box(ax, 4.75, yl, 2.8, 0.56, formula, COLORS["code"] if name == "latent path" else COLORS["data"],
+        through_ae = name in ("canonical path", "latent path")
+        _arrow(ax, (1.5, yl), (3.35, yl), name, label_at=(2.42, yl + 0.04))
+        _box(ax, 4.7, yl, 2.7, 0.5, formula, COLORS["code"] if through_ae else COLORS["data"],
              key=f"merge:{name}", fontsize=8.5)
-        _arrow(ax, (6.15, yl), (7.35, yl), note, label_at=(6.75, yl + 0.05), fontsize=8)
-    _box(ax, 8.6, 1.05, 2.3, 1.6, "merged network $\\theta_\\alpha$\nits loss along $\\alpha$:\nthe barrier",
-         COLORS["loss"], key="merged", fontsize=8.5)
+        _arrow(ax, (6.05, yl), (7.5, yl), note, label_at=(6.77, yl + 0.04), fontsize=8)
+    _box(ax, 8.65, (top + bottom) / 2, 2.2, top - bottom, "merged network $\\theta_\\alpha$\nits loss along "
+         "$\\alpha$:\nthe barrier", COLORS["loss"], key="merged", fontsize=8.5)
     return fig
 
 

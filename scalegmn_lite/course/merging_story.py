@@ -29,8 +29,9 @@ from .reference import VERDICT_WORDS
 from .widgets import MERGE_STYLE
 
 __all__ = ["PATH_STYLE", "PATH_NAMES", "plot_paths", "legend_below",
-           "CONTROL_WORDS", "verdicts_markdown", "claims_markdown", "claim_comparisons", "comparisons_markdown",
-           "reference_story", "heldout_images_of_split", "SHIPPED_SPLIT"]
+           "CONTROL_WORDS", "COMBINED_WORDS", "verdicts_markdown", "claims_markdown", "claim_comparisons",
+           "claim_parts", "comparisons_markdown", "reference_story", "heldout_images_of_split", "SHIPPED_SPLIT",
+           "orbit_thresholds", "reconstruction_summary", "classifier_floor_story", "orbit_level_story"]
 
 #: the notebook's name for each merging method (library key -> words); "decoded" is the canonical path
 PATH_NAMES = {"naive": "naive path", "weight_matching_P": "weight matching, P only (Git Re-Basin)",
@@ -108,30 +109,38 @@ def verdicts_markdown() -> str:
     return "\n".join(f"* **{w}**: {VERDICT_WORDS[w]}." for w in ("holds", "refuted", "inconclusive"))
 
 
-#: per claim id: (what it says in the notebook's words, the paper's threshold is ours)
+#: per claim id: (what it says in the notebook's words, the paper's threshold is ours). For a claim that must
+#: also beat the controls (:func:`claim_parts`), the words state its own comparison only; the control check
+#: is a part of its own in the tables and the paragraph
 CLAIM_WORDS = {
     "naive-barrier-exists": ("both zoos can test merging: naive interpolation between two different held-out "
                              "networks has a barrier", False),
     "orbit-no-barrier-after-canonicalization": ("orbit test: the canonical path between a network and a member of "
-                                                "its own orbit (P, D or PD) has no barrier (decoded/naive <= 1%)",
+                                                "its own orbit (P, D or PD) has no barrier (canonical/naive <= 1%)",
                                                 True),
     "orbit-permutation-matching-misses-diagonal": (
         "orbit test: matching permutations alone (Git Re-Basin) does not align networks that differ by sign flips "
         "or scalings; as we state it: P-only matching keeps at least half the naive barrier on D and PD orbits, "
         "P-and-D matching at most 1%", True),
     "ae-barrier-below-naive": ("two different networks: the canonical path has a smaller barrier than the naive "
-                               "path, and a lower worst loss than every control's path", False),
+                               "path", False),
     "ae-barrier-below-weight-matching": ("two different networks: the canonical path has a smaller barrier than "
-                                         "P-and-D weight matching, and a lower worst loss than every control's path",
-                                         False),
+                                         "P-and-D weight matching", False),
     "ae-path-loss-below-weight-matching": ("two different networks: the worst loss along the canonical path is "
-                                           "lower than along the P-and-D weight-matched path and every control's "
-                                           "path", False),
-    "ae-reconstruction-above-floor": ("decoded networks reproduce their originals better than the floor and every "
-                                      "control does", False),
+                                           "lower than along the P-and-D weight-matched path", False),
+    "ae-reconstruction-above-floor": ("decoded networks reproduce their originals better than the floor", False),
     "latent-invariant": ("the trained encoder's latent code is invariant to random gauge elements (float64)",
                          False),
 }
+#: the combined verdict of a claim with a control check, in words (the paper's claim / the course's own)
+COMBINED_WORDS = {True: "the paper's claim as the course judges it (it must also beat the controls)",
+                  False: "the course's claim (its comparison and the control check must both hold)"}
+
+
+def _words_for_learner(text: str) -> str:
+    """A stored target or statement in the notebook's words: the results files' method key ``decoded`` is
+    the canonical path."""
+    return text.replace("decoded/naive", "canonical/naive")
 
 
 def _kind(ref: dict, zoo: str) -> str:
@@ -203,16 +212,49 @@ def _measured_text(c: dict) -> str:
     return f"{float(m):.1e}, exact"
 
 
+def _whose(c: dict) -> tuple[bool, bool]:
+    """(the paper's claim, its threshold is the course's) of a stored claim."""
+    ours = CLAIM_WORDS.get(c["id"], ("", False))[1]
+    return c.get("source", "course") != "course", ours
+
+
+def _zoo_intervals(ref: dict, rows: Sequence[dict]) -> str:
+    """``INRs -0.08 [-0.09, -0.07] MSE; CNNs ...``: each zoo's interval of comparison rows, in its units."""
+    out = []
+    for r in rows:
+        kind = _kind(ref, r["zoo"])
+        unit = RECON_UNIT[kind] if r["op"] == ">" else PATH_UNIT[kind]
+        out.append(f"{ZOO_WORDS.get(r['zoo'], r['zoo'])} {_interval_text(r['interval'])} {unit}")
+    return "; ".join(out)
+
+
 def claims_markdown(ref: dict) -> str:
-    """The claims of a ``merging.json`` as one Markdown table, every column named and nothing cut:
-    claim (in the notebook's words), whose, verdict, the number the verdict rests on (for a claim that
-    needs several comparisons: the deciding one, named), its value with the 95% interval, and what it
-    needs. A paper's claim whose threshold the course chose reads "the paper's, as we state it"."""
-    rows = ["| claim | whose | verdict | the number shown | mean [95% interval] | needed |",
-            "|---|---|---|---|---|---|"]
+    """The claims of a ``merging.json`` as one Markdown table, every column named and nothing cut: claim
+    (in the notebook's words), what is checked, whose, verdict, the number the verdict rests on, its value
+    with the 95% interval, and what it needs. A claim that must also beat the controls (:func:`claim_parts`)
+    takes three rows, each with its own verdict: its own comparison (every zoo's interval), the control
+    check (the deciding comparison, named), and the combined verdict, the stored status (for a paper's
+    claim: "the paper's claim as the course judges it"). A paper's claim whose threshold the course chose
+    reads "the paper's, as we state it"."""
+    rows = ["| claim | what is checked | whose | verdict | the number shown | mean [95% interval] | needed |",
+            "|---|---|---|---|---|---|---|"]
+    parts = claim_parts(ref)
     for c in ref["claims"]:
-        words, ours = CLAIM_WORDS.get(c["id"], (c.get("statement", c["id"]), False))
-        paper = c.get("source", "course") != "course"
+        words = CLAIM_WORDS.get(c["id"], (_words_for_learner(c.get("statement", c["id"])), False))[0]
+        paper, ours = _whose(c)
+        if c["id"] in parts:
+            p = parts[c["id"]]
+            own_whose = "the paper's" if paper else "the course's"
+            d = p["deciding_control"]
+            rows.append(f"| `{c['id']}`: {words} | its comparison: {p['own_what']} | {own_whose} | "
+                        f"**{p['own_verdict']}** | {p['own_shown']} | {_zoo_intervals(ref, p['own'])} | "
+                        f"{p['op']} 0 on every zoo |")
+            rows.append(f"| `{c['id']}` | the control check: {p['control_what']} | the course's | "
+                        f"**{p['control_verdict']}** | the deciding one of {len(p['controls'])}: {d['words']} | "
+                        f"{_interval_text(d['interval'])} | {p['op']} 0 against every control on every zoo |")
+            rows.append(f"| `{c['id']}` | {COMBINED_WORDS[paper]} | {'the paper' if paper else 'the course'}'s, "
+                        f"judged by the course | **{c['status']}** | both parts above | see above | both parts hold |")
+            continue
         whose = ("the paper's, as we state it" if ours else "the paper's") if paper else "the course's"
         m = c["measured"]
         key = m.get("interval_of") if isinstance(m, dict) else None
@@ -222,10 +264,10 @@ def claims_markdown(ref: dict) -> str:
             shown = "per zoo and group: " + _figure_words(ref, c["id"], next(iter(m)))
         else:
             shown = "largest relative change of the code, float64"
-        target = str(c.get("target", "")).split(" (95% intervals")[0]
+        target = _words_for_learner(str(c.get("target", "")).split(" (95% intervals")[0])
         kind = " (exact check)" if c.get("kind") == "check" else ""
-        rows.append(f"| `{c['id']}`: {words} | {whose} | **{c['status']}**{kind} | {shown} | {_measured_text(c)} | "
-                    f"{target} |")
+        rows.append(f"| `{c['id']}`: {words} | the claim (no control check) | {whose} | **{c['status']}**{kind} | "
+                    f"{shown} | {_measured_text(c)} | {target} |")
     return "\n".join(rows) + "\n"
 
 
@@ -272,10 +314,58 @@ def claim_comparisons(ref: dict) -> dict[str, list[dict]]:
     return out
 
 
+#: per claim with a control check: (its own comparison, in words, the control check, in words)
+_PART_WORDS = {
+    "ae-barrier-below-naive": ("barrier below the naive path's", "worst loss below every control's path"),
+    "ae-barrier-below-weight-matching": ("barrier below the P-and-D weight-matched path's",
+                                         "worst loss below every control's path"),
+    "ae-path-loss-below-weight-matching": ("worst loss below the P-and-D weight-matched path's",
+                                           "worst loss below every control's path"),
+    "ae-reconstruction-above-floor": ("reconstruction better than the floor's",
+                                      "reconstruction better than every control's"),
+}
+
+
+def claim_parts(ref: dict) -> dict[str, dict]:
+    """Per claim that must also beat the controls (:func:`claim_comparisons`), its two parts, each with
+    its own verdict (:func:`~scalegmn_lite.common.claims.combine_status` of its rows): ``{"own": rows of
+    its own comparison (the naive path, weight matching or the floor; one per zoo), "own_verdict",
+    "own_what", "own_shown", "controls": rows against every control, "control_verdict", "control_what",
+    "deciding_control": the control row that decides that part (refuting most clearly, else closest to
+    failing; :func:`~scalegmn_lite.common.claims.deciding_comparison`), "op", "status": the combined
+    verdict, the claim's stored status when the file has the claim}``. For ``ae-barrier-below-naive``
+    the own comparison is the paper's, the control check the course's addition."""
+    from ..common.claims import combine_status, deciding_comparison
+    from ..tasks.merging.controls import CONTROLS
+
+    stored = {c["id"]: c["status"] for c in ref.get("claims", [])}
+    out = {}
+    for cid, rows in claim_comparisons(ref).items():
+        own = [r for r in rows if r["against"] not in CONTROLS]
+        ctl = [r for r in rows if r["against"] in CONTROLS]
+        by_key = {f"{r['zoo']}/{r['against']}": r for r in ctl}
+        decider = deciding_comparison({k: (r["interval"], r["op"], 0.0) for k, r in by_key.items()})
+        own_verdict, ctl_verdict = combine_status([r["verdict"] for r in own]), combine_status(
+            [r["verdict"] for r in ctl])
+        what = _PART_WORDS.get(cid, ("its comparison", "every control"))
+        shown = own[0]["words"].split(": ", 1)[1] if own and ": " in own[0]["words"] else "its comparison"
+        shown = shown.split(" (")[0] + (" (> 0: decoded better)" if own and own[0]["op"] == ">" else
+                                        " (< 0: canonical better)")
+        out[cid] = {"own": own, "own_verdict": own_verdict, "own_what": what[0], "own_shown": shown,
+                    "controls": ctl, "control_verdict": ctl_verdict, "control_what": what[1],
+                    "deciding_control": by_key[decider], "op": rows[0]["op"],
+                    "status": stored.get(cid, combine_status([own_verdict, ctl_verdict]))}
+    return out
+
+
 def comparisons_markdown(ref: dict) -> str:
     """:func:`claim_comparisons` as one Markdown table, one row per comparison (a comparison several
     claims need, such as a control on the worst path loss, is one row naming them all): the
-    difference in words and units, its mean and 95% interval, what the claims need, and its verdict."""
+    difference in words and units, its mean and 95% interval, what the claims need, its verdict, and
+    which part of which claims it counts for (a claim's own comparison, or its control check)."""
+    from ..tasks.merging.controls import CONTROLS
+
+    paper = {c["id"] for c in ref.get("claims", []) if c.get("source", "course") != "course"}
     rows: dict[tuple, dict] = {}
     for cid, rs in claim_comparisons(ref).items():
         for r in rs:
@@ -283,8 +373,13 @@ def comparisons_markdown(ref: dict) -> str:
             row["claims"].append(f"`{cid}`")
     lines = ["| the difference | mean [95% interval] | needed | verdict | counts for |", "|---|---|---|---|---|"]
     for r in sorted(rows.values(), key=lambda r: r["zoo"]):
+        if r["against"] in CONTROLS:
+            counts = "the control check of " + ", ".join(r["claims"])
+        else:
+            whose = "the paper's" if all(c.strip("`") in paper for c in r["claims"]) else "its own"
+            counts = f"{whose} comparison of " + ", ".join(r["claims"])
         lines.append(f"| {r['words']} | {_interval_text(r['interval'])} | {r['op']} 0 | **{r['verdict']}** | "
-                     f"{', '.join(r['claims'])} |")
+                     f"{counts} |")
     return "\n".join(lines) + "\n"
 
 
@@ -297,7 +392,9 @@ def reference_story(ref: dict, changes: dict | None = None) -> tuple[str, dict]:
     """The reference run's paragraph (Markdown bullets) from ``merging.json`` (and the rows of
     ``results/verdict_changes.json`` for this experiment's reference run, if given), and the facts it
     states: ``{"status": id -> status, "beats": id -> {zoo: [controls beaten]}, "not_beaten": ...,
-    "not_measured": ..., "earlier_holds": [ids]}``, for the notebook's asserts. Every verdict word is
+    "not_measured": ..., "earlier_holds": [ids], "parts": id -> {"own": verdict, "controls": verdict}}``
+    (:func:`claim_parts`), for the notebook's asserts. A claim that must also beat the controls gets its
+    own comparison and its control check, each with its verdict, before the combined one. Every verdict word is
     chosen from the stored statuses, every number read from the file."""
     from ..tasks.merging.controls import CONTROLS
 
@@ -338,6 +435,7 @@ def reference_story(ref: dict, changes: dict | None = None) -> tuple[str, dict]:
                     "keeps at least half the naive barrier on D and PD orbits; the half is our choice): "
                     f"**{verdict}**: {gist}. Share of the naive barrier P-only matching keeps: {share}{pd_words}.")
     cmp = claim_comparisons(ref)
+    parts = claim_parts(ref)
     beats, not_beaten, unmeasured = {}, {}, {}
     for cid, rows in cmp.items():
         beats[cid], not_beaten[cid], unmeasured[cid] = {}, {}, {}
@@ -372,17 +470,122 @@ def reference_story(ref: dict, changes: dict | None = None) -> tuple[str, dict]:
                                     "ae-barrier-below-weight-matching": "weight matching (barrier)",
                                     "ae-path-loss-below-weight-matching": "weight matching (worst loss)"}[cid])
         subject = "the decoded networks" if cid == "ae-reconstruction-above-floor" else "the canonical path"
-        text.append(f"* `{cid}`: **{status.get(cid, 'missing')}**. {first[0].upper() + first[1:]}: {meth}. Against "
-                    f"the controls, {subject}, on " + "; on ".join(ctl_words) + ".")
+        paper = cid in st and st[cid].get("source", "course") != "course"
+        p = parts[cid]
+        own = "The paper's comparison" if paper else "Its comparison"
+        text.append(f"* `{cid}`, {COMBINED_WORDS[paper]}: **{status.get(cid, 'missing')}**. {own}, {first}: {meth}; "
+                    f"verdict of this part: **{p['own_verdict']}**. The control check (the course's: "
+                    f"{p['control_what']}): {subject}, on " + "; on ".join(ctl_words) +
+                    f"; verdict of this part: **{p['control_verdict']}**.")
     earlier = []
     if changes:
         earlier = [r["id"] for r in changes.get("rows", []) if r.get("experiment") == "merging"
                    and r.get("run") == "reference" and r.get("old_status") == "holds" and r["id"].startswith("ae-")]
     if earlier:
-        text.append(f"* **Earlier verdicts.** Before the controls existed (results of `{changes.get('before')}`), "
+        text.append(f"* **Earlier verdicts.** Before the controls existed (the earlier committed results), "
                     f"{_join([f'`{i}`' for i in earlier])} read **holds**: that verdict was judged against the naive "
                     "path, weight matching and the floor only, without the three controls, so it could not tell a "
                     "merge from a decoder that ignores its input.")
     facts = {"status": status, "beats": beats, "not_beaten": not_beaten, "not_measured": unmeasured,
-             "earlier_holds": earlier, "comparisons": cmp}
+             "earlier_holds": earlier, "comparisons": cmp,
+             "parts": {cid: {"own": p["own_verdict"], "controls": p["control_verdict"]} for cid, p in parts.items()}}
     return "\n".join(text) + "\n", facts
+
+
+# ----------------------------------------------------------------------------------- smaller facts, in words
+def orbit_thresholds(ref: dict) -> dict[str, float]:
+    """The thresholds of ``orbit-permutation-matching-misses-diagonal``, read from the stored claim's
+    target (``"P-only >= 0.5 and PD <= 0.01 ..."``): ``{"P-only keeps": 0.5, "PD keeps": 0.01}``, the
+    least share of the naive barrier P-only matching must keep on D and PD orbits, and the most P-and-D
+    matching may keep."""
+    import re
+
+    c = {c["id"]: c for c in ref["claims"]}["orbit-permutation-matching-misses-diagonal"]
+    target = str(c["target"])
+    p_only, pd = re.search(r"P-only >= ([0-9.eE+-]+)", target), re.search(r"PD <= ([0-9.eE+-]+)", target)
+    if p_only is None or pd is None:
+        raise ValueError(f"orbit-permutation-matching-misses-diagonal: no thresholds in its target {target!r}")
+    return {"P-only keeps": float(p_only.group(1)), "PD keeps": float(pd.group(1))}
+
+
+def reconstruction_summary(ref: dict, zoo: str) -> dict[str, float]:
+    """The held-out reconstruction figures of ``zoo`` (``decoded_psnr`` for INRs; ``decoded_accuracy``,
+    ``decoded_agreement``, ``original_accuracy`` for classifiers), each the mean over the autoencoder
+    seeds (``fairness[zoo]["reconstruction_test_by_seed"]``): the one source of these numbers in notebook
+    08, so a figure is printed the same wherever it appears."""
+    rows = ref["fairness"][zoo]["reconstruction_test_by_seed"]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def classifier_floor_story(ref: dict, zoo: str = "cnn-relu") -> tuple[str, dict]:
+    """Why the floor of a classifier zoo can beat the canonical path on the worst loss, in words chosen
+    from the file: the floor (the constant decoder's output for every input, one fixed training network)
+    is ``one_network_accuracy`` accurate, compared with the originals and the decoded networks
+    (:func:`reconstruction_summary`), and its flat path's test cross-entropy with the canonical path's
+    worst loss (the paired difference ``controls[zoo]["constant-decoder"]["decoded_minus_control"]``).
+    Returns the Markdown sentence and the facts it states (numbers as shown, rounded)."""
+    from ..common.stats import decide
+
+    fl = ref["fairness"][zoo]["floor"]
+    rec = reconstruction_summary(ref, zoo)
+    const = ref["controls"][zoo]["constant-decoder"]
+    diff = const["decoded_minus_control"]["max_loss"]
+    facts = {"floor_accuracy": round(fl["one_network_accuracy"], 3), "original_accuracy":
+             round(rec["original_accuracy"], 3), "decoded_accuracy": round(rec["decoded_accuracy"], 3),
+             "floor_agreement": round(fl["one_network_agreement"], 3),
+             "decoded_agreement": round(rec["decoded_agreement"], 3),
+             "floor_path_loss": float(f"{const['max_loss']['mean']:.3g}"),
+             "verdict": decide(diff["ci"], "<", 0.0)}
+    f, o, d = fl["one_network_accuracy"], rec["original_accuracy"], rec["decoded_accuracy"]
+    strong = f > max(o, d)
+    facts["strong"] = strong
+    if strong or f < min(o, d):
+        than = (f"{'more' if strong else 'less'} accurate than both the originals ({o:.1%}) and the decoded "
+                f"networks ({d:.1%})")
+    else:
+        than = (f"{'more' if f > o else 'less'} accurate than the originals ({o:.1%}), "
+                f"{'more' if f > d else 'less'} than the decoded networks ({d:.1%})")
+    lead = "is a strong network" if strong else "is not a strong network"
+    verdict = facts["verdict"]
+    moral = ": a merge of two weaker networks does not beat one strong network that ignores both" if strong else ""
+    then = {"refuted": f"so the canonical path's worst loss is higher, by {_interval_text(diff)} nats{moral}",
+            "holds": f"and the canonical path's worst loss is still lower, by {_interval_text(diff)} nats",
+            "inconclusive": f"and the canonical path's worst loss is not told apart from it ({_interval_text(diff)} "
+                            "nats)"}[verdict]
+    text = (f"On the {ZOO_WORDS.get(zoo, zoo)} the floor {lead}: the constant decoder outputs one fixed training "
+            f"network, {f:.1%} accurate: {than}. Its flat path sits at {const['max_loss']['mean']:.3g} nats "
+            f"of test cross-entropy, {then}. It is a good classifier, not a copy of its inputs: it agrees with each "
+            f"original on {fl['one_network_agreement']:.1%} of test inputs, the decoded networks on "
+            f"{rec['decoded_agreement']:.1%}, which is why the floor loses on reconstruction.")
+    return text, facts
+
+
+def orbit_level_story(ref: dict, zoo: str = "cnn-relu", group: str = "PD") -> tuple[str, dict]:
+    """Where the canonical path of the orbit test sits against the originals (the naive path's endpoints),
+    first autoencoder seed (the curves shown), and why, in words chosen from the file: the decoded
+    networks' accuracy against the originals' (:func:`reconstruction_summary`). Returns the Markdown
+    sentence and its facts (numbers as shown)."""
+    curves = ref["zoos"][zoo]["orbit"][group]["mean_curves"]
+    canon, orig = float(np.mean(curves["decoded"])), float(curves["naive"][0])
+    rec = reconstruction_summary(ref, zoo)
+    below = canon < orig
+    better = rec["decoded_accuracy"] > rec["original_accuracy"]
+    unit = PATH_UNIT[_kind(ref, zoo)]
+    facts = {"canonical": float(f"{canon:.3g}"), "originals": float(f"{orig:.3g}"), "below": below,
+             "more_accurate": better}
+    why = (f"the decoded networks are {'more' if better else 'less'} accurate than their originals "
+           f"({rec['decoded_accuracy']:.1%} against {rec['original_accuracy']:.1%} on the held-out "
+           f"{ZOO_WORDS.get(zoo, zoo)}, mean over the autoencoder seeds)")
+    if below and better:
+        text = (f"In the orbit panels the canonical path is flat at {canon:.3g} {unit}, *below* the originals' "
+                f"{orig:.3g} (where the other paths start and end): {why}. A canonicalized network need not be "
+                "a copy of its original: here it is a better classifier.")
+    elif below:
+        text = (f"In the orbit panels the canonical path is flat at {canon:.3g} {unit}, *below* the originals' "
+                f"{orig:.3g} (where the other paths start and end), although {why}: on these orbit networks the "
+                "decoded ones are more confident where they are right.")
+    else:
+        text = (f"In the orbit panels the canonical path is flat at {canon:.3g} {unit}, above the originals' "
+                f"{orig:.3g} (where the other paths start and end): {why}; the gap is the decoder's "
+                "reconstruction error.")
+    return text, facts
