@@ -208,7 +208,7 @@ print("library == from scratch:", True)
 # %% tags=["nbval-ignore-output"]
 mats = {"$W_1$": W1, "$W_1' = M W_1$": W1s, "$W_2$": W2, "$W_2' = W_2 M^{-1}$": W2s}
 vmax = max(float(m.abs().max()) for m in mats.values())
-fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), gridspec_kw={"width_ratios": [2, 2, 5, 5]})
+fig, axes = plt.subplots(1, 4, figsize=(12, 2.8), gridspec_kw={"width_ratios": [2, 2, 5, 5], "wspace": 0.45})
 for i, (ax, (name, m)) in enumerate(zip(axes, mats.items())):
     im = ax.imshow(m.numpy(), cmap="coolwarm", vmin=-vmax, vmax=vmax)
     ax.set(title=name, xlabel="input neuron", ylabel="output neuron" if i in (0, 2) else "")
