@@ -71,5 +71,8 @@ def test_run_times_lead_with_the_measured_wait(tmp_path):
                                      "target_minutes": 20.0, "cpu_count": 2, "cpu": "AMD EPYC",
                                      "date": "2026-12-07T17:00:00+0000"}))
         first = run_times_markdown(q, r, bench).splitlines()[0]
-        assert f"took **{wall / 60:.0f} minutes** wall to wall on a 2-core AMD EPYC (2026-12-07" in first
+        assert f"took **{wall / 60:.0f} minutes** wall to wall on a 2-core AMD EPYC (2026-12-07, " in first
         assert first.endswith(f"the target is 20 minutes, {verdict}).")
+    busy = dict(json.loads(bench.read_text()), load_average_at_start=[1.3, 1.0, 0.8])
+    bench.write_text(json.dumps(busy))
+    assert "beside other work: load average 1.3 at the start" in run_times_markdown(q, r, bench)

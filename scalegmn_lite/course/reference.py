@@ -473,8 +473,11 @@ def run_times_markdown(quick: str | Path, reference: str | Path, measured: str |
     if measured is not None and Path(measured).is_file():
         b = json.loads(Path(measured).read_text())
         minutes, target = float(b["wall_seconds"]) / 60, float(b.get("target_minutes", 20))
+        load = (b.get("load_average_at_start") or [0.0])[0]
+        busy = (f", beside other work: load average {load:.1f} at the start, so a quiet machine is faster"
+                if load >= 0.5 else "")
         out.append(f"- **The wait**: `{b['command']}` on an empty cache took **{minutes:.0f} minutes** wall to wall "
-                   f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}, "
+                   f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}{busy}, "
                    f"`benchmarks/bench_reproduce.py`; the target is {target:.0f} minutes, "
                    f"{'met' if minutes <= target else 'missed'}).")
     for name, d in (("quick", Path(quick)), ("reference", Path(reference))):
