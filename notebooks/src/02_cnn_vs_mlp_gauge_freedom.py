@@ -309,8 +309,8 @@ for ax, data, xlab, title in [
                 ax.text(x_ + shift, 1e-17, "exactly 0", rotation=90, ha="center", va="bottom", fontsize=8)
     ax.axhline(torch.finfo(torch.float64).eps, color="gray", ls=":", lw=1, label="float64 round-off")
     ax.set_xticks(xx, xlab)
-    ax.set(yscale="log", ylim=(1e-18, 1e5), title=title)
-    ax.legend(fontsize=8, loc="upper center", ncol=3)
+    ax.set(yscale="log", ylim=(1e-18, 1e2), title=title)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)  # below the data
 axes[0].set_xlabel("conv1d layer (last: one output position, degenerate)")
 plt.tight_layout()
 plt.show()

@@ -592,8 +592,8 @@ plt.show()
 
 # %% [markdown]
 # How to read the figure: points below the dotted line ($10^{-10}$) are float64 rounding, i.e.
-# exact; points near $10^{-1}$-$10^{0}$ are real failures. "auto" reads each hidden layer's
-# symmetry from the network's spec, so it is exact on every network; "scale" is not invariant on
+# exact; points many orders of magnitude above it are real failures (not rounding). "auto" reads each
+# hidden layer's symmetry from the network's spec, so it is exact on every network; "scale" is not invariant on
 # sign-symmetric SIRENs, "sign" not on ReLU networks, and the permutation-only GMN baseline on
 # neither (it is still exact on permutations, which this plot does not separate). Non-symmetries
 # change the output:

@@ -139,7 +139,7 @@ def draw_scalegmn_layer(ax: plt.Axes | None = None, bidirectional: bool = True) 
     _box(ax, (10.0, 0.95), 2.5, 1.0, r"edge update  ($\sim q_t/q_s$)",
          r"$e_{st}' = e_{st} + (\Gamma_u e_{st}) \odot g_u$", EQUIVARIANT_COLOR)
     # arrows
-    _arrow(ax, (1.95, top), (2.45, top), "$x_s, e_{st}$")
+    _arrow(ax, (1.95, top), (2.45, top), "$x_s$,\n$e_{st}$")  # two lines: the gap between the boxes is narrow
     _arrow(ax, (1.95, bot), (2.45, bot), "all")
     _arrow(ax, (3.75, top - 0.6), (3.75, bot + 0.73), "$p_{st}$", offset=(0.3, -0.1))
     _arrow(ax, (5.05, top), (5.75, top), "$p_{st}$")
