@@ -31,6 +31,7 @@ import seaborn as sns
 import torch
 
 from scalegmn_lite.course.zoo_figures import (
+    OPTIMIZER_COLORS,
     draw_loss_curves,
     draw_one_step,
     draw_recipe_samples,
@@ -375,7 +376,8 @@ cz = study["cnn1d-hp-mnist1d"]
 long = pd.concat([pd.DataFrame({"epoch": e, "test accuracy": cz.metadata[f"test_acc@{e}"],
                                 "optimizer": cz.metadata["optimizer"]}) for e in cz.checkpoints])
 fig, ax = plt.subplots(figsize=(11, 3.6))
-sns.boxplot(data=long, x="epoch", y="test accuracy", hue="optimizer", ax=ax, fliersize=1)
+sns.boxplot(data=long, x="epoch", y="test accuracy", hue="optimizer", ax=ax, fliersize=1,
+            palette=OPTIMIZER_COLORS)  # the colours of the hyper-parameter figure above
 ax.axhline(0.1, color="gray", ls=":", lw=1, label="chance")
 sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title_fontsize=8, frameon=False)
 ax.set_title("cnn1d-hp-mnist1d: test accuracy per checkpoint (dotted: chance)")

@@ -17,9 +17,10 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 __all__ = [
+    "OPTIMIZER_COLORS",
     "draw_one_step",
     "draw_loss_curves",
     "recipe_ranges",
@@ -97,6 +98,10 @@ def draw_loss_curves(batched, loop, labels: Sequence[str] | None = None, ax=None
     return fig
 
 
+#: one colour per optimizer wherever the course shows the zoos' optimizers (notebook 03's figures)
+OPTIMIZER_COLORS = {"sgd": "#1f77b4", "adam": "#d62728"}
+
+
 # -------------------------------------------------------------------------------------- recipes
 def recipe_ranges(recipe, column: str) -> list[tuple[float, float]]:
     """The log-uniform ranges ``recipe`` draws ``column`` from: one ``(lo, hi)``, or for ``"lr"`` of a
@@ -127,7 +132,7 @@ def draw_recipe_samples(samples: Mapping[str, "object"], recipes: Mapping[str, "
     if len(axes) != len(columns):
         raise ValueError(f"{len(columns)} columns need {len(columns)} axes, got {len(axes)}")
     rng = np.random.default_rng(seed)
-    opt_colors = {"sgd": "#1f77b4", "adam": "#d62728"}
+    opt_colors = OPTIMIZER_COLORS
     for ax, col in zip(axes, columns):
         for row, name in enumerate(names):
             md = samples[name]
@@ -144,6 +149,10 @@ def draw_recipe_samples(samples: Mapping[str, "object"], recipes: Mapping[str, "
                        c=[opt_colors.get(o, "k") for o in opts])
         ax.set(xscale="log", xlabel=col.replace("_", " "), yticks=range(len(names)), ylim=(len(names) - 0.5, -0.5))
         ax.set_yticklabels(names)
+        lo, hi = ax.get_xlim()
+        if hi / lo < 30:  # less than ~1.5 decades: label 1-2-5 steps, not a single power of ten
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     drawn = {str(o) for md in samples.values() for o in (md["optimizer"] if "optimizer" in md else ["sgd"])}
     handles = [Patch(color="#cccccc", label="recipe range")] + [Patch(color=c, label=o) for o, c in opt_colors.items()

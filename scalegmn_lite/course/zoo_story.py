@@ -199,7 +199,7 @@ def draw_init_contrast(curves: Mapping[str, pd.DataFrame], freqs: Mapping[str, t
     vertical line at each step of ``stops`` (step -> what stops there; one legend entry) and the PSNR
     ceiling. Then one panel per init, each on its own scale: the first-layer frequencies of the INRs
     given (``freqs``: init -> (before, after), each ``[B, hidden, 2]``), before fitting (hollow) and
-    after (filled), joined by a line per neuron. Legends sit below the axes."""
+    after (filled), joined by a line per neuron, one marker shape per INR. Legends sit below the axes."""
     names = list(curves)
     if not names or set(names) != set(freqs):
         raise ValueError(f"curves and freqs must name the same inits, got {names} and {list(freqs)}")
@@ -238,9 +238,12 @@ def draw_init_contrast(curves: Mapping[str, pd.DataFrame], freqs: Mapping[str, t
             for j in range(before.shape[1]):
                 a.plot([before[b, j, 0], after[b, j, 0]], [before[b, j, 1], after[b, j, 1]], color=colors[n],
                        lw=0.6, alpha=0.5)
-        a.scatter(before[..., 0].ravel(), before[..., 1].ravel(), s=14, facecolors="none", edgecolors=colors[n],
-                  lw=0.8, label="before fitting")
-        a.scatter(after[..., 0].ravel(), after[..., 1].ravel(), s=10, color=colors[n], label="after fitting")
+        markers = "os^Dv<>"  # one marker per INR, so the INRs of one image can be told apart
+        for b in range(before.shape[0]):
+            m = markers[b % len(markers)]
+            a.scatter(before[b, :, 0], before[b, :, 1], s=16, marker=m, facecolors="none", edgecolors=colors[n],
+                      lw=0.8, label=f"INR {b + 1}, before fitting")
+            a.scatter(after[b, :, 0], after[b, :, 1], s=12, marker=m, color=colors[n], label=f"INR {b + 1}, after")
         lim = 1.1 * max(float(np.abs(before).max()), float(np.abs(after).max()), 1e-3)
         a.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"first layer, {n}",
               xlabel="cycles across the image (x)", ylabel="cycles across the image (y)")
