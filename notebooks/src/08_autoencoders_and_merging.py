@@ -650,7 +650,7 @@ print(f"the canonical and latent paths' rows {'print the same numbers' if rows_a
 # rendering's MSE to it below the picture).
 
 # %% tags=["nbval-ignore-output"]
-from scalegmn_lite.course.widgets import merge_endpoints, merge_path_grid, merge_path_widget, render_paths  # noqa: F401
+from scalegmn_lite.course.widgets import merge_endpoints, merge_path_grid, merge_path_widget, render_paths
 
 k = int(barriers(curves)["naive"].argmax())  # the pair where naive interpolation does worst
 path_ends = merge_endpoints(held[i0[k:k + 1]], held[i1[k:k + 1]], ae=ae, seed=SEED)
@@ -661,8 +661,12 @@ fig = merge_path_grid(paths, alphas=(0.0, 0.25, 0.5, 0.75, 1.0))
 plt.show()
 
 # %% [markdown]
-# In Jupyter, `merge_path_widget(paths)` (imported above) gives a slider over $\alpha$ for the same three
-# paths; run it in a cell of your own.
+# In Jupyter, the widget below gives a slider over $\alpha$ for the same three paths (it needs a live
+# kernel: the course website shows the figure above instead).
+
+# %% tags=["nbval-ignore-output", "remove-output", "widget"]
+merge_path_widget(paths)
+
 # %% [markdown]
 # ## 7. The CNN zoo
 #
