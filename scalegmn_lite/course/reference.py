@@ -424,7 +424,8 @@ HEADLINES = (
       ("operator-beats-memorization", "held-out accuracy after the operator minus the best copying control's"))),
     ("Does merging through the autoencoder's canonical gauge beat weight matching and the do-nothing "
      "controls?", "merging",
-     (("ae-barrier-below-weight-matching", "barrier of the canonical path (decode both networks, interpolate) minus weight matching's"),)),
+     (("ae-barrier-below-weight-matching",
+       "barrier of the canonical path (decode both networks, interpolate) minus weight matching's"),)),
 )
 
 
