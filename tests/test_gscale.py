@@ -25,10 +25,10 @@ def test_sweep_settings_span_several_gauge_dimensions():
         assert all(s.activation == "relu" and s.lam == 0 and set(s.kinds) == {"scalegmn-b", "gmn"} for s in settings)
         assert len(set(dims.values())) >= 3, dims
     dims = {s.name: gscale_dim(_spec(s)) for s in gscale_settings(True)}
-    assert dims == {"cnn1d-s-relu": 8, "mlp-w8-relu": 8, "mlp-twin-s-relu": 100, "mlp-w64-relu": 64,
-                    "mlp-relu": 32}
-    # full adds the 16+16 CNN (a second dim-32 point, left out of the reference budget)
-    assert {s.name: gscale_dim(_spec(s)) for s in gscale_settings(True, full=True)} == {**dims, "cnn1d-relu": 32}
+    assert dims == {"cnn1d-s-relu": 8, "mlp-w8-relu": 8, "mlp-twin-s-relu": 100, "mlp-relu": 32}
+    # full adds the 64-wide MLP and the 16+16 CNN (a second dim-32 point), left out of the reference budget
+    assert {s.name: gscale_dim(_spec(s)) for s in gscale_settings(True, full=True)} == {
+        **dims, "mlp-w64-relu": 64, "cnn1d-relu": 32}
     # the twin is the small CNN unrolled: the MLP's gauge dimension is the CNN's dim_mlp
     cnn = network_scaling_dims(_spec(gscale_settings()[0]))
     assert (cnn.dim_cnn, cnn.dim_mlp) == (8, 100)
