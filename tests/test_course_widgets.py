@@ -169,3 +169,19 @@ def test_merge_path_grid_and_widget():
     ui = merge_path_widget(r)
     ui.children[0].value = 0.25
     assert ui.last_index == 5
+
+
+def test_static_widgets_draw_their_default_state(monkeypatch):
+    """What the notebook build runs (course.widgets.STATIC_ENV): one figure, no ipywidgets object."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from scalegmn_lite import NetworkSpec, WeightSpace
+    from scalegmn_lite.course import widgets
+
+    monkeypatch.setenv(widgets.STATIC_ENV, "1")
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(plt.gcf()))
+    ws = WeightSpace.randn(NetworkSpec.from_text("mlp 1-4-4-1 relu"), 1, dtype=torch.float64,
+                           generator=torch.Generator().manual_seed(0))
+    assert widgets.neuron_scaling_widget(ws, layer=1, neuron=0) is None and len(shown) == 1

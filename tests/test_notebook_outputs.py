@@ -33,8 +33,7 @@ def problems(nb: dict) -> list[str]:
         if not src.strip():
             continue
         outputs = cell.get("outputs", [])
-        live_only = "widget" in cell.get("metadata", {}).get("tags", [])  # not executed by the build (nbval runs it)
-        if cell.get("execution_count") is None and not live_only:
+        if cell.get("execution_count") is None:
             found.append(f"cell {i}: never executed (no execution count)")
         for out in outputs:
             if out.get("output_type") == "error":
@@ -63,8 +62,6 @@ def test_detector_catches_each_problem():
                                 "text": " 42%|####  | 85/200 [00:05, 16.93it/s]"}]),
     ]}
     assert [p.split(":")[0] for p in problems(bad)] == ["cell 0", "cell 1", "cell 2", "cell 3"]
-    widget = dict(_code_cell("neuron_scaling_widget(net)", [], count=None), metadata={"tags": ["widget"]})
-    assert problems({"cells": [widget]}) == []  # live only: the build skips it, nbval runs it
 
 
 def test_there_are_notebooks():

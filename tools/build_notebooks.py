@@ -81,10 +81,6 @@ def synced(src: Path) -> nbformat.NotebookNode:
     return nb
 
 
-#: the tag of cells that display an interactive widget (not executed by the build, see :func:`execute`)
-WIDGET_TAG = "widget"
-
-
 def execute(nb: nbformat.NotebookNode, timeout: int) -> None:
     from nbclient import NotebookClient
 
@@ -92,12 +88,12 @@ def execute(nb: nbformat.NotebookNode, timeout: int) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    # Cells tagged "widget" are not executed here: a widget needs a live kernel (the committed notebook and
-    # the site show the static figure next to it), and nbclient can block forever on an ipywidgets
-    # `interactive` cell (jupyter/nbclient#312: the kernel finishes, the client never returns; seen on
-    # notebooks 01 and 08). nbval still executes them live in CI (tests/test_course_widgets.py tests the widgets).
+    # Widgets draw their default state as a static figure here (course.widgets.STATIC_ENV): nbclient can block
+    # forever on an ipywidgets `interactive` cell (jupyter/nbclient#312: the kernel finishes, the client never
+    # returns; seen on notebooks 01 and 08). A live kernel (Jupyter, nbval in CI) shows the real widget.
+    os.environ["SCALEGMN_LITE_STATIC_WIDGETS"] = "1"
     NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
-                   skip_cells_with_tag=WIDGET_TAG, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     nb.metadata.pop("widgets", None)
 
 

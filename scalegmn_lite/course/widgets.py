@@ -73,6 +73,17 @@ def plot_merge_curves(ax, curves: Mapping[str, Sequence[float]], alphas: Sequenc
     return ax
 
 
+#: set by ``tools/build_notebooks.py``: widgets draw their default state as a static figure instead (nbclient
+#: can block forever on an ipywidgets ``interactive`` cell, jupyter/nbclient#312); a live kernel never sets it
+STATIC_ENV = "SCALEGMN_LITE_STATIC_WIDGETS"
+
+
+def _static() -> bool:
+    import os
+
+    return os.environ.get(STATIC_ENV) == "1"
+
+
 def _ipywidgets():
     try:
         import ipywidgets
@@ -226,6 +237,9 @@ def neuron_scaling_widget(ws: WeightSpace, layer: int = 1, neuron: int = 0):
         plt.show()
         plt.close(fig)
 
+    if _static():  # the committed notebook: the default state, drawn once
+        show(1.0, neuron, False)
+        return None
     ui = W.interactive(
         show,
         q=W.FloatLogSlider(value=1.0, base=2, min=-3, max=3, step=0.05, description="q"),
@@ -374,6 +388,9 @@ def merge_path_widget(r: PathRenderings):
         plt.show()
         plt.close(fig)
 
+    if _static():  # the committed notebook: the default state, drawn once
+        show(0.5)
+        return None
     ui = W.interactive(show, alpha=W.FloatSlider(value=0.5, min=float(r.alphas.min()), max=float(r.alphas.max()),
                                                  step=step, description="alpha"))
     state["ui"] = ui
