@@ -49,6 +49,7 @@ __all__ = [
     "OUTPUT",
     "SYM_NONE",
     "SYM_CODES",
+    "SYM_NONZERO",
     "GraphLayout",
     "layout",
     "to_graph",
@@ -61,6 +62,9 @@ INPUT, HIDDEN, OUTPUT = 0, 1, 2
 SYM_NONE = 0
 #: symmetry code of hidden vertices, by their layer's :class:`Symmetry`
 SYM_CODES = {Symmetry.POSITIVE_SCALE: 1, Symmetry.SIGN: 2, Symmetry.PERMUTATION: 3}
+#: symmetry code of vertices scaled by any ``q != 0`` (the inputs of BatchNorm/LayerNorm in block graphs,
+#: :mod:`scalegmn_lite.nn.block_graphs`); chain graphs never use it
+SYM_NONZERO = 4
 
 
 class GraphLayout:
@@ -221,11 +225,11 @@ def _to_graph_collate(items: list[WeightSpace], K: int, device, dtype) -> Batch:
 
 
 def _groups(batch: Batch) -> list[tuple[NetworkSpec, int]]:
-    """Consecutive runs of graphs with the same ``group`` -> ``[(spec, count), ...]``."""
+    """Consecutive runs of graphs with the same ``group`` -> ``[(spec, count), ...]`` (any spec type)."""
     specs, groups = batch.spec, batch.group
     if isinstance(groups, torch.Tensor):
         groups = groups.tolist()
-    if isinstance(specs, NetworkSpec):  # a batch of one graph
+    if not isinstance(specs, (list, tuple)):  # a batch of one graph
         specs = [specs]
     runs: list[list] = []
     for s, g in zip(specs, groups):

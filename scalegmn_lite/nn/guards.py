@@ -68,7 +68,8 @@ def check_mode(mode: str, inp: WeightSpace | Sequence[WeightSpace] | Batch, what
         wrong = hidden & (inp.sym != SYM_CODES[want])
         if bool(wrong.any()):
             codes = {v: k for k, v in SYM_CODES.items()}
-            found = sorted({str(codes[int(c)]) for c in inp.sym[wrong].unique().tolist()})
+            found = sorted({str(codes.get(int(c), "nonzero scaling (norm input)"))
+                            for c in inp.sym[wrong].unique().tolist()})
             raise ValueError(f"{what}: mode={mode!r} assumes {want.value} symmetry in every hidden layer, but "
                              "the batch "
                              f"has hidden layers with {found} symmetry; use mode='auto' (each layer's own symmetry), "

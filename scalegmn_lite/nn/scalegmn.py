@@ -28,6 +28,10 @@ Heads: ``"invariant"`` (a vector per network: mean/sum pooling of ``phi_r(view(x
 vertex type, the input/output vertices with their plain view, then an MLP) or ``"equivariant"``
 (per-vertex and per-edge ScaleEq outputs that transform like biases and weights, mapped back to
 weight spaces; :meth:`ScaleGMN.update` applies ``theta' = theta + s_l * Delta_l``).
+
+Block networks (residual blocks, BatchNorm, LayerNorm: :class:`~scalegmn_lite.weightspace.BlockWeights`) are
+accepted too: they become graphs by :mod:`.block_graphs` and always run on the graph path
+(:mod:`.block_scalegmn`); outputs are ``[num_networks, out_dim]`` or ``BlockWeights`` updates.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from torch_geometric.utils import scatter
 
 from ..weightspace.spec import NetworkSpec, Symmetry
 from ..weightspace.weights import WeightSpace
-from .graphs import HIDDEN, INPUT, SYM_CODES, graph_to_weights, layout, to_graph
+from .block_scalegmn import is_block_input, scalegmn_on_blocks, update_blocks
+from .graphs import HIDDEN, INPUT, SYM_CODES, SYM_NONZERO, graph_to_weights, layout, to_graph
 from .guards import check_mode, check_output, check_weights
 from .layers import (
     SIGN_VIEWS,
@@ -181,8 +186,8 @@ def vertex_view_kinds(batch: Batch, mode: str) -> torch.Tensor:
         kind = torch.full_like(batch.sym, VIEW_SIGN)
     elif mode == "permutation":
         kind = torch.full_like(batch.sym, VIEW_FREE)
-    else:  # auto: SYM_CODES 1 positive, 2 sign, 3 permutation
-        table = torch.tensor([VIEW_FREE, VIEW_POSITIVE, VIEW_SIGN, VIEW_FREE], device=batch.sym.device)
+    else:  # auto: SYM_CODES 1 positive, 2 sign, 3 permutation; SYM_NONZERO 4 (block graphs' norm inputs)
+        table = torch.tensor([VIEW_FREE, VIEW_POSITIVE, VIEW_SIGN, VIEW_FREE, VIEW_NONZERO], device=batch.sym.device)
         kind = table[batch.sym]
     return torch.where(hidden, kind, torch.full_like(kind, VIEW_FREE))
 
@@ -190,8 +195,9 @@ def vertex_view_kinds(batch: Batch, mode: str) -> torch.Tensor:
 def edge_view_kinds(vertex_kinds: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
     """``[E]`` view kind of every edge (group of ``q_t / q_s``) from its endpoints' kinds."""
     a, b = vertex_kinds[edge_index[0]], vertex_kinds[edge_index[1]]
-    pos = (a == VIEW_POSITIVE) | (b == VIEW_POSITIVE)
-    sign = (a == VIEW_SIGN) | (b == VIEW_SIGN)
+    nonzero = (a == VIEW_NONZERO) | (b == VIEW_NONZERO)
+    pos = (a == VIEW_POSITIVE) | (b == VIEW_POSITIVE) | nonzero
+    sign = (a == VIEW_SIGN) | (b == VIEW_SIGN) | nonzero
     kind = torch.full_like(a, VIEW_FREE)
     kind = torch.where(pos, torch.full_like(a, VIEW_POSITIVE), kind)
     kind = torch.where(sign, torch.full_like(a, VIEW_SIGN), kind)
@@ -225,7 +231,9 @@ class ScaleGMN(nn.Module):
     * invariant head: ``model(ws) -> [num_networks, out_dim]``;
     * equivariant head: ``model(ws) -> WeightSpace`` of updates ``Delta`` (a list for a list, a
       ``(node_out [V, 1], edge_out [E, K])`` pair for a graph batch); ``model.update(ws)`` returns
-      ``theta + s_l * Delta``.
+      ``theta + s_l * Delta``;
+    * block networks (:class:`~scalegmn_lite.weightspace.BlockWeights`, or lists): the same, with
+      ``BlockWeights`` updates (:mod:`.block_scalegmn`).
     """
 
     def __init__(self, config: ScaleGMNConfig | None = None, **overrides) -> None:
@@ -293,7 +301,8 @@ class ScaleGMN(nn.Module):
         rms = torch.where(cnt > 0, rms, torch.ones_like(rms))
         if safe_only:
             s, t = batch.edge_index
-            ok = ((batch.sym[s] != POSITIVE_CODE) & (batch.sym[t] != POSITIVE_CODE)).to(e0.dtype)
+            scaled = (batch.sym == POSITIVE_CODE) | (batch.sym == SYM_NONZERO)
+            ok = (~scaled[s] & ~scaled[t]).to(e0.dtype)
             ok_key = scatter(ok, key_e, 0, dim_size=size, reduce="min")
             rms = torch.where(ok_key > 0, rms, torch.ones_like(rms))
         key_v = batch.batch * n_key + batch.layer
@@ -327,6 +336,11 @@ class ScaleGMN(nn.Module):
         if path == "graph":
             return None
         specs = [batch.spec] if isinstance(batch.spec, NetworkSpec) else list(batch.spec)
+        if not all(isinstance(s, NetworkSpec) for s in specs):  # block graphs: skip edges, no layer-wise blocks
+            if path == "dense":
+                raise ValueError("path='dense' runs chain networks only; block networks (residual blocks, norms) "
+                                 "have shortcut and norm edges between non-consecutive layers: use path='auto'")
+            return None
         first = specs[0]
         same = all(s is first or s == first for s in specs)
         lay = layout(first) if same else None
@@ -346,7 +360,8 @@ class ScaleGMN(nn.Module):
         vk = vertex_view_kinds(batch, self.config.mode)
         spec = self._dense_spec(batch)
         if spec is None:
-            return GraphTopology(vk, edge_view_kinds(vk, batch.edge_index), batch.edge_index)
+            return GraphTopology(vk, edge_view_kinds(vk, batch.edge_index), batch.edge_index,
+                                 getattr(batch, "vpool", None))
         lay = layout(spec)
         layer_kinds = vk[torch.tensor(lay.offsets[:-1], device=vk.device)].tolist()
         return DenseTopology(batch.num_graphs, spec.widths, layer_kinds, vk)
@@ -420,6 +435,8 @@ class ScaleGMN(nn.Module):
         return to_graph(items, kernel_dim=self.config.max_kernel, device=p.device, dtype=p.dtype)
 
     def forward(self, inp):
+        if is_block_input(inp):  # BlockWeights: graphs of .block_graphs, then the Batch path below
+            return scalegmn_on_blocks(self, inp)
         check_weights(inp, "ScaleGMN input")  # NaN/inf or meta weights raise, naming the networks
         if self.config.check_mode:
             check_mode(self.config.mode, inp)
@@ -436,6 +453,8 @@ class ScaleGMN(nn.Module):
         """``theta' = theta + s_l * Delta_l`` (equivariant head); same container type as ``inp``."""
         if self.config.head != "equivariant":
             raise ValueError("update() needs a model with head='equivariant'")
+        if is_block_input(inp):
+            return update_blocks(self, inp)
         items = [inp] if isinstance(inp, WeightSpace) else list(inp)
         check_weights(items, "ScaleGMN.update input")  # before moving: meta tensors cannot be copied
         p = next(self.parameters())

@@ -73,6 +73,11 @@ import numpy as np
 import sympy as sp
 import torch
 
+from ..weightspace.block_gauge import BlockGauge
+from ..weightspace.block_parts import ResidualBlock, batchnorm, layernorm
+from ..weightspace.block_weights import BlockWeights
+from ..weightspace.blocks import BlockNetworkSpec
+from ..weightspace.layer import LayerSpec
 from .activations import ReLU
 from .mlp import GaugeCheck, gauge_matrices, numeric_difference
 
@@ -228,6 +233,15 @@ class ResidualSizes:
         stream = [f"s{t}_{k}" for t in range(self.n_blocks + 1) for k in range(self.d_s)]
         return stream + [f"h{i}_{j}" for i, h in enumerate(self.hidden, start=1) for j in range(h)]
 
+    def block_spec(self) -> BlockNetworkSpec:
+        """The same network as a :class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec` (text
+        ``mlp d_in-d_s:identity-[h_1-d_s]:identity-...-d_out relu``, ``:relu`` after the additions if ``post_relu``)."""
+        post = "relu" if self.post_relu else None
+        blocks = [ResidualBlock((LayerSpec("linear", self.d_s, h, activation="relu"), LayerSpec("linear", h, self.d_s)),
+                                activation=post) for h in self.hidden]
+        return BlockNetworkSpec((LayerSpec("linear", self.d_in, self.d_s), *blocks,
+                                 LayerSpec("linear", self.d_s, self.d_out)))
+
     def to_text(self) -> str:
         post = " post-relu" if self.post_relu else ""
         return f"residual {self.d_in}->{self.d_s} blocks {list(self.hidden)} ->{self.d_out}{post}"
@@ -335,7 +349,8 @@ def apply_residual_gauge(sizes: ResidualSizes, weights: Sequence[Tensor], biases
                          gauge: ResidualGauge) -> tuple[list[Tensor], list[Tensor]]:
     """``E -> M_0 E``, ``W1_i -> M_i W1_i M_{i-1}^{-1}``, ``W2_i -> M_{s,i} W2_i M_i^{-1}``, ``b2_i -> M_{s,i} b2_i``,
     ``H -> H M_{s,n}^{-1}`` (``M = Q P``, ``(M y)[k] = q[k] y[p[k]]``; stream depth ``t`` uses
-    ``gauge.stream_*[t]``). The shortcut keeps weight 1, so only a shared stream element is a symmetry."""
+    ``gauge.stream_*[t]``). The shortcut keeps weight 1, so only a shared stream element is a symmetry. Computed by
+    :class:`~scalegmn_lite.weightspace.block_gauge.BlockGauge` on :meth:`ResidualSizes.block_spec` (split streams)."""
     check_residual_params(sizes, weights, biases)
     n, ds = sizes.n_blocks, sizes.d_s
     if len(gauge.stream_perms) != n + 1 or len(gauge.stream_scales) != n + 1 or len(gauge.inner_perms) != n \
@@ -349,17 +364,20 @@ def apply_residual_gauge(sizes: ResidualSizes, weights: Sequence[Tensor], biases
           enumerate(zip(gauge.inner_perms, sizes.hidden))]
     is_ = [_positive(s, h, f"inner scale of block {i + 1}", w0) for i, (s, h) in
            enumerate(zip(gauge.inner_scales, sizes.hidden))]
-    ws = [ss[0][:, None] * weights[0][sp_[0]]]
-    bs = [ss[0] * biases[0][sp_[0]]]
+    # the action of weightspace.block_gauge on the plain twin's sites (one site per stream depth)
+    pairs = {"0": (sp_[0], ss[0])}
     for i in range(n):
-        w1, b1, w2, b2 = weights[1 + 2 * i], biases[1 + 2 * i], weights[2 + 2 * i], biases[2 + 2 * i]
-        ws.append(is_[i][:, None] * w1[ip[i]][:, sp_[i]] / ss[i][None, :])
-        bs.append(is_[i] * b1[ip[i]])
-        ws.append(ss[i + 1][:, None] * w2[sp_[i + 1]][:, ip[i]] / is_[i][None, :])
-        bs.append(ss[i + 1] * b2[sp_[i + 1]])
-    ws.append(weights[-1][:, sp_[n]] / ss[n][None, :])
-    bs.append(biases[-1].clone())
-    return ws, bs
+        pairs[f"{i + 1}"] = (sp_[i + 1], ss[i + 1])
+        pairs[f"{i + 1}.branch.0"] = (ip[i], is_[i])
+    spec = sizes.block_spec()
+    sites = spec.gauge_plan(split_streams=True).sites
+    ident = [(torch.arange(site.width, device=w0.device), torch.ones(site.width, dtype=w0.dtype, device=w0.device))
+             for site in sites]
+    perms, scales = zip(*[pairs.get(site.label, fixed) for site, fixed in zip(sites, ident)])
+    bw = BlockWeights(spec, [t[None] for pair in zip(weights, biases) for t in pair])
+    out = BlockGauge(spec, [p[None] for p in perms], [q[None] for q in scales], split_streams=True)
+    params = [t[0] for t in out.apply(bw, strict=False).params]
+    return params[0::2], params[1::2]
 
 
 def flip_inner_sign(sizes: ResidualSizes, weights: Sequence[Tensor], biases: Sequence[Tensor], block: int,
@@ -610,37 +628,6 @@ def random_norm_net(kind: str, d_in: int, width: int, d_out: int, generator: tor
     head_w, head_b = g(d_out, width) / width ** 0.5, 0.1 * g(d_out)
     to = lambda t: None if t is None else t.to(device)
     return NormNet(kind, to(w), to(b), to(gamma), to(beta), to(head_w), to(head_b), to(mean), to(var))
-
-
-def _eps(eps, like: Tensor) -> Tensor:
-    e = torch.as_tensor(eps, dtype=like.dtype, device=like.device)
-    if bool((e < 0).any()):
-        raise ValueError(f"eps must be >= 0, got {e.tolist()}")
-    return e
-
-
-def batchnorm(z: Tensor, mean: Tensor, var: Tensor, gamma: Tensor, beta: Tensor, eps: float | Tensor = 0.0) -> Tensor:
-    """Eval-mode BatchNorm1d ``gamma (z - mean) / sqrt(var + eps) + beta`` (``z [batch, C]``; ``eps`` a float or a
-    per-channel ``[C]`` tensor)."""
-    e = _eps(eps, z)
-    denom = var + e
-    if bool((denom <= 0).any()):
-        bad = torch.nonzero(denom <= 0).reshape(-1).tolist()
-        raise ValueError(f"running_var + eps must be > 0, but it is 0 at channels {bad}; a dead channel has zero "
-                         "variance: pass eps > 0 (then the pre-norm scaling is only approximate, see "
-                         "eps_invariance_error) or drop the channel")
-    return gamma * (z - mean) / torch.sqrt(denom) + beta
-
-
-def layernorm(z: Tensor, gamma: Tensor, beta: Tensor, eps: float = 0.0) -> Tensor:
-    """LayerNorm over the last axis (biased variance, as ``torch.nn.functional.layer_norm``)."""
-    e = _eps(eps, z)
-    c = z - z.mean(-1, keepdim=True)
-    denom = (c * c).mean(-1, keepdim=True) + e
-    if bool((denom <= 0).any()):
-        raise ValueError("a sample has all features equal (zero variance) and eps = 0: layernorm is 0/0 there; "
-                         "pass eps > 0 or other inputs")
-    return gamma * c / torch.sqrt(denom) + beta
 
 
 def norm_forward(net: NormNet, x: Tensor, eps: float | Tensor = 0.0) -> Tensor:

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+from .block_text import is_block_text
 from .layer import (  # noqa: F401  (DEFAULT_ACTIVATION_PARAM is re-exported)
     ACTIVATIONS,
     DEFAULT_ACTIVATION_PARAM,
@@ -256,6 +257,9 @@ class NetworkSpec:
         per hidden layer, ``name=X`` for a parameter), ``a=X`` activation parameter, ``out=NAME``
         output activation, ``AxB...`` input shape.
         """
+        if is_block_text(text):
+            raise SpecError(f"{text!r} describes residual blocks or norm layers: parse it with "
+                            "scalegmn_lite.weightspace.blocks.BlockNetworkSpec.from_text (or parse_network)")
         layers, shape = parse_spec(text)
         return cls(tuple(layers), shape)
 

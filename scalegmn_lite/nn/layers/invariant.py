@@ -19,6 +19,13 @@ model carries no parameter that only some kinds would train. The row scale facto
 ``log1p(n)/n``) is invariant under the row's group, so it commutes with ``W``: the projection may be
 computed before scaling (per vertex, then broadcast to edges), which the layers exploit.
 
+*Pooled rows* (block networks, :mod:`scalegmn_lite.nn.block_graphs`): the inputs of a LayerNorm share one
+scalar ``c != 0`` (not one per neuron). Rows given a pool id (``Kinds(kinds, pool)``) take ``n`` as the norm over
+every row of their pool (``||(z_r)_r in pool||``, scaling by ``|c|`` only) and are symmetrised jointly,
+``rho(u + ubar) + rho(-u - ubar)`` with ``ubar`` the pool's mean of ``u`` (even under the common sign, not under
+one row's). Their views are thus invariant to the common ``c`` and *not* to a per-row scaling, which is no symmetry.
+``pool=None`` (every chain graph) leaves every view as in the table.
+
 Guard: ``z / max(n, eps)`` equals ``z / n`` (exactly invariant) wherever ``n >= eps``; below it is
 the linear map ``z / eps`` (finite values and gradients). Norms are computed with the max-abs factor
 pulled out (:func:`safe_norm`), so views are finite for every finite input, also where ``n^2``
@@ -32,6 +39,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch_geometric.utils import scatter
 
 __all__ = [
     "VIEW_FREE",
@@ -82,10 +90,18 @@ class Kinds:
     ``single`` is the kind when all rows share it (no masks needed), else ``None`` and the ``[N, 1]``
     bool masks ``scaled`` (positive or nonzero kind) and ``signed`` (sign or nonzero kind) select
     each row's view.
+
+    ``pool`` (optional ``[N]`` long, ``-1`` for ordinary rows): rows with the same id ``>= 0`` share one
+    scaling (a LayerNorm's inputs; see the module docstring); ``None`` when no row is pooled.
     """
 
-    def __init__(self, kinds: torch.Tensor | int) -> None:
+    def __init__(self, kinds: torch.Tensor | int, pool: torch.Tensor | None = None) -> None:
         self.scaled = self.signed = None
+        self.pool = self.pooled = None
+        if pool is not None and bool((pool >= 0).any()):
+            self.pool, self.pooled = pool, (pool >= 0).unsqueeze(-1)
+            self._size = int(pool.max()) + 2  # the last slot collects the unpooled rows
+            self._slot = torch.where(pool >= 0, pool, torch.full_like(pool, self._size - 1))
         if isinstance(kinds, int):
             self.kinds, self.single = None, kinds
             return
@@ -97,10 +113,25 @@ class Kinds:
             self.signed = ((kinds == VIEW_SIGN) | (kinds == VIEW_NONZERO)).unsqueeze(-1)
 
     def select(self, rows: torch.Tensor) -> "Kinds":
-        """The kinds of ``rows`` (e.g. the receiving vertex of every edge)."""
+        """The kinds (and pool ids) of ``rows`` (e.g. the receiving vertex of every edge)."""
+        pool = None if self.pool is None else self.pool[rows]
         if self.single is not None:
-            return Kinds(self.single)
-        return Kinds(self.kinds[rows])
+            return Kinds(self.single, pool)
+        return Kinds(self.kinds[rows], pool)
+
+    def pooled_norm(self, n: torch.Tensor) -> torch.Tensor:
+        """``n [N, 1]`` with every pooled row's entry replaced by ``sqrt(sum n^2)`` over its pool (the max-abs
+        factor pulled out, as in :func:`safe_norm`)."""
+        a = scatter(n.detach(), self._slot, 0, dim_size=self._size, reduce="max")
+        a = torch.where(a > 0, a, torch.ones_like(a))[self._slot]
+        total = scatter((n / a) ** 2, self._slot, 0, dim_size=self._size, reduce="sum")[self._slot]
+        return torch.where(self.pooled, a * torch.sqrt(total), n)
+
+    def pool_mean(self, u: torch.Tensor) -> torch.Tensor:
+        """``u [N, k]`` plus, on pooled rows, the mean of ``u`` over the row's pool (odd under the pool's common
+        sign, so :func:`symmetrize` of it is invariant to that sign only)."""
+        mean = scatter(u, self._slot, 0, dim_size=self._size, reduce="mean")[self._slot]
+        return torch.where(self.pooled, u + mean, u)
 
 
 #: former name of :class:`Kinds`
@@ -115,6 +146,8 @@ def view_scale(n: torch.Tensor, kinds: Kinds | int, eps: float) -> torch.Tensor:
     """Invariant per-row factor: ``1 / max(n, eps)`` for scaled kinds, ``log1p(n) / n`` otherwise
     (``n`` from :func:`safe_norm`, never ``0``)."""
     kinds = _as_kinds(kinds)
+    if kinds.pool is not None:
+        n = kinds.pooled_norm(n)
     if kinds.single is not None:
         if kinds.single in (VIEW_POSITIVE, VIEW_NONZERO):
             return 1.0 / n.clamp(min=eps)
@@ -127,8 +160,11 @@ def _even(u: torch.Tensor, sign_view: str) -> torch.Tensor:
 
 
 def symmetrize(u: torch.Tensor, kinds: Kinds | int, sign_view: str = "symmetrize") -> torch.Tensor:
-    """``rho(u) + rho(-u)`` (even in ``u``) on rows of a signed kind, ``u`` elsewhere."""
+    """``rho(u) + rho(-u)`` (even in ``u``) on rows of a signed kind, ``u`` elsewhere (pooled rows: of
+    ``u`` plus their pool's mean)."""
     kinds = _as_kinds(kinds)
+    if kinds.pool is not None:
+        u = kinds.pool_mean(u)
     if kinds.single is not None:
         return _even(u, sign_view) if kinds.single in (VIEW_SIGN, VIEW_NONZERO) else u
     return torch.where(kinds.signed, _even(u, sign_view), u)

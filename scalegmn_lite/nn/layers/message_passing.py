@@ -18,7 +18,10 @@ element ``x_t -> q_t x_t`` (hidden vertex; ``q = 1`` at inputs/outputs) and
 symmetrised for sign groups.) *Equivariance*: ``p_st -> (q_t/q_s) q_s p_st = q_t p_st`` since
 ``Gamma_e, Gamma_v`` are linear; ``[x_t, p_st]`` scales jointly by ``q_t`` so its view is invariant,
 as are the views of ``e_st`` and ``x_s``; every gain is invariant, hence ``M_t, Mb_s, e_st'`` scale
-like ``q_t, q_s, q_t/q_s``. Permutations only relabel. No reciprocal of a weight occurs (the
+like ``q_t, q_s, q_t/q_s``. Permutations only relabel. *Pooled vertices* (the inputs of a LayerNorm in a block
+graph, one common ``c`` per pool; :class:`~.invariant.Kinds`) receive and update like any vertex (``x_t -> c x_t``)
+but send ``Gamma_v x_s / ||x_pool||``, which scales by ``sign(c)``: their outgoing edges (``gamma`` of the norm)
+transform as ``q_t sign(c)``, so ``p_st`` still scales like ``q_t``. No reciprocal of a weight occurs (the
 published code's ``1/W`` is infinite at zero and padded weights); the magnitude of ``e_st``
 relative to ``x_t`` still reaches ``s`` through the joint view. Costs per edge: ``Gamma_v x``,
 ``W_a x``, ``W_d x`` are computed per vertex and broadcast; per edge there are the projections of
@@ -109,10 +112,12 @@ class GraphTopology:
 
     Args:
         vertex_kinds: ``[V]`` view kind per vertex; edge_kinds: ``[E]``; edge_index: ``[2, E]``.
+        pool: optional ``[V]`` pool ids (``-1``: none) of vertices sharing one scaling (:class:`Kinds`).
     """
 
-    def __init__(self, vertex_kinds: torch.Tensor, edge_kinds: torch.Tensor, edge_index: torch.Tensor) -> None:
-        self.vertex = Kinds(vertex_kinds)
+    def __init__(self, vertex_kinds: torch.Tensor, edge_kinds: torch.Tensor, edge_index: torch.Tensor,
+                 pool: torch.Tensor | None = None) -> None:
+        self.vertex = Kinds(vertex_kinds, pool)
         self.edge = Kinds(edge_kinds)
         self.blocks = [_GraphBlock(edge_index, vertex_kinds.shape[0], self.vertex, self.edge)]
 
@@ -251,6 +256,8 @@ class ScaleGMNLayer(nn.Module):
         d, h = self.d, self.h
         gv, ax, dx = self.vertex_proj(x).split([d, h, h], -1)
         n_x = safe_norm(x)
+        if topo.vertex.pool is not None:  # pooled senders (LayerNorm inputs) send Gamma_v x_s / ||x_pool||
+            gv = torch.where(topo.vertex.pooled, gv / topo.vertex.pooled_norm(n_x).clamp(min=self.eps), gv)
         fs = self._view(dx, n_x, topo.vertex)  # view of the sender, per vertex
         m_sums, b_sums, new_edges = [], [], []
         for blk, e in zip(topo.blocks, edges):
