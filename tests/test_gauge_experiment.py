@@ -9,7 +9,12 @@ from scalegmn_lite.experiments.gauge import random_specs
 from scalegmn_lite.weightspace.spec import ACTIVATIONS
 
 REQUIRED = {"relu-positive-scaling", "tanh-sign-flips", "sigmoid-permutation-only",
-            "gauge-preserves-function", "cnn-gauge-strictly-smaller"}
+            "gauge-preserves-function", "cnn-gauge-strictly-smaller",
+            # block networks (experiments.gauge_blocks)
+            "residual-gauge-smaller-than-plain", "batchnorm-free-scaling", "layernorm-single-scalar",
+            "residual-scalegmn-exact", "norm-affine-construction-not-equivariant",
+            "plain-twin-graph-blind-to-shortcut", "layernorm-per-vertex-over-invariant",
+            "shortcut-edge-of-one-is-consistent"}
 
 
 def test_gauge_experiment_quick(tmp_path):
@@ -21,6 +26,7 @@ def test_gauge_experiment_quick(tmp_path):
     for c in data["claims"]:
         assert set(c) >= {"id", "statement", "measured", "target", "holds"}
         assert c["holds"] is True, c
+        assert c["kind"] == "check", c  # every gauge claim is exact: counted among the checks, not the findings
     dims = {tuple(x[:1]): x[1:] for x in next(c for c in data["claims"]
                                                   if c["id"] == "cnn-gauge-strictly-smaller")["measured"]}
     assert dims[("conv1d 1-1-1/2 k2 relu 1x4",)] == [2, 5]

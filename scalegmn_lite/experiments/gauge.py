@@ -9,6 +9,12 @@ Claims:
         (uncoupled permutations, mismatched and wrong scalings): the check above is not vacuous.
     ``cnn-gauge-strictly-smaller``: ``(size, dim G_scale(CNN), dim G_scale(MLP))`` per size; holds
         when every non-degenerate size is strictly smaller.
+    Block networks (:mod:`.gauge_blocks`): ``residual-gauge-smaller-than-plain``, ``batchnorm-free-scaling``,
+        ``layernorm-single-scalar``, ``residual-scalegmn-exact``, the ablations
+        ``norm-affine-construction-not-equivariant``, ``plain-twin-graph-blind-to-shortcut``,
+        ``layernorm-per-vertex-over-invariant`` and ``shortcut-edge-of-one-is-consistent``.
+
+Every claim is a check (``kind="check"``): exact by derivation or construction when the code is right.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from ..weightspace.gauge import GaugeElement, sample_non_symmetry
 from ..weightspace.spec import ACTIVATIONS, NetworkSpec, Symmetry, symmetry_of
 from ..weightspace.weights import WeightSpace, batched_forward
 from . import RunContext, experiment
+from .gauge_blocks import block_claims
 
 __all__ = ["run", "random_specs", "CNN_SIZES_QUICK", "CNN_SIZES_FULL"]
 
@@ -183,6 +190,10 @@ def run(ctx: RunContext) -> dict:
                         "sizes, for every non-degenerate size (equal when one position per hidden layer; "
                         "confirmed by the closed forms and on torch convs); [size, dim_cnn, dim_mlp]",
                         measured, holds=holds, target="dim_cnn < dim_mlp unless one position per hidden layer"))
+
+    # (d) block networks: residual streams, BatchNorm, LayerNorm, and ScaleGMN on their graphs
+    blocks, block_seconds = block_claims(ctx.reference, ctx.seed, device)
+    claims += blocks
     return {
         "claims": claims,
         "derived_scalings": sets,
@@ -194,4 +205,5 @@ def run(ctx: RunContext) -> dict:
                      for d in dims],
         "cnn_dims_closed_form": closed_form_ok,
         "conv_scaling_numeric": numeric,
+        "block_claims_seconds": block_seconds,
     }
