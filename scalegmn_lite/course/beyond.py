@@ -47,6 +47,7 @@ from ..symbolic.residual import (
     sample_residual_gauge,
 )
 from ..weightspace.blocks import BlockNetworkSpec
+from .diagrams import _canvas
 from .feedback import Feedback, require, run_check
 
 __all__ = ["draw_residual_block", "plot_residual_functions", "plot_dim_counts", "plot_function_changes",
@@ -86,13 +87,7 @@ def draw_residual_block(ax: Axes | None = None, *, d_s: int = 3, hidden: int = 4
     if not (1 <= d_s <= 5 and 1 <= hidden <= 5):
         raise ValueError(f"draw_residual_block draws 1 to 5 stream and inner units, got d_s={d_s}, hidden={hidden}")
     width, height = 10.0, 4.4
-    if ax is None:
-        fig = plt.figure(figsize=(width, height))
-        ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
+    _, ax = _canvas(ax, width, height)
     xl, xm, xr, rad = 1.7, 5.0, 8.3, 0.19
     ys = [3.45 - 0.5 * k for k in range(d_s)]
     yh = [2.0 - 1.3 * j / max(hidden - 1, 1) for j in range(hidden)] if hidden > 1 else [1.25]
