@@ -4,6 +4,7 @@ its exact symmetries (issue 11)."""
 
 from __future__ import annotations
 
+import copy
 import random
 
 import numpy as np
@@ -101,6 +102,21 @@ def test_bad_text_is_a_clear_error(text, match):
 
 
 # ---------------------------------------------------------------------------------- torch.nn and forward
+def _rounding_sensitivity(module: torch.nn.Module, x: torch.Tensor, trials: int = 3) -> float:
+    """Largest output change of ``module`` (float64) when every parameter is multiplied by
+    ``1 + 2^-52 z`` (``z`` standard normal): how much float64 rounding alone can move its outputs."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        ref = module(x)
+        worst = 0.0
+        for _ in range(trials):
+            moved = copy.deepcopy(module)
+            for prm in moved.parameters():
+                prm.mul_(1 + 2.0 ** -52 * torch.randn(prm.shape, generator=g, dtype=prm.dtype))
+            worst = max(worst, float((moved(x) - ref).abs().max()))
+    return worst
+
+
 @FAST
 @given(spec=heterogeneous_specs(), seed=st.integers(0, 10_000))
 def test_module_round_trip_and_forward(spec, seed):
@@ -111,7 +127,11 @@ def test_module_round_trip_and_forward(spec, seed):
     x = _inputs(spec, 5, seed)
     with torch.no_grad():
         want = module(x)
-    assert torch.allclose(ws(x)[0], want, rtol=1e-10, atol=1e-12)
+        diff = float((ws(x)[0] - want).abs().max())
+    # equal up to float64 rounding: deep SIREN chains (several sine layers with w0 = 30) amplify a
+    # rounding-level change of the weights by orders of magnitude, so the bound is that amplification,
+    # measured on this network, never a fixed tolerance
+    assert diff <= 1e-12 + 100 * _rounding_sensitivity(module, x), diff
     again = ws.to_module(0)
     assert WeightSpace.from_module(again, spec.input_shape).max_abs_diff(ws) == 0
 

@@ -29,7 +29,7 @@ build = _tool()
 
 
 def test_every_source_has_a_notebook_and_back():
-    assert len(SOURCES) == 8
+    assert len(SOURCES) == 9
     assert {s.stem for s in SOURCES} == {p.stem for p in NOTEBOOKS.glob("*.ipynb")}
 
 
