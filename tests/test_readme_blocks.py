@@ -56,8 +56,9 @@ def test_run_times_are_the_manifests_sums(tmp_path):
     q = _write_run(tmp_path / "q", ids, seconds=(600.0, 300.0))
     r = _write_run(tmp_path / "r", ids, seconds=(3000.0, 600.0, 2400.0))
     text = run_times_markdown(q, r)
-    assert "`quick`: the experiments' own times add up to **15 process-minutes** (2 experiments" in text
-    assert "`reference`: the experiments' own times add up to **100 process-minutes** (3 experiments" in text
+    assert "the experiments' own times add up to **15 process-minutes** (2 experiments" in text
+    assert "the experiments' own times add up to **100 process-minutes** (3 experiments" in text
+    assert text.index("`quick`") < text.index("**15 process-minutes**") < text.index("`reference`")
 
 
 def test_run_times_lead_with_the_measured_wait(tmp_path):
@@ -76,3 +77,9 @@ def test_run_times_lead_with_the_measured_wait(tmp_path):
     busy = dict(json.loads(bench.read_text()), load_average_at_start=[1.3, 1.0, 0.8])
     bench.write_text(json.dumps(busy))
     assert "beside other work: load average 1.3 at the start" in run_times_markdown(q, r, bench)
+    quiet = dict(busy, load_average_at_start=[0.6, 1.4, 1.9], experiment_seconds_total=2728.2)
+    bench.write_text(json.dumps(quiet))
+    first = run_times_markdown(q, r, bench).splitlines()[0]
+    assert ("a quiet machine: load average 0.6 at the start; its experiments' own times add up to 45 "
+            "process-minutes") in first
+    assert "beside other work" not in first

@@ -475,17 +475,24 @@ def run_times_markdown(quick: str | Path, reference: str | Path, measured: str |
         b = json.loads(Path(measured).read_text())
         minutes, target = float(b["wall_seconds"]) / 60, float(b.get("target_minutes", 20))
         load = (b.get("load_average_at_start") or [0.0])[0]
+        # a 1-minute load of a full core or more means another job shared the machine
         busy = (f", beside other work: load average {load:.1f} at the start, so a quiet machine is faster"
-                if load >= 0.5 else "")
+                if load >= 1.0 else f", a quiet machine: load average {load:.1f} at the start")
+        own = b.get("experiment_seconds_total")
+        own = f"; its experiments' own times add up to {float(own) / 60:.0f} process-minutes" if own else ""
         out.append(f"- **The wait**: `{b['command']}` on an empty cache took **{minutes:.0f} minutes** wall to wall "
-                   f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}{busy}, "
+                   f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}{busy}{own}, "
                    f"`benchmarks/bench_reproduce.py`; the target is {target:.0f} minutes, "
                    f"{'met' if minutes <= target else 'missed'}).")
     for name, d in (("quick", Path(quick)), ("reference", Path(reference))):
         m = json.loads((d / "manifest.json").read_text())
         per = m.get("per_experiment") or {}
         total = sum(float(v.get("seconds") or 0.0) for v in per.values())
-        out.append(f"- `{name}`: the experiments' own times add up to **{total / 60:.0f} process-minutes** "
-                   f"({len(per)} experiments, zoo builds included, on a {m.get('cpu_count')}-core {m.get('cpu')}; "
-                   f"`--jobs 2` runs two at a time, so the wall time is shorter).")
+        first = min((str(v.get("finished", ""))[:10] for v in per.values() if v.get("finished")), default="")
+        last = max((str(v.get("finished", ""))[:10] for v in per.values() if v.get("finished")), default="")
+        when = f", finished {first}" + (f" to {last}" if last != first else "") if first else ""
+        out.append(f"- `{name}` (the committed results' own runs{when}): the experiments' own times add up to "
+                   f"**{total / 60:.0f} process-minutes** ({len(per)} experiments, zoo builds included, on a "
+                   f"{m.get('cpu_count')}-core {m.get('cpu')}, not always on a quiet machine; `--jobs 2` runs two at "
+                   f"a time, so the wall time is shorter).")
     return "\n".join(out) + "\n"
