@@ -30,7 +30,7 @@ from ..weightspace.blocks import BlockNetworkSpec
 
 __all__ = ["GAUGE_PARTS", "sample_gauge_part", "gauge_parts_of"]
 
-#: part -> (site role, what is kept: "perm", "scale", "abs" = |scale| or "sign" = sign of the scale)
+#: part -> (site role, what is kept: "perm", "scale", "abs" = the absolute value of the scale or "sign" = its sign)
 GAUGE_PARTS = {
     "stream_permutation": ("stream", "perm"),
     "stream_scale": ("stream", "scale"),
