@@ -313,3 +313,14 @@ def test_deciding_comparison_shows_the_interval_that_decides():
     comps["e"] = (iv(-0.2, -0.1), ">", 0.0)
     assert deciding_comparison(comps) == "d"  # the one refuting most clearly
     assert deciding_comparison({k: comps[k] for k in "ab"}) == "b"  # all hold: the closest to failing
+
+
+def test_recomputed_since_counts_only_recomputations_after_the_part_ran():
+    from scalegmn_lite.course.reference import recomputed_since
+
+    m = {"per_experiment": {"invariant": {"finished": "2026-12-07T20:04:00+0000"},
+                            "amortized": {"finished": "2026-12-05T09:27:35+0000"}},
+         "recomputed": [{"date": "2026-12-07T09:15:15+0000", "experiments": ["amortized", "invariant"]}]}
+    assert recomputed_since("invariant", m) == []  # rerun after the recomputation: the record is moot
+    assert recomputed_since("amortized", m) == ["2026-12-07"]
+    assert recomputed_since("gscale", m) == []

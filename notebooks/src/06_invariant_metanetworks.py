@@ -558,7 +558,7 @@ display(Markdown("\n".join(lines)))
 # shown for orientation, labelled with their data set.
 
 # %%
-from scalegmn_lite.course.reference import load_reference, manifest
+from scalegmn_lite.course.reference import load_reference, manifest, recomputed_since
 
 ref = load_reference("invariant")
 if ref is not None:
@@ -776,8 +776,7 @@ if changes is not None and changes.is_file():
 # %%
 if ref is not None:  # where the reference figures come from, in words
     m, part = manifest(), manifest()["per_experiment"]["invariant"]
-    redone = [r["date"][:10] for r in m.get("recomputed") or [] if "invariant" in r.get("experiments", [])
-              and str(r.get("date", "")) > str(part.get("finished", ""))]  # only what was recomputed after it ran
+    redone = recomputed_since("invariant", m)  # only what was recomputed after the part ran
     print(f"Footnote: the reference invariant study finished on {part['finished'][:10]} after "
           f"{part['seconds'] / 60:.0f} process-minutes on {m['cpu_count']} CPU cores ({m['cpu']})"
           + (f"; its intervals and claims were recomputed from the stored predictions on {redone[-1]}, without "

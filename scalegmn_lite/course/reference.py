@@ -60,6 +60,15 @@ def manifest() -> dict | None:
     return json.loads((d / "manifest.json").read_text()) if d else None
 
 
+def recomputed_since(experiment: str, m: dict | None = None) -> list[str]:
+    """Dates (``YYYY-MM-DD``) on which ``experiment``'s committed claims were recomputed from its stored
+    figures (``tools/recompute_claims.py``) *after* that part ran; a rerun since makes older records moot."""
+    m = manifest() if m is None else m
+    part = ((m or {}).get("per_experiment") or {}).get(experiment) or {}
+    return [str(r["date"])[:10] for r in (m or {}).get("recomputed") or []
+            if experiment in r.get("experiments", []) and str(r.get("date", "")) > str(part.get("finished") or "")]
+
+
 def describe_run(experiment: str | None = None) -> str:
     """One line: when, on what, how long, at which commit. With ``experiment``, the line of that part of
     the run only (when it finished, its own minutes; the commit that produced it is in the manifest, not in
@@ -72,9 +81,8 @@ def describe_run(experiment: str | None = None) -> str:
         if part is None:
             return f"the reference run's manifest has no part {experiment!r}"
         when = (part.get("finished") or m["started"])[:10]
-        redo = [r for r in m.get("recomputed") or [] if experiment in r.get("experiments", [])
-                and str(r.get("date", "")) > str(part.get("finished") or "")]  # only after this part ran
-        again = "; claims recomputed since from the stored figures, without retraining" if redo else ""
+        again = ("; claims recomputed since from the stored figures, without retraining"
+                 if recomputed_since(experiment, m) else "")
         return (f"reference {experiment} results: finished {when}, {part['seconds'] / 60:.0f} process-minutes on "
                 f"{m['cpu_count']} CPU cores ({m['cpu']}), torch {m['versions']['torch']}{again} (which commit "
                 "produced it: results/reference/manifest.json)")
