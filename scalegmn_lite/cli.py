@@ -90,7 +90,8 @@ def _previous_manifest(out: Path, mode: str) -> dict:
 
 def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: str, source: dict | None = None,
               jobs: int = 1, per_experiment: dict | None = None, failed: dict | None = None,
-              first_invocation: dict | None = None, records: dict | None = None) -> Path:
+              first_invocation: dict | None = None, records: dict | None = None,
+              zoo_builds: dict | None = None) -> Path:
     """``manifest.json``: commit (and uncommitted files) at the start, command, versions, CPU, date and
     wall time of a reproduce run (a resumed run keeps the ``first_invocation`` record of the manifest
     it replaces, so where its reused results came from is never lost, and its ``records``: what
@@ -126,6 +127,9 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
             "jobs": jobs, "per_experiment": per_experiment or {}, "failed": failed or {},
             "resumed": sorted(n for n, v in (per_experiment or {}).items() if v.get("reused")),
             "experiment_seconds_total": round(sum(v.get("seconds") or 0.0 for v in (per_experiment or {}).values()), 1)}
+    if zoo_builds:  # zoos built ahead of the experiments (reproduce --jobs): their time is not in any experiment's
+        info["zoo_builds"] = {k: round(v, 1) for k, v in zoo_builds.items()}
+        info["zoo_build_seconds_total"] = round(sum(zoo_builds.values()), 1)
     if first_invocation:
         info["first_invocation"] = first_invocation
     info.update(records or {})
@@ -134,9 +138,10 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
     return path
 
 
-#: rough cost order of the experiments (largest first) for ``reproduce --jobs``: a free worker takes
-#: the next one, so the long ones start first
-COST_ORDER = ("gscale", "amortized", "invariant", "merging", "zoo", "gauge", "distributed")
+#: rough cost order of the experiments without their zoo builds (largest first; quick, 2026-12-07: merging ~570,
+#: amortized ~490, invariant ~310, gscale ~150, zoo ~100 process-seconds) for ``reproduce --jobs``: the zoos are
+#: built first, then a free worker takes the next experiment, so the long ones start first
+COST_ORDER = ("merging", "amortized", "invariant", "gscale", "zoo", "gauge", "distributed")
 
 
 def _worker_init(parent: int) -> None:
@@ -155,6 +160,23 @@ def _train_rank(ctx, job) -> None:
 
     torch.set_num_threads(1)
     run_training(job)
+
+
+def _build_zoo(recipe, ctx, threads: int | None = None) -> float:
+    """Build one zoo into the cache (a ``reproduce --jobs`` task ahead of the experiments that load it); its
+    build seconds."""
+    import torch
+
+    from .zoo import load_or_build
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    print(f"[reproduce] zoo {recipe.name} ({recipe.num_networks} networks) ...", flush=True)
+    load_or_build(recipe, device=ctx.device, progress=ctx.progress)
+    seconds = time.perf_counter() - t0
+    print(f"[reproduce] zoo {recipe.name} built in {seconds:.0f} s", flush=True)
+    return seconds
 
 
 def _run_experiment(name: str, ctx, seed: int, threads: int | None = None, source: dict | None = None) -> dict:
@@ -212,7 +234,10 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     ``jobs > 1`` runs the experiments in that many worker processes (spawned; each with
     ``cpu_count // jobs`` torch threads), longest first (:data:`COST_ORDER`): small message-passing
     graphs use one core poorly, so two single-threaded workers finish sooner than one two-threaded
-    run. Results do not depend on ``jobs`` (every experiment seeds itself).
+    run. The zoos the experiments load (:func:`~scalegmn_lite.experiments.needed_zoos`) are built first, as
+    tasks of their own, longest first, so both workers build zoos and no experiment waits for another's
+    build. Results do not depend on ``jobs`` (every experiment seeds itself; a zoo is the same whoever
+    builds it).
 
     A failing experiment does not take the others with it: the rest finish, the report and manifest
     are written for what finished (the manifest lists the failure), then ``SystemExit`` names it.
@@ -223,7 +248,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     import os
 
     from .common.config import resolve_device
-    from .experiments import RunContext, load_all
+    from .experiments import RunContext, load_all, needed_zoos
 
     experiments = load_all()
     names = only or list(experiments)
@@ -249,7 +274,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     todo = [n for n in names if n not in reused]
     if reused:
         print(f"[reproduce] --resume: reusing {sorted(reused)} from {out}", flush=True)
-    done, failed = dict(reused), {}
+    done, failed, built = dict(reused), {}, {}
     if jobs == 1 or len(todo) <= 1:
         for name in todo:
             try:
@@ -265,9 +290,19 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
 
         threads = max(1, (os.cpu_count() or 1) // jobs)
         order = sorted(todo, key=lambda n: COST_ORDER.index(n) if n in COST_ORDER else len(COST_ORDER))
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
+        zoos = needed_zoos(todo, ctx)
+        if zoos:
+            print(f"[reproduce] building {len(zoos)} zoos first: {', '.join(r.name for r in zoos)}", flush=True)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo) + len(zoos)), mp_context=mp.get_context("spawn"),
                                  initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            builds = {r.name: pool.submit(_build_zoo, r, ctx, threads) for r in zoos}
             futures = {n: pool.submit(_run_experiment, n, ctx, seed, threads, source) for n in order}
+            for n, f in builds.items():  # a failed build is retried by the experiment that loads the zoo
+                try:
+                    built[n] = f.result()
+                except Exception as exc:  # noqa: BLE001 - reported; the experiment then raises it with context
+                    print(f"[reproduce] building zoo {n} failed ({type(exc).__name__}: {exc}); the experiments "
+                          "that load it try again", flush=True)
             for n, f in futures.items():
                 try:
                     done[n] = f.result()
@@ -291,7 +326,7 @@ def reproduce(out: Path, quick: bool = True, device: str = "auto", only: list[st
     covered = [n for n in scope if n in done or n in failed]
     _manifest(out, mode, covered, time.perf_counter() - t_all, started, source, jobs, per, failed,
               first_invocation=previous.get("first_invocation"),
-              records={k: previous[k] for k in ("recomputed", "adopted") if previous.get(k)})
+              records={k: previous[k] for k in ("recomputed", "adopted") if previous.get(k)}, zoo_builds=built)
     print(f"[reproduce] wrote {report} and manifest.json")
     if failed:
         raise SystemExit(f"reproduce: experiment(s) failed: {failed}; the others are in {out} (rerun with "

@@ -145,8 +145,8 @@ def test_invariant_experiment_end_to_end_on_tiny_zoos(monkeypatch, tmp_path):
     monkeypatch.setattr(inv, "inr_zoo", lambda *a, **k: _inr_zoo(30, 2))
     monkeypatch.setattr(inv, "inr_init_twin", lambda *a, **k: _inr_zoo(30, 1, seed=7, init="siren"))
     monkeypatch.setattr(inv, "QUICK", dict(inv.QUICK, seeds=(0, 1), epochs=1, hidden=8, layers=1, inr_epochs=1,
-                                           checkpoints=None, evidence_seeds=(0, 1), evidence_fractions=(0.5,),
-                                           evidence_epochs=1))
+                                           checkpoints=None, evidence=True, evidence_seeds=(0, 1),
+                                           evidence_fractions=(0.5,), evidence_epochs=1))
     from dataclasses import asdict
 
     out = inv.run(RunContext(quick=True, out_dir=tmp_path, progress=False))
@@ -179,6 +179,17 @@ def test_invariant_experiment_end_to_end_on_tiny_zoos(monkeypatch, tmp_path):
     assert labels == ["images x0.5", "1 view", "1 view, Sitzmann init", "all images"]
     assert set(out["tau_by_checkpoint"]["scalegmn"]) == {"0", "1", "5"}
     assert all("history" in r for r in out["runs"])
+
+
+def test_quick_run_leaves_the_inr_evidence_to_reference_size():
+    """Issue 34: the quick run skips the INR evidence and so never builds its twin zoo; the reference run keeps both."""
+    from scalegmn_lite.experiments import RunContext
+    from scalegmn_lite.experiments import invariant as inv
+
+    quick = [r.name for r in inv.zoos(RunContext(quick=True))]
+    ref = [r.name for r in inv.zoos(RunContext(quick=True, reference=True))]
+    assert "inr-dws-digits-siren-init" not in quick and "inr-dws-digits-siren-init" in ref
+    assert not inv.QUICK["evidence"] and inv.REFERENCE["evidence"] and inv.FULL["evidence"]
 
 
 def test_quick_checkpoints_are_recorded_by_the_quick_zoo():

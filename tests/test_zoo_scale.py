@@ -12,7 +12,7 @@ from scalegmn_lite.common.io import CorruptFileError
 from scalegmn_lite.weightspace.spec import NetworkSpec
 from scalegmn_lite.zoo import RecipeError, ZooError, ZooRecipe, build_zoo, get_recipe, list_recipes, load_zoo, save_zoo
 from scalegmn_lite.zoo.data import load_dataset
-from scalegmn_lite.zoo.recipes import TRAINED_RECIPES, checkpoint_schedule, get_reference_recipe
+from scalegmn_lite.zoo.recipes import RESIDUAL_RECIPES, TRAINED_RECIPES, checkpoint_schedule, get_reference_recipe
 from scalegmn_lite.zoo.train import init_weights, lr_factor, train_batched, train_loop
 
 
@@ -145,7 +145,8 @@ def _small(name: str) -> ZooRecipe:
     return replace(r, **kw)
 
 
-@pytest.mark.parametrize("name", [n for n in list_recipes() if n in TRAINED_RECIPES or "plateau" in n])
+@pytest.mark.parametrize("name", [n for n in list_recipes()
+                                  if n in TRAINED_RECIPES or n in RESIDUAL_RECIPES or "plateau" in n])
 def test_every_trained_recipe_is_deterministic_and_verified_on_a_subsample(name, tmp_path):
     r = _small(name)
     idx = [0, 1, 7, r.num_networks // 2 + 1, r.num_networks - 1]

@@ -486,8 +486,9 @@ def run_times_markdown(quick: str | Path, reference: str | Path, measured: str |
         # a 1-minute load of a full core or more means another job shared the machine
         busy = (f", beside other work: load average {load:.1f} at the start, so a quiet machine is faster"
                 if load >= 1.0 else f", a quiet machine: load average {load:.1f} at the start")
-        own = b.get("experiment_seconds_total")
-        own = f"; its experiments' own times add up to {float(own) / 60:.0f} process-minutes" if own else ""
+        own = b.get("process_seconds_total", b.get("experiment_seconds_total"))
+        own = (f"; its experiments' own times{' and zoo builds' if b.get('zoo_build_seconds') else ''} add up to "
+               f"{float(own) / 60:.0f} process-minutes" if own else "")
         out.append(f"- **The wait**: `{b['command']}` on an empty cache took **{minutes:.0f} minutes** wall to wall "
                    f"on a {b.get('cpu_count')}-core {b.get('cpu')} ({b['date'][:10]}{busy}{own}, "
                    f"`benchmarks/bench_reproduce.py`; the target is {target:.0f} minutes, "
@@ -495,7 +496,8 @@ def run_times_markdown(quick: str | Path, reference: str | Path, measured: str |
     for name, d in (("quick", Path(quick)), ("reference", Path(reference))):
         m = json.loads((d / "manifest.json").read_text())
         per = m.get("per_experiment") or {}
-        total = sum(float(v.get("seconds") or 0.0) for v in per.values())
+        total = (sum(float(v.get("seconds") or 0.0) for v in per.values())
+                 + float(m.get("zoo_build_seconds_total") or 0.0))  # zoos built ahead of the experiments
         first = min((str(v.get("finished", ""))[:10] for v in per.values() if v.get("finished")), default="")
         last = max((str(v.get("finished", ""))[:10] for v in per.values() if v.get("finished")), default="")
         when = f", finished {first}" + (f" to {last}" if last != first else "") if first else ""

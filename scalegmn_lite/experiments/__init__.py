@@ -14,9 +14,12 @@ from typing import Callable
 
 import torch
 
-__all__ = ["RunContext", "experiment", "EXPERIMENTS", "load_all"]
+__all__ = ["RunContext", "experiment", "EXPERIMENTS", "ZOOS", "load_all", "needed_zoos"]
 
 EXPERIMENTS: dict[str, Callable] = {}
+#: per experiment, ``ctx -> [ZooRecipe]``: the zoos it loads, so ``reproduce --jobs`` can build them first,
+#: side by side, instead of one experiment waiting for another's build
+ZOOS: dict[str, Callable] = {}
 
 #: modules that register experiments, in the order reproduce runs them
 EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "gscale", "merging", "distributed"]
@@ -42,12 +45,32 @@ class RunContext:
         return self.out_dir / name
 
 
-def experiment(name: str):
+def experiment(name: str, zoos: Callable | None = None):
+    """Register ``run(ctx)`` as experiment ``name``; ``zoos(ctx)`` lists the zoo recipes it loads (optional: an
+    experiment may load more, which it then builds itself)."""
     def register(fn):
         EXPERIMENTS[name] = fn
+        if zoos is not None:
+            ZOOS[name] = zoos
         return fn
 
     return register
+
+
+def needed_zoos(names, ctx: RunContext) -> list:
+    """The zoo recipes the experiments ``names`` load in ``ctx``'s size, each once (by cache key), not yet
+    cached, longest build first (:func:`~scalegmn_lite.zoo.recipes.build_work`)."""
+    from ..zoo.build import zoo_path
+    from ..zoo.recipes import build_work
+
+    load_all()
+    seen: dict[str, object] = {}
+    for name in names:
+        for recipe in ZOOS.get(name, lambda _ctx: [])(ctx):
+            folder = zoo_path(recipe)
+            if str(folder) not in seen and not (folder / "zoo.json").exists():
+                seen[str(folder)] = recipe
+    return sorted(seen.values(), key=build_work, reverse=True)
 
 
 def load_all() -> dict[str, Callable]:

@@ -37,15 +37,25 @@ from __future__ import annotations
 from . import RunContext, experiment
 
 
-@experiment("amortized")
-def run(ctx: RunContext) -> dict:
+def _config(ctx: RunContext):
     from ..tasks.amortized.protocol import StudyConfig
-    from ..tasks.amortized.study import compute_claims, run_study
 
     if ctx.reference:
-        cfg = StudyConfig.reference_size(seed=ctx.seed)
-    else:
-        cfg = StudyConfig.quick(seed=ctx.seed) if ctx.quick else StudyConfig.full_size(seed=ctx.seed)
+        return StudyConfig.reference_size(seed=ctx.seed)
+    return StudyConfig.quick(seed=ctx.seed) if ctx.quick else StudyConfig.full_size(seed=ctx.seed)
+
+
+def zoos(ctx: RunContext) -> list:
+    """The zoos of the study's settings."""
+    cfg = _config(ctx)
+    return [s.recipe(cfg.full, cfg.reference) for s in cfg.settings]
+
+
+@experiment("amortized", zoos=zoos)
+def run(ctx: RunContext) -> dict:
+    from ..tasks.amortized.study import compute_claims, run_study
+
+    cfg = _config(ctx)
     res = run_study(cfg, device=ctx.device, progress=ctx.progress)
     out = res.to_json()
     out["claims"] = compute_claims(res)

@@ -18,7 +18,15 @@ from __future__ import annotations
 from . import RunContext, experiment
 
 
-@experiment("gscale")
+def zoos(ctx: RunContext) -> list:
+    """The zoos of the sweep's settings."""
+    from ..tasks.amortized.protocol import StudyConfig
+
+    cfg = StudyConfig.gscale(reference=ctx.reference, full=not ctx.quick, seed=ctx.seed)
+    return [s.recipe(cfg.full, cfg.reference) for s in cfg.settings]
+
+
+@experiment("gscale", zoos=zoos)
 def run(ctx: RunContext) -> dict:
     from ..tasks.amortized.gscale import gscale_sweep, sweep_claims
     from ..tasks.amortized.protocol import StudyConfig

@@ -35,20 +35,21 @@ from . import RunContext, experiment
 #: (ScaleGMN only, ``evidence_seeds``) cut the training images (``evidence_fractions``), keep one view,
 #: and swap the INRs' init convention for Sitzmann's (the twin zoo :func:`inr_init_twin`).
 #: Quick (sized with the other quick studies so that ``reproduce --quick --jobs 2`` fits 20 minutes on 2
-#: cores, issue 34): five of the nine checkpoints (init, early, middle, final), 6 INR epochs, one
-#: evidence fraction.
+#: cores, issue 34): five of the nine checkpoints (init, early, middle, final), 6 INR epochs, and no INR
+#: evidence (``evidence=False``): its Sitzmann-init twin zoo and extra fits took about 6 of the quick run's
+#: 11 process-minutes (2026-12-07), and the course narrates the reference run's evidence.
 QUICK = dict(models=("scalegmn", "gmn", "statnn", "flatmlp"), seeds=(0, 1, 2), epochs=3, hidden=24, layers=2,
              inr_models=("scalegmn", "gmn", "statnn"), inr_epochs=6, checkpoints=(0, 2, 4, 8, -1),
-             evidence_seeds=(0, 1), evidence_fractions=(0.5,), evidence_epochs=6)
+             evidence=False, evidence_seeds=(0, 1), evidence_fractions=(0.5,), evidence_epochs=6)
 #: reference: the 4096-network zoo's ReLU half (every checkpoint), 5391 INRs (1797 images x 3 views);
 #: hidden 32 and 3 layers (the paper: 128 and 4, 200 epochs, which 2 cores cannot train in an hour).
 #: The evidence runs train as many epochs as the main run, so smaller training sets take fewer steps.
-REFERENCE = dict(QUICK, hidden=32, layers=3, epochs=6, inr_epochs=10, checkpoints=None,
+REFERENCE = dict(QUICK, hidden=32, layers=3, epochs=6, inr_epochs=10, checkpoints=None, evidence=True,
                  evidence_fractions=(0.125, 0.25, 0.5), evidence_epochs=10)
 FULL = dict(models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp", "flatmlp+aug"),
             seeds=(0, 1, 2), epochs=60, hidden=64, layers=4, inr_epochs=60,
             inr_models=("scalegmn", "scalegmn-b", "gmn", "statnn", "statnn+aug", "flatmlp"), checkpoints=None,
-            evidence_seeds=(0, 1, 2), evidence_fractions=(0.125, 0.25, 0.5), evidence_epochs=60)
+            evidence=True, evidence_seeds=(0, 1, 2), evidence_fractions=(0.125, 0.25, 0.5), evidence_epochs=60)
 
 #: targets of issue 23 (published: ScaleGMN-B tau about 0.93 on the Small CNN Zoo, 96.6% on MNIST INRs)
 TAU_TARGET, INR_TARGET = 0.8, 0.6
@@ -85,11 +86,24 @@ def inr_init_twin(device, progress: bool = True, reference: bool = False):
     fitted the same way but from Sitzmann's SIREN init (high-frequency first layer, random biases)."""
     from ..zoo import load_or_build
 
+    return load_or_build(_twin_recipe(reference), device=device, progress=progress)
+
+
+def _twin_recipe(reference: bool):
     r = _recipe("inr-dws-digits", reference)
-    twin = replace(r, name="inr-dws-digits-siren-init", inr_init="siren", views=1,
+    return replace(r, name="inr-dws-digits-siren-init", inr_init="siren", views=1,
                    num_networks=r.num_networks // r.views,
                    description="inr-dws-digits' images, one INR each, from Sitzmann's SIREN init (a control)")
-    return load_or_build(twin, device=device, progress=progress)
+
+
+def _params(ctx: RunContext) -> dict:
+    return REFERENCE if ctx.reference else (QUICK if ctx.quick else FULL)
+
+
+def zoos(ctx: RunContext) -> list:
+    """The accuracy-prediction zoo, the INR zoo and (with the INR evidence) its init-convention twin."""
+    out = [_recipe("cnn1d-hp-mnist1d", ctx.reference), _recipe("inr-dws-digits", ctx.reference)]
+    return out + ([_twin_recipe(ctx.reference)] if _params(ctx).get("evidence", True) else [])
 
 
 def task_checkpoints(zoo, wanted) -> list[int] | None:
@@ -410,11 +424,11 @@ def judge(result: dict, n_boot: int = N_BOOT) -> dict:
                                                for t, f in floors.items()}}
 
 
-@experiment("invariant")
+@experiment("invariant", zoos=zoos)
 def run(ctx: RunContext) -> dict:
     import pandas as pd
 
-    p = REFERENCE if ctx.reference else (QUICK if ctx.quick else FULL)
+    p = _params(ctx)
     fit_cfg = FitConfig(epochs=p["epochs"], batch_size=32, lr=2e-3)
     inr_cfg = FitConfig(epochs=p["inr_epochs"], batch_size=32, lr=2e-3)
     cnn = cnn_relu_zoo(ctx.device, ctx.progress, ctx.reference)
@@ -432,7 +446,11 @@ def run(ctx: RunContext) -> dict:
     for t, data in ((A, acc), (I, inr)):
         name, pred, detail = floor_predictions(data)
         floors[t] = {"name": name, "test_pred": pred.tolist(), **detail}
-    evidence = inr_evidence(p, df, inr, ctx, inr_cfg)
+    if p.get("evidence", True):
+        evidence = inr_evidence(p, df, inr, ctx, inr_cfg)
+    else:  # last, so skipping it changes nothing else
+        evidence = {"skipped": "the INR evidence (training images, views, init convention) runs at reference and "
+                               "full size: `scalegmn-lite reproduce --reference --only invariant`"}
     out = {
         "sizes": {A: acc.sizes(), I: inr.sizes()},
         "summary": summary.to_dict(orient="records"),

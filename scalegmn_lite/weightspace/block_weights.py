@@ -22,7 +22,7 @@ from .block_modules import module_tensors
 from .block_parts import Norm, batchnorm, layernorm
 from .blocks import BlockNetworkSpec
 from .layer import LayerSpec, SpecError
-from .weights import activation_fn
+from .weights import NonFiniteWeightsError, activation_fn
 
 __all__ = ["BlockWeights", "block_forward"]
 
@@ -140,6 +140,43 @@ class BlockWeights:
     def max_abs_diff(self, other: "BlockWeights") -> float:
         self._check_compatible(other)
         return max(float((a - b).abs().max()) for a, b in zip(self.params, other.params))
+
+    # ------------------------------------------------------------------ checks
+    def check_materialized(self, what: str = "weights") -> "BlockWeights":
+        """Raise ``ValueError`` if the tensors live on the ``meta`` device (shapes, no values)."""
+        if self.device.type == "meta":
+            raise ValueError(
+                f"{what}: the block weights are on the 'meta' device (shapes only, no values); materialize them "
+                "first (module.to_empty(device='cpu') then module.load_state_dict(state))"
+            )
+        return self
+
+    def finite_mask(self) -> Tensor:
+        """``[B]`` bool: ``True`` for networks whose parameters (and BatchNorm statistics) are all finite."""
+        self.check_materialized()
+        ok = torch.ones(self.batch_size, dtype=torch.bool, device=self.device)
+        for t in self.params:
+            ok &= torch.isfinite(t).reshape(self.batch_size, -1).all(1)
+        return ok
+
+    def nonfinite_networks(self) -> list[int]:
+        """Indices of the networks with a NaN or inf parameter."""
+        return torch.nonzero(~self.finite_mask()).flatten().tolist()
+
+    def check_finite(self, what: str = "weights", offset: int = 0) -> "BlockWeights":
+        """Raise :class:`~scalegmn_lite.weightspace.weights.NonFiniteWeightsError` naming the networks (indices
+        ``+ offset``) and parameters with NaN/inf entries, and ``ValueError`` for ``meta`` tensors. Returns ``self``."""
+        bad = self.nonfinite_networks()
+        if bad:
+            names = [n for n, t in zip(self.names, self.params) if not bool(torch.isfinite(t).all())]
+            nets = [i + offset for i in bad]
+            raise NonFiniteWeightsError(
+                f"{what}: {len(nets)} of {self.batch_size} networks have NaN/inf parameters: networks "
+                f"{nets[:20]}{'...' if len(nets) > 20 else ''} (parameters {', '.join(names)}); drop them "
+                "(bw[bw.finite_mask()]), pass on_nonfinite='drop' where offered, or fix the run that produced them",
+                nets,
+            )
+        return self
 
     # ------------------------------------------------------------------ flat view
     def flatten(self) -> Tensor:

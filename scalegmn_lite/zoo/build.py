@@ -7,7 +7,9 @@ the result does not depend on the chunking. ``build_zoo(recipe, indices=...)`` t
 networks, bit-identical to the same networks of the whole build (every random draw of network ``i``
 comes from ``(recipe.seed, i)``; evaluation chunks do not depend on which networks train together):
 the basis of sharded builds (:mod:`scalegmn_lite.zoo.shards`). ``load_or_build(name)``: the same,
-cached under ``cache_dir()/zoos/<name>-<recipe hash>``.
+cached under ``cache_dir()/zoos/<name>-<recipe hash>``. A recipe whose arch is block text (residual blocks,
+norms) builds block networks the same way with :func:`~scalegmn_lite.zoo.block_train.init_block_weights` and
+:func:`~scalegmn_lite.zoo.block_train.train_block_batched` (BatchNorm on minibatch statistics).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import torch
 
 from ..common.config import cache_dir, resolve_device
 from ..common.io import CorruptFileError
+from ..weightspace.blocks import BlockNetworkSpec
+from .block_train import init_block_weights, train_block_batched
 from .data import load_dataset
 from .recipes import RecipeError, ZooRecipe, get_recipe
 from .storage import load_zoo, save_zoo
@@ -62,8 +66,10 @@ def build_zoo(recipe: ZooRecipe | str, device=None, progress: bool = True,
                 rows = rows_all[s:s + recipe.chunk_size]
                 seeds = [r["seed"] for r in rows]
                 scales = torch.tensor([r["init_scale"] for r in rows])
-                ws0 = init_weights(spec, [recipe.init_seed(r) for r in rows], scales, device=dev)
-                res = train_batched(
+                block = isinstance(spec, BlockNetworkSpec)
+                ws0 = (init_block_weights if block else init_weights)(spec, [recipe.init_seed(r) for r in rows],
+                                                                      scales, device=dev)
+                res = (train_block_batched if block else train_batched)(
                     ws0, part, recipe.epochs, torch.tensor([r["lr"] for r in rows]),
                     torch.tensor([r["weight_decay"] for r in rows]), recipe.batch_size,
                     checkpoint_epochs=recipe.checkpoint_epochs, progress=progress, seeds=seeds,

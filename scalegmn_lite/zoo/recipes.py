@@ -38,10 +38,13 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from ..common.config import is_full
+from ..weightspace.block_parts import ResidualBlock
+from ..weightspace.blocks import BlockNetworkSpec, parse_network
 from ..weightspace.spec import ACTIVATIONS, NetworkSpec
 
 __all__ = ["ZooRecipe", "RecipeError", "RECIPES", "REFERENCE_RECIPES", "get_recipe", "get_reference_recipe",
-           "list_recipes", "network_seed", "FORMAT_VERSION", "checkpoint_schedule", "TRAINED_RECIPES", "USED_BY"]
+           "list_recipes", "network_seed", "FORMAT_VERSION", "checkpoint_schedule", "TRAINED_RECIPES", "USED_BY",
+           "build_work", "RESIDUAL_RECIPES", "block_with_activation", "hidden_activation"]
 
 #: bump when the training procedure changes so cached zoos are rebuilt
 FORMAT_VERSION = 1
@@ -74,8 +77,13 @@ class ZooRecipe:
     Attributes:
         name: recipe name (also the cache key prefix).
         dataset: ``"digits"`` or ``"mnist1d"`` (for INR recipes: the images to fit, ``"digits"``).
-        arch: ``NetworkSpec`` text (e.g. ``"mlp 40-32-32-10 relu"``) or a tuple of them to mix.
-        activations: hidden activations to mix (each network draws one); ``()`` keeps ``arch``'s own.
+        arch: ``NetworkSpec`` text (e.g. ``"mlp 40-32-32-10 relu"``) or a tuple of them to mix; block text
+            (residual blocks, norms: ``"mlp 40-32bn-[32bn-32bn]x2-10 relu"``, see
+            :mod:`scalegmn_lite.weightspace.block_text`) gives block networks, trained with
+            :func:`~scalegmn_lite.zoo.block_train.train_block_batched` (classifiers only).
+        activations: hidden activations to mix (each network draws one); ``()`` keeps ``arch``'s own. A block
+            network gets the activation wherever its text has one (layers, norms, after additions; the last layer of
+            a branch and the output keep none, see :func:`block_with_activation`).
         num_networks: N.
         lr, init_scale, weight_decay: ``(lo, hi)`` log-uniform ranges.
         epochs: training epochs (INR recipes: full-batch optimizer steps).
@@ -197,23 +205,45 @@ class ZooRecipe:
             if a not in ACTIVATIONS:
                 raise RecipeError(f"recipe {self.name!r}: unknown activation {a!r}; choose from {sorted(ACTIVATIONS)}")
         for spec in self.specs():
+            if isinstance(spec, BlockNetworkSpec):
+                self._validate_block(spec)
             want = (2,) if self.task == "inr" else None
-            if want and spec.widths[0] != 2:
+            widths = (spec.in_dim, spec.out_dim) if isinstance(spec, BlockNetworkSpec) else spec.widths
+            if want and widths[0] != 2:
                 raise RecipeError(f"recipe {self.name!r}: an INR takes 2-d coordinates, got {spec.to_text()!r}")
-            if self.task == "classify" and spec.widths[-1] != 10:
+            if self.task == "classify" and widths[-1] != 10:
                 raise RecipeError(f"recipe {self.name!r}: {spec.to_text()!r} must end in 10 outputs (10 classes)")
 
+    def _validate_block(self, spec: BlockNetworkSpec) -> None:
+        """The options that do not apply to block networks (residual blocks, norms) are clear errors."""
+        what = f"recipe {self.name!r}: {spec.to_text()!r} is a block network (residual blocks or norms)"
+        if self.task != "classify":
+            raise RecipeError(f"{what}; block networks are classifiers (task='classify'), INR zoos are SIRENs "
+                              "(e.g. arch='siren 2-32-32-1')")
+        if spec.family == "mlp" and any(n.kind == "batchnorm" for n in spec.norms) and self.batch_size < 2:
+            raise RecipeError(f"{what} with BatchNorm, which trains on minibatch statistics: batch_size="
+                              f"{self.batch_size} gives one value per channel; use batch_size >= 2")
+
     # ------------------------------------------------------------------ structure
-    def specs(self) -> list[NetworkSpec]:
-        """Every distinct spec the recipe can draw (arch x activation), in a fixed order."""
+    def specs(self) -> list[NetworkSpec | BlockNetworkSpec]:
+        """Every distinct spec the recipe can draw (arch x activation), in a fixed order: a
+        :class:`~scalegmn_lite.weightspace.spec.NetworkSpec` for chain text, a
+        :class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec` for block text."""
         out = []
         for text in self.arch:
             try:
-                spec = NetworkSpec.from_text(text)
+                spec = parse_network(text)
             except ValueError as exc:
                 raise RecipeError(f"recipe {self.name!r}: bad arch {text!r}: {exc}") from exc
+            if isinstance(spec, BlockNetworkSpec) and spec.is_chain:  # e.g. a chain with 'eps=': train it as one
+                spec = spec.to_chain()
             if self.activations:
-                out += [spec.with_activation(a) for a in self.activations]
+                try:
+                    out += [block_with_activation(spec, a) if isinstance(spec, BlockNetworkSpec)
+                            else spec.with_activation(a) for a in self.activations]
+                except ValueError as exc:
+                    raise RecipeError(f"recipe {self.name!r}: arch {text!r} with activations {self.activations}: "
+                                      f"{exc}") from exc
             else:
                 out.append(spec)
         return out
@@ -230,7 +260,10 @@ class ZooRecipe:
             lo, hi = rng
             return 0.0 if hi == 0 else float(math.exp(math.log(lo) + v * (math.log(hi) - math.log(lo))))
 
-        act = spec.layers[0].activation if spec.num_layers > 1 else spec.layers[-1].activation
+        if isinstance(spec, BlockNetworkSpec):
+            act = hidden_activation(spec)
+        else:
+            act = spec.layers[0].activation if spec.num_layers > 1 else spec.layers[-1].activation
         row = {"net": index, "seed": seed, "arch": spec.to_text(), "activation": act or "identity",
                "lr": logu(self.lr, u[1]), "init_scale": logu(self.init_scale, u[2]),
                "weight_decay": logu(self.weight_decay, u[3])}
@@ -297,6 +330,44 @@ class ZooRecipe:
             if f in d and isinstance(d[f], list):
                 d[f] = tuple(d[f])
         return cls(**d)
+
+
+def hidden_activation(spec: BlockNetworkSpec) -> str | None:
+    """The first activation of a block network, in element order (a layer's, a norm's or a block's), or that of its
+    output when nothing else has one: what the metadata column ``activation`` records."""
+    for el in spec.blocks:
+        parts = (*el.elements, el) if isinstance(el, ResidualBlock) else (el,)
+        for part in parts:
+            if part.activation is not None:
+                return part.activation
+    return None
+
+
+def block_with_activation(spec: BlockNetworkSpec, activation: str | None) -> BlockNetworkSpec:
+    """The block network with every activation it has replaced by ``activation`` (default parameter): those of
+    layers, norms and residual additions. Where it has none (the last layer of a branch, a projection shortcut, a
+    ``:identity`` stream) it keeps none, and the output layer keeps its own (as in chains): with ``"tanh"``,
+    ``"mlp 40-32-[32-32]x2-10 relu"`` becomes ``"mlp 40-32-[32-32]x2-10 tanh"``. The twin of
+    :meth:`NetworkSpec.with_activation` for block networks.
+
+    Args:
+        spec: a block network.
+        activation: an activation name (``None`` or ``"identity"``: no activation).
+    Returns:
+        A new :class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec` (same input shape).
+    """
+    act = None if activation in (None, "identity") else activation
+
+    def fix(el):
+        if isinstance(el, ResidualBlock):
+            el = replace(el, branch=tuple(map(fix, el.branch)), shortcut=tuple(map(fix, el.shortcut)))
+        if el.activation is None:
+            return el
+        return replace(el, activation=act, activation_param=None)
+
+    *body, last = spec.blocks
+    last = fix(last) if isinstance(last, ResidualBlock) else last  # the output layer keeps its own, as in chains
+    return BlockNetworkSpec((*map(fix, body), last), spec.input_shape)
 
 
 def network_seed(recipe_seed: int, index: int) -> int:
@@ -398,6 +469,34 @@ for _name, _arch, _what in (
          chunk_size=64 if _arch.startswith("conv") else 256, **_HP_RELU,
          description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (the dim G_scale sweep)")
 
+#: residual and normalized zoos (issue 36; notebook 09): the ReLU headroom recipe on block networks
+#: (:class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec`, trained by
+#: :func:`~scalegmn_lite.zoo.block_train.train_block_batched`, BatchNorm on minibatch statistics): residual MLPs
+#: without norms, with BatchNorm or LayerNorm after every hidden linear layer (before the addition in the blocks),
+#: and residual Conv1d nets (a strided stem, one block of two "same" convolutions, global average pooling) without
+#: and with BatchNorm. The Conv1d nets are shrunk for one CPU core: 8 channels (not 16) and a stride-3 stem (40 -> 12
+#: positions), since their grouped convolutions cost most of the build. Quick builds measured on one thread (256
+#: networks, next to another job on a 2-core machine, so +-30%), per 1024 networks: resmlp ~50 s, resmlp-bn and
+#: resmlp-ln ~85 s, rescnn1d ~110 s, rescnn1d-bn ~155 s (mlp-hp-mnist1d in the same run: ~20 s).
+_RES_ARCHS = (
+    ("resmlp-hp-mnist1d", "mlp 40-32-[32-32]x2-10 relu", "residual MLPs (2 identity blocks of width 32)"),
+    ("resmlp-bn-hp-mnist1d", "mlp 40-32bn-[32bn-32bn]x2-10 relu",
+     "residual MLPs with BatchNorm after every hidden linear layer"),
+    ("resmlp-ln-hp-mnist1d", "mlp 40-32ln-[32ln-32ln]x2-10 relu",
+     "residual MLPs with LayerNorm after every hidden linear layer"),
+    ("rescnn1d-hp-mnist1d", "conv1d 1-8k5s3p0-[8-8]/10 k3 p1 relu 1x40",
+     "residual Conv1d nets (stem k5 s2, one block of two 8-channel k3 convolutions, global average pooling)"),
+    ("rescnn1d-bn-hp-mnist1d", "conv1d 1-8k5s3p0bn-[8bn-8bn]/10 k3 p1 relu 1x40",
+     "residual Conv1d nets with BatchNorm after every convolution"),
+)
+for _name, _arch, _what in _RES_ARCHS:
+    _add(_name, dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
+         dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)), arch=_arch,
+         chunk_size=64 if _arch.startswith("conv") else 256, **_HP_RELU,
+         description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (headroom; residual study)")
+#: the residual and normalized zoos (issue 36)
+RESIDUAL_RECIPES = tuple(name for name, _, _ in _RES_ARCHS)
+
 #: plateau zoos (issue 20): every network sees the whole training set for 30 epochs with a cosine decay
 #: of its learning rate to 0, so the final networks have stopped improving (the published zoo's final
 #: networks were trained 86 epochs); SGD-150 from them gains what is left (published: +6.6 points on
@@ -415,7 +514,9 @@ _add("mlp-plateau-mnist1d", dict(num_networks=256, epochs=30, checkpoint_epochs=
      description="the plateau twin of mlp-hp-mnist1d: whole training set, 30 epochs, cosine decay to 0")
 
 #: the zoos a trained study learns from (amortized, dim G_scale sweep, accuracy prediction, INR
-#: classification): >= 1024 networks at quick size and >= 4096 at reference size (issue 20)
+#: classification): >= 1024 networks at quick size and >= 4096 at reference size (issue 20). The residual zoos
+#: (:data:`RESIDUAL_RECIPES`, same sizes) join when the residual study that learns from them does (issue 36); until
+#: then the ``zoo`` experiment leaves them out (``scalegmn-lite zoo --recipe`` builds them).
 TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
                    "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "inr-views-digits", "inr-dws-digits")
 
@@ -440,6 +541,7 @@ USED_BY = {
     "mlp-mnist1d": "notebook 03 (teaching zoo)",
     "cnn1d-mnist1d": "notebook 03 (teaching zoo)",
     "mlp-digits": "teaching zoo; full-mode amortized study",
+    **{name: "the residual study (issue 36, in progress; notebook 09)" for name in RESIDUAL_RECIPES},
 }
 
 #: reference size (``reproduce --reference``): the quick recipes (same per-network training) with
@@ -448,7 +550,7 @@ REFERENCE_RECIPES: dict[str, ZooRecipe] = {
     **{name: replace(RECIPES[name][0], num_networks=4096)
        for name in ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
                     "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "cnn1d-plateau-mnist1d",
-                    "mlp-plateau-mnist1d")},
+                    "mlp-plateau-mnist1d", *RESIDUAL_RECIPES)},
     "inr-digits": replace(RECIPES["inr-digits"][0], num_networks=1797),
     "inr-views-digits": replace(RECIPES["inr-views-digits"][0], num_networks=1797 * 4, views=4),
     "inr-dws-digits": replace(RECIPES["inr-dws-digits"][0], num_networks=1797 * 3, views=3),
@@ -474,3 +576,39 @@ def get_recipe(name: str | ZooRecipe, full: bool | None = None) -> ZooRecipe:
         raise RecipeError(f"unknown recipe {name!r}; available: {list_recipes()}")
     quick, big = RECIPES[name]
     return big if (is_full() if full is None else full) else quick
+
+
+#: training-set sizes of the bundled data sets (:mod:`scalegmn_lite.zoo.data`)
+_TRAIN_SIZES = {"digits": 1437, "mnist1d": 4000}
+
+
+def _layer_positions(spec) -> list[tuple]:
+    """``(layer, weight shape, output positions)`` per layer of a chain or block spec (a block network's layers in
+    data-flow order, its convolutions' lengths followed along that order: an estimate for a branch)."""
+    spatial = list(spec.input_shape[1:]) if spec.input_shape is not None and spec.layers[0].is_conv else []
+    out = []
+    for layer in spec.layers:
+        if layer.is_conv and spatial:
+            spatial = [(n + 2 * layer.padding - k) // layer.stride + 1 for n, k in zip(spatial, layer.kernel_size)]
+        positions = math.prod(spatial) if layer.is_conv and spatial else 1
+        out.append((layer, (layer.out_dim, layer.in_dim, *layer.kernel_size), max(1, positions)))
+        if layer.pool_after:
+            spatial = []
+    return out
+
+
+def build_work(recipe: ZooRecipe | str) -> float:
+    """A zoo's training cost in multiply-adds (networks x epochs x samples per epoch x multiply-adds per sample,
+    the mean over the recipe's architectures): orders zoo builds longest first (``reproduce --jobs``), not a time.
+    Measured on one core (quick builds, 2026-12-07): 0.4-0.9 s per 10^9 multiply-adds for conv, MLP and INR zoos
+    alike (cnn1d-hp-mnist1d 160 s, inr-dws-digits 102 s, cnn2d-digits 70 s), 2 s for the smallest CNNs."""
+    recipe = get_recipe(recipe)
+    macs = []
+    for spec in recipe.specs():
+        macs.append(sum(math.prod(shape) * positions for _, shape, positions in _layer_positions(spec)))
+    if recipe.task == "inr":
+        samples = recipe.image_size ** 2
+    else:
+        n = recipe.train_size or _TRAIN_SIZES.get(recipe.dataset, 1000)
+        samples = n * (sum(recipe.train_fractions) / len(recipe.train_fractions) if recipe.train_fractions else 1.0)
+    return float(recipe.num_networks * recipe.epochs * samples * sum(macs) / len(macs))

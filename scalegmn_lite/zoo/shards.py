@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..common.io import CorruptFileError, atomic_write_json, sha256
-from ..weightspace.weights import WeightSpace
 from .build import build_zoo
 from .recipes import RECIPES, ZooRecipe, get_recipe
 from .storage import load_zoo, save_zoo
-from .zoo import Zoo
+from .zoo import Zoo, unflatten_weights
 
 __all__ = ["ShardError", "SHARD_FORMAT", "parse_shard", "shard_indices", "build_shard", "save_shard",
            "load_shard", "merge_shards"]
@@ -173,5 +172,5 @@ def _canonical(zoo: Zoo) -> Zoo:
     groups = []
     for g in first:
         rows = zoo.metadata[zoo.metadata["group"] == g].drop(columns=["group", "row"])
-        groups.append(([WeightSpace.unflatten(zoo.specs[g], t) for t in zoo.flat[g]], rows))
+        groups.append(([unflatten_weights(zoo.specs[g], t) for t in zoo.flat[g]], rows))
     return Zoo.from_weight_spaces(groups, zoo.checkpoints, zoo.recipe, order="net")

@@ -7,7 +7,11 @@ A zoo folder holds
     ``zoo.json``: the manifest (format, recipe, specs, checkpoints, hashes), written last;
     ``build.json`` (optional): how many seconds the build took (a timing, so not in the manifest).
 Architectures are stored as :meth:`NetworkSpec.to_text` (exact for every structure the spec accepts:
-per-layer activations, kernels, strides, paddings, LeNet-style Flatten) plus the input shapes.
+per-layer activations, kernels, strides, paddings, LeNet-style Flatten) plus the input shapes; block networks
+(residual blocks, norms) as :meth:`BlockNetworkSpec.to_text` (read back with
+:func:`~scalegmn_lite.weightspace.blocks.parse_network`), and a zoo with block groups lists them in the manifest's
+``block_groups`` (so that a block network without blocks or norms, whose text is a chain's, loads as a block
+network too; chain zoos have no such key and keep their files byte for byte).
 Every file is written atomically (temp file + rename); a folder without ``zoo.json`` is incomplete.
 Loading verifies every hash and raises :class:`~scalegmn_lite.common.io.CorruptFileError` naming the file.
 """
@@ -20,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..common.io import CorruptFileError, atomic_write_bytes, atomic_write_json, load_tensors, save_tensors, sha256
+from ..weightspace.blocks import BlockNetworkSpec, parse_network
 from ..weightspace.spec import NetworkSpec, SpecError
 from .zoo import Zoo
 
@@ -48,6 +53,9 @@ def save_zoo(zoo: Zoo, folder: str | Path) -> Path:
         "weights_sha256": w_hash,
         "metadata_sha256": sha256(md_bytes),
     }
+    block_groups = [g for g, s in enumerate(zoo.specs) if isinstance(s, BlockNetworkSpec)]
+    if block_groups:  # only then: chain zoos keep their manifest unchanged
+        manifest["block_groups"] = block_groups
     if "build_seconds" in zoo.metadata.attrs:  # how long the build took: informational, kept out of the manifest
         seconds = round(float(zoo.metadata.attrs["build_seconds"]), 3)
         atomic_write_json(folder / "build.json", {"build_seconds": seconds})
@@ -86,10 +94,12 @@ def load_zoo(folder: str | Path) -> Zoo:
         raise CorruptFileError(f"{folder / 'weights.pt'}: hash differs from the one in {man_path}; "
                                "the files come from different builds, rebuild the zoo")
     specs = []
-    for text, shape in zip(man["specs"], man.get("input_shapes", [None] * len(man["specs"]))):
-        spec = _parse_spec(text, man_path)
+    block_groups = set(man.get("block_groups", ()))
+    for g, (text, shape) in enumerate(zip(man["specs"], man.get("input_shapes", [None] * len(man["specs"])))):
+        spec = _parse_spec(text, man_path, block=g in block_groups)
         if shape and tuple(shape) != spec.input_shape:  # files from before MLP texts carried a shape
-            spec = NetworkSpec(spec.layers, tuple(shape))
+            spec = (BlockNetworkSpec(spec.blocks, tuple(shape)) if isinstance(spec, BlockNetworkSpec)
+                    else NetworkSpec(spec.layers, tuple(shape)))
         specs.append(spec)
     try:
         table = json.loads(md_bytes)
@@ -109,9 +119,12 @@ def load_zoo(folder: str | Path) -> Zoo:
     return Zoo(tuple(specs), flats, tuple(man["checkpoints"]), md, man.get("recipe"))
 
 
-def _parse_spec(text: str, where: Path) -> NetworkSpec:
+def _parse_spec(text: str, where: Path, block: bool = False) -> NetworkSpec | BlockNetworkSpec:
+    """The spec of a stored architecture text: :func:`parse_network` (a chain's text gives a ``NetworkSpec``, block
+    syntax a ``BlockNetworkSpec``); ``block=True`` (a group listed in ``block_groups``) always gives a
+    ``BlockNetworkSpec``. Raises :class:`CorruptFileError` naming the manifest for an unreadable text."""
     try:
-        return NetworkSpec.from_text(text)
+        return BlockNetworkSpec.from_text(text) if block else parse_network(text)
     except SpecError as exc:
         raise CorruptFileError(f"{where}: cannot read the architecture {text!r} ({exc})") from exc
 

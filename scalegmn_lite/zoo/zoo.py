@@ -8,6 +8,12 @@ and ``row`` (position inside the group), the hyperparameters and, per checkpoint
 metrics ``train_loss@e, train_acc@e, test_loss@e, test_acc@e`` (INRs: ``mse@e, psnr@e``), plus the
 final values without ``@``. :meth:`Zoo.weights` returns one :class:`WeightSpace` and needs a
 single-spec zoo: select one first with ``zoo.where(activation="tanh")`` or iterate ``zoo.by_spec()``.
+
+A group may also hold block networks (residual blocks, BatchNorm, LayerNorm): its spec is a
+:class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec`, its flat layout
+:meth:`BlockWeights.flatten <scalegmn_lite.weightspace.block_weights.BlockWeights.flatten>` (BatchNorm running
+statistics included), and :meth:`Zoo.weights` / :meth:`Zoo.network` return
+:class:`~scalegmn_lite.weightspace.block_weights.BlockWeights` for it (:func:`unflatten_weights`).
 """
 
 from __future__ import annotations
@@ -19,10 +25,27 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..weightspace.block_weights import BlockWeights
+from ..weightspace.blocks import BlockNetworkSpec
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace
 
-__all__ = ["Zoo", "ZooError"]
+__all__ = ["Zoo", "ZooError", "unflatten_weights"]
+
+
+def unflatten_weights(spec: NetworkSpec | BlockNetworkSpec, flat: torch.Tensor) -> WeightSpace | BlockWeights:
+    """Networks ``[B, P]`` of one zoo group as weights: :class:`BlockWeights` for a block network's spec,
+    :class:`WeightSpace` for a chain's.
+
+    Args:
+        spec: the group's spec.
+        flat: ``[B, P]`` in the ``flatten`` layout of that weight type.
+    Returns:
+        ``BlockWeights.unflatten(spec, flat)`` or ``WeightSpace.unflatten(spec, flat)``.
+    """
+    if isinstance(spec, BlockNetworkSpec):
+        return BlockWeights.unflatten(spec, flat)
+    return WeightSpace.unflatten(spec, flat)
 
 
 class ZooError(ValueError):
@@ -34,14 +57,15 @@ class Zoo:
     """Networks grouped by spec. See the module docstring for the layout.
 
     Attributes:
-        specs: one spec per group.
-        flat: per group, ``[n_checkpoints, n_group, P]`` weights (``WeightSpace.flatten`` layout).
+        specs: one spec per group (``NetworkSpec``, or ``BlockNetworkSpec`` for block networks).
+        flat: per group, ``[n_checkpoints, n_group, P]`` weights (``WeightSpace.flatten`` /
+            ``BlockWeights.flatten`` layout).
         checkpoints: the recorded epochs (INR zoos: optimizer steps), ascending; the last is final.
         metadata: one row per network (see the module docstring).
         recipe: the recipe that built the zoo as a dict (``None`` for loaded public zoos).
     """
 
-    specs: tuple[NetworkSpec, ...]
+    specs: tuple[NetworkSpec | BlockNetworkSpec, ...]
     flat: tuple[torch.Tensor, ...]
     checkpoints: tuple[int, ...]
     metadata: pd.DataFrame
@@ -71,7 +95,7 @@ class Zoo:
         return f"Zoo({name!r}, {len(self)} networks, checkpoints={list(self.checkpoints)}: {archs})"
 
     @property
-    def spec(self) -> NetworkSpec:
+    def spec(self) -> NetworkSpec | BlockNetworkSpec:
         """The spec of a single-spec zoo."""
         if len(self.specs) != 1:
             raise ZooError(f"this zoo mixes {len(self.specs)} specs {[s.to_text() for s in self.specs]}; select one "
@@ -85,10 +109,11 @@ class Zoo:
             raise ZooError(f"no checkpoint at epoch {checkpoint}; recorded: {list(self.checkpoints)}")
         return self.checkpoints.index(checkpoint)
 
-    def weights(self, checkpoint: int | None = None, device=None, dtype=None) -> WeightSpace:
-        """All networks at ``checkpoint`` (default: final) as one ``WeightSpace`` (single-spec zoos)."""
+    def weights(self, checkpoint: int | None = None, device=None, dtype=None) -> WeightSpace | BlockWeights:
+        """All networks at ``checkpoint`` (default: final) as one ``WeightSpace`` (single-spec zoos);
+        ``BlockWeights`` for a zoo of block networks."""
         spec = self.spec
-        ws = WeightSpace.unflatten(spec, self.flat[0][self._ckpt_index(checkpoint)])
+        ws = unflatten_weights(spec, self.flat[0][self._ckpt_index(checkpoint)])
         return ws.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else ws
 
     def by_spec(self) -> dict[str, "Zoo"]:
@@ -96,11 +121,11 @@ class Zoo:
         return {s.to_text(): self.select(np.flatnonzero(self.metadata["group"].to_numpy() == g))
                 for g, s in enumerate(self.specs)}
 
-    def network(self, i: int, checkpoint: int | None = None) -> WeightSpace:
-        """Network ``i`` as a ``WeightSpace`` with ``B = 1``."""
+    def network(self, i: int, checkpoint: int | None = None) -> WeightSpace | BlockWeights:
+        """Network ``i`` as a ``WeightSpace`` (block networks: ``BlockWeights``) with ``B = 1``."""
         row = self.metadata.iloc[i]
         g, r = int(row["group"]), int(row["row"])
-        return WeightSpace.unflatten(self.specs[g], self.flat[g][self._ckpt_index(checkpoint), r:r + 1])
+        return unflatten_weights(self.specs[g], self.flat[g][self._ckpt_index(checkpoint), r:r + 1])
 
     # ------------------------------------------------------------------ selection
     def select(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> "Zoo":
@@ -182,10 +207,11 @@ class Zoo:
 
     # ------------------------------------------------------------------ construction
     @staticmethod
-    def from_weight_spaces(groups: Sequence[tuple[Sequence[WeightSpace], pd.DataFrame]], checkpoints: Sequence[int],
-                           recipe: dict | None = None, order: str | None = "net") -> "Zoo":
-        """Build from ``(weights per checkpoint, metadata rows)`` per spec group; rows are sorted by
-        the metadata column ``order`` (if present) so zoo order does not depend on grouping."""
+    def from_weight_spaces(groups: Sequence[tuple[Sequence[WeightSpace | BlockWeights], pd.DataFrame]],
+                           checkpoints: Sequence[int], recipe: dict | None = None, order: str | None = "net") -> "Zoo":
+        """Build from ``(weights per checkpoint, metadata rows)`` per spec group (``WeightSpace`` or, for block
+        networks, ``BlockWeights``); rows are sorted by the metadata column ``order`` (if present) so zoo order does
+        not depend on grouping."""
         specs, flats, mds = [], [], []
         for ws_list, md in groups:
             ws_list = list(ws_list)
@@ -224,5 +250,5 @@ class Zoo:
         for z in zoos:
             for g, spec in enumerate(z.specs):
                 md = z.metadata[z.metadata["group"] == g].drop(columns=["group", "row"])
-                groups.append(([WeightSpace.unflatten(spec, t) for t in z.flat[g]], md))
+                groups.append(([unflatten_weights(spec, t) for t in z.flat[g]], md))
         return Zoo.from_weight_spaces(groups, zoos[0].checkpoints, zoos[0].recipe, order=None)

@@ -1,6 +1,11 @@
 """Training and scoring invariant metanetworks: any model mapping a WeightSpace of ``B`` networks to
 ``[B, out]`` (ScaleGMN with an invariant head, GMN, StatNN, FlatMLP).
 
+Block networks (residual blocks, norms) work the same way: pass
+:class:`~scalegmn_lite.weightspace.block_weights.BlockWeights` of one spec wherever a ``WeightSpace`` goes (models
+from :func:`scalegmn_lite.tasks.invariant.blocks.make_block_model`). A list of same-spec networks is stacked; a list
+mixing specs raises.
+
 Tasks:
     ``"regression"``: predict a scalar per network (e.g. test accuracy); MSE loss; scored by Kendall's
         tau between predictions and targets (rank agreement, the metric of the accuracy-prediction
@@ -25,11 +30,38 @@ from torch import nn
 from ...common.distributed import current as current_dist
 from ...common.progress import progress_bar, set_postfix
 from ...common.stable import make_adamw
+from ...weightspace.block_weights import BlockWeights
 from ...weightspace.weights import NonFiniteWeightsError, WeightSpace
 
-__all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS", "UndefinedScoreWarning"]
+__all__ = ["FitConfig", "FitResult", "fit", "predict", "score", "TASKS", "UndefinedScoreWarning", "Networks",
+           "as_networks"]
 
 TASKS = ("regression", "classification")
+
+#: a batch of networks of one spec: chain networks (``WeightSpace``) or block networks (``BlockWeights``)
+Networks = WeightSpace | BlockWeights
+
+
+def as_networks(ws, what: str = "networks") -> Networks:
+    """``ws`` as one batch of networks of one spec: a ``WeightSpace`` or ``BlockWeights`` unchanged (the very
+    object), a non-empty list of them of one spec stacked. Anything else raises ``TypeError``, a list mixing specs
+    (or chain and block networks) ``ValueError``, both saying why."""
+    if isinstance(ws, (WeightSpace, BlockWeights)):
+        return ws
+    if isinstance(ws, (list, tuple)):
+        if not ws:
+            raise ValueError(f"{what}: got an empty list of networks")
+        kinds = {type(w) for w in ws}
+        if len(kinds) > 1 or not kinds <= {WeightSpace, BlockWeights}:
+            raise TypeError(f"{what}: expected a list of WeightSpace or of BlockWeights (one kind), got "
+                            f"{sorted(k.__name__ for k in kinds)}")
+        specs = list(dict.fromkeys(w.spec.to_text() for w in ws))
+        if len(specs) > 1:
+            raise ValueError(f"{what}: one model is trained on networks of one spec, got {len(specs)} specs "
+                             f"({specs[:3]}{'...' if len(specs) > 3 else ''}); split them by spec")
+        return type(ws[0]).stack(list(ws))
+    raise TypeError(f"{what}: expected a WeightSpace or BlockWeights (or a list of one spec), got "
+                    f"{type(ws).__name__}")
 
 
 @dataclass
@@ -42,7 +74,8 @@ class FitConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 2
     clip_norm: float = 10.0
-    augment: Callable[[WeightSpace, torch.Generator], WeightSpace] | None = None
+    #: ``(batch, generator) -> batch`` applied to every training batch (``WeightSpace`` or ``BlockWeights``)
+    augment: Callable[[Networks, torch.Generator], Networks] | None = None
     seed: int = 0
     #: training networks scored after every epoch (``history[i]["train_score"]``; 0: none)
     train_probe: int = 512
@@ -50,6 +83,9 @@ class FitConfig:
 
 @dataclass
 class FitResult:
+    """Per-epoch ``history`` (train loss, validation score, optional train score), the best epoch and its validation
+    score, and the training seconds."""
+
     history: list[dict] = field(default_factory=list)
     best_epoch: int = -1
     best_val: float = -math.inf
@@ -108,7 +144,7 @@ def score(task: str, pred: torch.Tensor, y: torch.Tensor, undefined: str = "nan"
     return float((pred.argmax(-1) == y.long()).double().mean())
 
 
-def _finite_only(ws: WeightSpace, y: torch.Tensor | None, on_nonfinite: str, what: str):
+def _finite_only(ws: Networks, y: torch.Tensor | None, on_nonfinite: str, what: str):
     """``(ws, y)`` with networks whose weights (or targets) are NaN/inf dropped (``"drop"``, with a
     warning) or a :class:`NonFiniteWeightsError` naming them (``"raise"``)."""
     if on_nonfinite not in ("raise", "drop"):
@@ -132,13 +168,15 @@ def _finite_only(ws: WeightSpace, y: torch.Tensor | None, on_nonfinite: str, wha
 
 
 @torch.no_grad()
-def predict(model: nn.Module, ws: WeightSpace, batch_size: int = 64, on_nonfinite: str = "raise") -> torch.Tensor:
+def predict(model: nn.Module, ws: Networks, batch_size: int = 64, on_nonfinite: str = "raise") -> torch.Tensor:
     """Model outputs for every network of ``ws`` (evaluation mode, in batches).
 
+    ``ws``: a ``WeightSpace``, ``BlockWeights`` or a list of them of one spec (:func:`as_networks`).
     Networks with NaN/inf weights raise :class:`NonFiniteWeightsError` naming them
     (``on_nonfinite="raise"``) or get NaN rows (``"nan"``; the others are predicted as usual)."""
     if on_nonfinite not in ("raise", "nan"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'nan', got {on_nonfinite!r}")
+    ws = as_networks(ws, "predict")
     model.eval()
     ws.check_materialized("predict")
     if on_nonfinite == "raise":
@@ -155,12 +193,13 @@ def predict(model: nn.Module, ws: WeightSpace, batch_size: int = 64, on_nonfinit
     return full
 
 
-def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: WeightSpace, y_val: torch.Tensor,
+def fit(model: nn.Module, ws_train: Networks, y_train: torch.Tensor, ws_val: Networks, y_val: torch.Tensor,
         task: str, config: FitConfig | None = None, progress: bool = True, desc: str = "fit",
         dist=None, on_nonfinite: str = "raise") -> FitResult:
     """Train ``model`` on ``(ws_train, y_train)``, keep the state with the best validation score.
 
-    ``ws_*`` must already be on the model's device. The model is left in the best state (epochs
+    ``ws_*``: ``WeightSpace`` or ``BlockWeights`` (or lists of one spec, :func:`as_networks`), already on the
+    model's device. The model is left in the best state (epochs
     whose validation score is undefined, see :func:`score`, never count as best).
     Networks with NaN/inf weights or targets raise :class:`NonFiniteWeightsError` naming them
     (``on_nonfinite="raise"``) or are dropped with a warning (``"drop"``).
@@ -173,6 +212,11 @@ def fit(model: nn.Module, ws_train: WeightSpace, y_train: torch.Tensor, ws_val: 
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    ws_train, ws_val = as_networks(ws_train, f"{desc}: training networks"), as_networks(ws_val,
+                                                                                      f"{desc}: validation networks")
+    if type(ws_train) is not type(ws_val):
+        raise TypeError(f"{desc}: training networks are {type(ws_train).__name__} but validation networks are "
+                        f"{type(ws_val).__name__}; use one kind")
     if ws_train.batch_size != len(y_train) or ws_val.batch_size != len(y_val):
         raise ValueError(f"got {ws_train.batch_size} training networks but {len(y_train)} targets "
                          f"(validation: {ws_val.batch_size} vs {len(y_val)}); they must match")

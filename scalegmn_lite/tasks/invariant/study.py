@@ -8,6 +8,11 @@ Models (``MODEL_NAMES``):
     ``statnn``: per-layer weight statistics into an MLP (permutation invariant, not scale invariant).
     ``flatmlp``: an MLP on the flattened weights (invariant to nothing).
     ``*+aug``: trained with random gauge augmentation of every batch.
+
+Block networks (residual blocks, norms: ``BlockWeights`` and ``BlockNetworkSpec``) go through
+:mod:`.blocks` (:func:`~.blocks.make_block_model`, which also has ``scalegmn-plain`` and
+``scalegmn-normaffine``); :func:`make_model`, :func:`gauge_shift` and :meth:`TaskData.transformed_test` dispatch
+there.
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ from torch import nn
 
 from ...nn.baselines import FlatMLP, StatNN, gauge_augment
 from ...nn.scalegmn import ScaleGMN, ScaleGMNConfig
+from ...weightspace.block_weights import BlockWeights
+from ...weightspace.blocks import BlockNetworkSpec
 from ...weightspace.gauge import GaugeElement, sample_non_symmetry
 from ...weightspace.spec import NetworkSpec
 from ...weightspace.weights import WeightSpace
+from .blocks import (
+    BLOCK_ONLY_MODEL_NAMES,
+    block_gauge_shift,
+    gauge_transform,
+    make_block_model,
+    non_symmetry_transform,
+)
 from .fit import FitConfig, fit, predict, score
 
 __all__ = ["GAUGE_TEST_SEED", "MODEL_NAMES", "NON_SYMMETRY", "TaskData", "accuracy_task", "inr_task", "make_model",
@@ -72,8 +86,13 @@ class TaskData:
         (permutations, and positive scalings in ``[1/4, 4]`` for ReLU or sign flips for tanh/sine:
         the same functions); or a *non*-symmetry (``"wrong_scaling"``, ``"uncoupled_permutation"``,
         ``"mismatched_scaling"``; :func:`~scalegmn_lite.weightspace.gauge.sample_non_symmetry`: other
-        functions), the negative control."""
+        functions), the negative control.
+
+        Block networks: :func:`~.blocks.gauge_transform` and :func:`~.blocks.non_symmetry_transform`
+        (same seed convention)."""
         ws = self.test[0]
+        if isinstance(ws, BlockWeights):
+            return gauge_transform(ws, seed) if kind == "gauge" else non_symmetry_transform(ws, kind, seed)
         g = torch.Generator().manual_seed(seed)
         if kind == "gauge":
             return GaugeElement.sample(ws.spec, ws.batch_size, generator=g, device=ws.device,
@@ -137,9 +156,17 @@ def inr_task(zoo, seed: int = 0, fractions=(0.6, 0.2, 0.2), train_images: float 
     return TaskData("inr-classification", "classification", 10, *parts, test_groups=_unit_ids(zs[2], by))
 
 
-def make_model(name: str, spec: NetworkSpec, out_dim: int, hidden: int = 32, layers: int = 3,
+def make_model(name: str, spec: NetworkSpec | BlockNetworkSpec, out_dim: int, hidden: int = 32, layers: int = 3,
                max_kernel: int | None = None):
-    """A fresh model by name (see ``MODEL_NAMES``); returns ``(model, augment_fn or None)``."""
+    """A fresh model by name (see ``MODEL_NAMES``); returns ``(model, augment_fn or None)``.
+
+    A :class:`~scalegmn_lite.weightspace.blocks.BlockNetworkSpec` (residual blocks, norms) gets
+    :func:`~.blocks.make_block_model`'s model of that name."""
+    if isinstance(spec, BlockNetworkSpec):
+        return make_block_model(name, spec, out_dim, hidden, layers, max_kernel)
+    if name in BLOCK_ONLY_MODEL_NAMES:
+        raise ValueError(f"model {name!r} needs block networks (a BlockNetworkSpec with residual blocks or norms); "
+                         f"{spec.to_text()!r} is a chain: choose from {MODEL_NAMES}")
     base = name.removesuffix("+aug")
     aug = gauge_augment if name.endswith("+aug") else None
     k = max_kernel or max(1, max(layer.kernel_numel for layer in spec.layers))
@@ -155,10 +182,12 @@ def make_model(name: str, spec: NetworkSpec, out_dim: int, hidden: int = 32, lay
 
 
 @torch.no_grad()
-def gauge_shift(model, ws: WeightSpace, seed: int = 0, max_log_scale: float = 1.0) -> float:
+def gauge_shift(model, ws: WeightSpace | BlockWeights, seed: int = 0, max_log_scale: float = 1.0) -> float:
     """Largest change of the model's output when every network is replaced by a random gauge
     transform of itself (same functions), relative to the output's scale; 0 for invariant models
-    up to float error."""
+    up to float error. ``BlockWeights``: :func:`~.blocks.block_gauge_shift`."""
+    if isinstance(ws, BlockWeights):
+        return block_gauge_shift(model, ws, seed, max_log_scale)
     model.eval()
     g = GaugeElement.sample(ws.spec, ws.batch_size, generator=torch.Generator().manual_seed(seed),
                             max_log_scale=max_log_scale, device=ws.device, dtype=ws.dtype)
