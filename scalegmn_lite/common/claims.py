@@ -176,6 +176,18 @@ def interval_claim(id: str, statement: str, interval: dict, op: str, threshold: 
                  st, [_num(v) for v in ci], int(interval.get("seeds") or 1), kind=kind)
 
 
+def every_interval_claim(id: str, statement: str, comparisons: dict, op: str = ">", threshold: float = 0.0) -> Claim:
+    """A claim that every interval of ``comparisons`` (``name -> interval``) lies on the claimed side: measured is
+    each mean (and ``interval_of``: the comparison whose interval is shown, :func:`deciding_comparison`), the
+    status their conjunction (:func:`combine_status`)."""
+    from .stats import decide
+
+    deciding = deciding_comparison({k: (v, op, threshold) for k, v in comparisons.items()})
+    measured = {**{k: round(v["mean"], 4) for k, v in comparisons.items()}, "interval_of": deciding}
+    return interval_claim(id, statement, comparisons[deciding], op, threshold, measured=measured,
+                          status=combine_status([decide(v["ci"], op, threshold) for v in comparisons.values()]))
+
+
 def count_claims(claims) -> dict:
     """``{"finding": {"holds", "refuted", "inconclusive", "total"}, "check": {...}}`` over claim dicts
     (or :class:`Claim` objects); a claim without ``kind`` (an older result file) counts as a finding."""

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from ..common.claims import claim, deciding_comparison, interval_claim
+from ..common.claims import claim, every_interval_claim, interval_claim
 from ..common.stats import N_BOOT, bootstrap_mean, bootstrap_stat
 from ..tasks.invariant.fit import FitConfig
 from ..tasks.invariant.study import accuracy_task, compare, inr_task
@@ -407,13 +407,10 @@ def judge(result: dict, n_boot: int = N_BOOT) -> dict:
               "both tasks and every seed)", scale_change, "<=", 1e-3),
     ]
     if drops:
-        deciding = deciding_comparison({k: (v, ">", 0.0) for k, v in drops.items()})
-        claims.append(interval_claim(
+        claims.append(every_interval_claim(
             "gauge-test-moves-baselines", "every baseline's test score drops on gauge-transformed test networks "
             "(original minus transformed; GMN, StatNN and the flat MLP see other inputs for the same functions; the "
-            "interval shown is the one that decides the status)", drops[deciding], ">", 0.0,
-            measured={**{k: round(v["mean"], 4) for k, v in drops.items()}, "interval_of": deciding},
-            status=combine_status([decide(d["ci"], ">", 0.0) for d in drops.values()])))
+            "interval shown is the one that decides the status)", drops))
     else:
         claims.append(interval_claim(
             "gauge-test-moves-baselines", "every baseline's test score drops on gauge-transformed test networks "

@@ -53,7 +53,7 @@ from ..weightspace.block_weights import BlockWeights, _element, block_forward
 from ..weightspace.blocks import BlockNetworkSpec
 from ..weightspace.layer import LayerSpec, SpecError
 from ..weightspace.weights import activation_fn
-from .train import BatchedOptimizer, TrainResult, _orders, _per_net, as_tensors, lr_factor
+from .train import TrainResult, evaluate_chunked, run_epochs, training_setup
 
 __all__ = ["BN_MOMENTUM", "block_forward_train", "evaluate_blocks", "forward_macs", "init_block_weights",
            "running_mask", "train_block_batched"]
@@ -256,27 +256,7 @@ def evaluate_blocks(bw: BlockWeights, x: torch.Tensor, y: torch.Tensor, chunk: i
     Returns:
         ``(loss [B], accuracy [B])`` in ``bw.dtype``.
     """
-    if bw.batch_size == 1:  # as evaluate: B = 1 may take other kernels; evaluate a copy alongside
-        loss, acc = evaluate_blocks(BlockWeights.stack([bw, bw]), x, y, chunk)
-        return loss[:1], acc[:1]
-    B, n = bw.batch_size, len(x)
-    per = _sample_numel(bw.spec, tuple(x.shape[1:]))
-    chunk = chunk or max(1, min(n, 2**25 // per))
-    nets = max(2, 2**25 // (per * chunk))
-    starts = list(range(0, B, nets))
-    if B - starts[-1] == 1:
-        starts.pop()
-    loss = torch.zeros(B, dtype=torch.float64, device=bw.device)
-    correct = torch.zeros(B, dtype=torch.float64, device=bw.device)
-    for i, a in enumerate(starts):
-        part = bw[a:starts[i + 1] if i + 1 < len(starts) else B]
-        for s in range(0, n, chunk):
-            xb, yb = x[s:s + chunk], y[s:s + chunk]
-            logits = block_forward(part, xb)  # [b, n, C]
-            ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(part.batch_size, -1), reduction="none")
-            loss[a:a + part.batch_size] += ce.double().sum(1)
-            correct[a:a + part.batch_size] += (logits.argmax(-1) == yb).double().sum(1)
-    return (loss / n).to(bw.dtype), (correct / n).to(bw.dtype)
+    return evaluate_chunked(bw, x, y, block_forward, _sample_numel(bw.spec, tuple(x.shape[1:])), chunk)
 
 
 # ---------------------------------------------------------------- training
@@ -304,7 +284,6 @@ def train_block_batched(bw: BlockWeights, data, epochs: int, lr, weight_decay, b
     Returns:
         A :class:`~scalegmn_lite.zoo.train.TrainResult` whose ``ws`` and ``checkpoints`` are ``BlockWeights``.
     """
-    from ..common.progress import progress_bar, set_postfix
 
     if not isinstance(bw, BlockWeights):
         raise TypeError(f"train_block_batched trains BlockWeights, got {type(bw).__name__}; chain networks "
@@ -319,90 +298,17 @@ def train_block_batched(bw: BlockWeights, data, epochs: int, lr, weight_decay, b
                            {k: v[:, :1] for k, v in res.metrics.items()}, res.checkpoint_epochs, res.history[:, :1],
                            res.diverged[:1], res.seconds)
     t0 = time.perf_counter()
-    spec, B, dev = bw.spec, bw.batch_size, bw.device
-    x, y, xt, yt = as_tensors(data)
-    x, y = x.to(dev, bw.dtype), y.to(dev)
-    xt = None if xt is None else xt.to(dev, bw.dtype)
-    yt = None if yt is None else yt.to(dev)
-    n = len(x)
-    if seeds is not None and len(seeds) != B:
-        raise ValueError(f"got {len(seeds)} seeds for B={B} networks")
+    spec = bw.spec
     if batch_size < 1 or epochs < 0:
         raise ValueError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size}, {epochs}")
+    data, opt = training_setup(bw, data, seeds, lr, weight_decay, optimizer, momentum, lr_schedule)
+    n = len(data[0])
     if spec.family == "mlp" and any(nm.kind == "batchnorm" for nm in spec.norms) and (n == 1 or n % batch_size == 1
                                                                                     or batch_size == 1):
         raise ValueError(f"{spec.to_text()!r} has BatchNorm, which in training mode needs more than one value per "
                          f"channel, but {n} training samples in minibatches of {batch_size} leave a minibatch of one "
                          "sample (PyTorch refuses it too); change batch_size or the training-set size")
-    lr_factor(lr_schedule, 0, 1)  # checks the name
-    running = running_mask(spec)
-    opt = BatchedOptimizer(optimizer, _per_net(lr, B, dev, "lr"), _per_net(weight_decay, B, dev, "weight_decay"),
-                           momentum=momentum)
-    params = [p.detach().clone() for p in bw.params]
-    alive = torch.ones(B, dtype=torch.bool, device=dev)
-    ckpt_set = sorted({int(e) for e in checkpoint_epochs})
-    checkpoints: dict[int, BlockWeights] = {}
-    rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
-
-    def record(epoch: int) -> None:
-        cur = BlockWeights(spec, [p.detach().clone() for p in params])
-        checkpoints[epoch] = cur
-        loss, acc = evaluate_blocks(cur, x, y)
-        rows["train_loss"].append(loss)
-        rows["train_acc"].append(acc)
-        if xt is not None:
-            loss, acc = evaluate_blocks(cur, xt, yt)
-            rows["test_loss"].append(loss)
-            rows["test_acc"].append(acc)
-
-    if 0 in ckpt_set:
-        record(0)
-    total_steps = epochs * math.ceil(n / batch_size)
-    orders = _orders(n, B, seeds, generator)
-    history = torch.zeros(epochs, B, dtype=torch.float64)
-    step = 0
-    bar = progress_bar(range(1, epochs + 1), desc=desc, enabled=progress)
-    for epoch in bar:
-        order = next(orders).to(dev)
-        ep_loss = torch.zeros(B, dtype=torch.float64, device=dev)
-        nb = 0
-        for s in range(0, n, batch_size):
-            if max_steps is not None and step >= max_steps:
-                break
-            idx = order[..., s:s + batch_size]
-            leaves = [p if r else p.requires_grad_(True) for p, r in zip(params, running)]
-            cur = BlockWeights(spec, leaves)
-            if seeds is not None:
-                logits, new_running = block_forward_train(cur, x[idx], per_network=True)
-                yb = y[idx]
-            else:
-                logits, new_running = block_forward_train(cur, x[idx])
-                yb = y[idx].expand(B, -1)
-            new_running = iter(new_running)
-            loss = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)  # [B]
-            ok = alive & torch.isfinite(loss)
-            total = torch.where(ok, loss, torch.zeros_like(loss)).sum()
-            trained = [p for p, r in zip(leaves, running) if not r]
-            grads = torch.autograd.grad(total, trained)
-            with torch.no_grad():
-                new_trained = iter(opt.step([p.detach() for p in trained], grads,
-                                            lr_factor(lr_schedule, step, total_steps)))
-                new = [next(new_running) if r else next(new_trained) for r in running]
-                for p in new:
-                    ok = ok & torch.isfinite(p.flatten(1)).all(1)
-                params = [torch.where(opt._b(ok, p).bool(), q, p.detach()) for p, q in zip(leaves, new)]
-                alive = ok
-                ep_loss += loss.detach().double().nan_to_num(nan=0.0, posinf=0.0)
-            nb += 1
-            step += 1
-        history[epoch - 1] = (ep_loss / max(nb, 1)).cpu()
-        if progress:
-            set_postfix(bar, loss=f"{float(history[epoch - 1].median()):.3f}", diverged=int((~alive).sum()))
-        if epoch in ckpt_set and (max_steps is None or step < max_steps or epoch == epochs):
-            record(epoch)
-        if max_steps is not None and step >= max_steps:
-            break
-    final = BlockWeights(spec, [p.detach() for p in params])
-    metrics = {k: torch.stack(v) for k, v in rows.items() if v}
-    return TrainResult(final, checkpoints, metrics, tuple(sorted(checkpoints)), history, ~alive,
-                       time.perf_counter() - t0)
+    return run_epochs(list(bw.params), running_mask(spec), lambda ts: BlockWeights(spec, ts),
+                      lambda cur, xb, per: block_forward_train(cur, xb, per_network=per), evaluate_blocks, opt,
+                      data, epochs, batch_size, seeds, generator, checkpoint_epochs, progress, desc,
+                      lr_schedule, max_steps, t0=t0)

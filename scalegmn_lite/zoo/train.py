@@ -169,11 +169,6 @@ def _sample_numel(spec: NetworkSpec, sample_shape: tuple[int, ...]) -> int:
     return worst
 
 
-def _eval_chunk(spec: NetworkSpec, x: torch.Tensor, B: int, budget: int = 2**25) -> int:
-    per = _sample_numel(spec, tuple(x.shape[1:]))
-    return max(1, min(len(x), budget // max(1, B * per)))
-
-
 @torch.no_grad()
 def evaluate(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, chunk: int | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,26 +176,34 @@ def evaluate(ws: WeightSpace, x: torch.Tensor, y: torch.Tensor, chunk: int | Non
     batched over networks and chunked to bound memory: over samples in chunks that do not depend on
     ``B`` and over networks, so a network's figures do not depend on which networks it is evaluated
     with (a zoo shard matches the whole build bit for bit)."""
-    if ws.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: evaluate a copy alongside
-        loss, acc = evaluate(WeightSpace.stack([ws, ws]), x, y, chunk)
+    return evaluate_chunked(ws, x, y, batched_forward, _sample_numel(ws.spec, tuple(x.shape[1:])), chunk)
+
+
+def evaluate_chunked(nets, x: torch.Tensor, y: torch.Tensor, forward: Callable, per_sample: int,
+                     chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`evaluate` for any batch of networks ``nets`` (``WeightSpace`` or ``BlockWeights``: indexable, with
+    ``stack``) and its batched ``forward(nets, x) -> [b, n, C]``; ``per_sample``: the largest intermediate of one
+    network on one sample (elements), which sets the memory-bounding chunks."""
+    if nets.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: evaluate a copy alongside
+        loss, acc = evaluate_chunked(type(nets).stack([nets, nets]), x, y, forward, per_sample, chunk)
         return loss[:1], acc[:1]
-    B, n = ws.batch_size, len(x)
-    chunk = chunk or _eval_chunk(ws.spec, x, 1)
-    nets = max(2, 2**25 // (_sample_numel(ws.spec, tuple(x.shape[1:])) * chunk))  # the budget of _eval_chunk
-    starts = list(range(0, B, nets))
+    B, n = nets.batch_size, len(x)
+    chunk = chunk or max(1, min(n, 2**25 // max(1, per_sample)))  # a budget of 2**25 elements for one network
+    group = max(2, 2**25 // (per_sample * chunk))
+    starts = list(range(0, B, group))
     if B - starts[-1] == 1:  # no part of a single network (see above)
         starts.pop()
-    loss = torch.zeros(B, dtype=torch.float64, device=ws.device)
-    correct = torch.zeros(B, dtype=torch.float64, device=ws.device)
+    loss = torch.zeros(B, dtype=torch.float64, device=nets.device)
+    correct = torch.zeros(B, dtype=torch.float64, device=nets.device)
     for i, a in enumerate(starts):
-        part = ws[a:starts[i + 1] if i + 1 < len(starts) else B]
+        part = nets[a:starts[i + 1] if i + 1 < len(starts) else B]
         for s in range(0, n, chunk):
             xb, yb = x[s:s + chunk], y[s:s + chunk]
-            logits = batched_forward(part, xb)  # [b, n, C]
+            logits = forward(part, xb)  # [b, n, C]
             ce = F.cross_entropy(logits.transpose(1, 2), yb.expand(part.batch_size, -1), reduction="none")
             loss[a:a + part.batch_size] += ce.double().sum(1)
             correct[a:a + part.batch_size] += (logits.argmax(-1) == yb).double().sum(1)
-    return (loss / n).to(ws.dtype), (correct / n).to(ws.dtype)
+    return (loss / n).to(nets.dtype), (correct / n).to(nets.dtype)
 
 
 def _orders(n: int, B: int, seeds: Sequence[int] | None, generator: torch.Generator | None):
@@ -245,8 +248,6 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
         max_steps: stop after this many optimizer steps (for tests); checkpoints past it are skipped.
         lr_schedule: ``"constant"`` or ``"cosine"`` (see the module docstring).
     """
-    from ..common.progress import progress_bar, set_postfix
-
     if ws.batch_size == 1:  # B = 1 takes other BLAS kernels (gemv) than B > 1: train a copy alongside, so
         # a network's weights do not depend on how many networks train with it (sharded zoo builds)
         two = [torch.as_tensor(v, dtype=torch.float64).reshape(-1).expand(2) for v in (lr, weight_decay)]
@@ -258,30 +259,68 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
                            {k: v[:, :1] for k, v in res.metrics.items()}, res.checkpoint_epochs, res.history[:, :1],
                            res.diverged[:1], res.seconds)
     t0 = time.perf_counter()
-    spec, B, dev = ws.spec, ws.batch_size, ws.device
+    spec = ws.spec
+    data, opt = training_setup(ws, data, seeds, lr, weight_decay, optimizer, momentum, lr_schedule)
+    return run_epochs(list(ws.params()), [False] * (2 * spec.num_layers),
+                      lambda ts: WeightSpace(spec, ts[0::2], ts[1::2]),
+                      lambda cur, xb, per: (batched_forward(cur, xb, per_network=per), ()), evaluate, opt,
+                      data, epochs, batch_size, seeds, generator, checkpoint_epochs, progress, desc,
+                      lr_schedule, max_steps, extra_loss, t0)
+
+
+def training_setup(nets, data, seeds, lr, weight_decay, optimizer: str, momentum: float, lr_schedule: str
+                   ) -> tuple[tuple, "BatchedOptimizer"]:
+    """The checked inputs of a batched trainer: ``(x, y, x_test, y_test)`` on the networks' device (inputs in their
+    dtype) and the optimizer with per-network ``lr`` and ``weight_decay``."""
+    B, dev = nets.batch_size, nets.device
     x, y, xt, yt = as_tensors(data)
-    x, y = x.to(dev, ws.dtype), y.to(dev)
-    xt = None if xt is None else xt.to(dev, ws.dtype)
+    x, y = x.to(dev, nets.dtype), y.to(dev)
+    xt = None if xt is None else xt.to(dev, nets.dtype)
     yt = None if yt is None else yt.to(dev)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"got {len(seeds)} seeds for B={B} networks")
     lr_factor(lr_schedule, 0, 1)  # checks the name
     opt = BatchedOptimizer(optimizer, _per_net(lr, B, dev, "lr"), _per_net(weight_decay, B, dev, "weight_decay"),
                            momentum=momentum)
-    params = [p.detach().clone() for p in ws.params()]
+    return (x, y, xt, yt), opt
+
+
+def run_epochs(params: list[torch.Tensor], running: Sequence[bool], build: Callable, forward: Callable,
+               evaluate_fn: Callable, opt: "BatchedOptimizer", data: tuple, epochs: int, batch_size: int,
+               seeds: Sequence[int] | None, generator: torch.Generator | None, checkpoint_epochs: Sequence[int],
+               progress: bool, desc: str, lr_schedule: str, max_steps: int | None,
+               extra_loss: Callable | None = None, t0: float | None = None) -> TrainResult:
+    """The epoch loop shared by :func:`train_batched` and the block networks' trainer
+    (:func:`~scalegmn_lite.zoo.block_train.train_block_batched`).
+
+    Args:
+        params: the ``B`` networks' tensors ``[B, ...]``, in their order; ``running[i]``: tensor ``i`` is a running
+            statistic, updated by the forward pass, never by the optimizer.
+        build: tensors -> the networks (``WeightSpace``, ``BlockWeights``).
+        forward: ``(networks, x, per_network) -> (logits [B, n, C], new running tensors in order)``.
+        evaluate_fn: ``(networks, x, y) -> (loss [B], accuracy [B])`` for the checkpoints' metrics.
+        opt: the optimizer of the trained tensors; data: ``(x, y, x_test or None, y_test or None)`` on the device.
+        The rest as in :func:`train_batched`. Diverged networks (non-finite loss or tensors) are frozen and flagged.
+    """
+    from ..common.progress import progress_bar, set_postfix
+
+    t0 = time.perf_counter() if t0 is None else t0
+    x, y, xt, yt = data
+    B, dev = params[0].shape[0], params[0].device
+    params = [p.detach().clone() for p in params]
     alive = torch.ones(B, dtype=torch.bool, device=dev)
     ckpt_set = sorted({int(e) for e in checkpoint_epochs})
-    checkpoints: dict[int, WeightSpace] = {}
+    checkpoints: dict[int, object] = {}
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
 
     def record(epoch: int) -> None:
-        cur = WeightSpace(spec, params[0::2], params[1::2]).detach().clone()
+        cur = build([p.detach().clone() for p in params])
         checkpoints[epoch] = cur
-        loss, acc = evaluate(cur, x, y)
+        loss, acc = evaluate_fn(cur, x, y)
         rows["train_loss"].append(loss)
         rows["train_acc"].append(acc)
         if xt is not None:
-            loss, acc = evaluate(cur, xt, yt)
+            loss, acc = evaluate_fn(cur, xt, yt)
             rows["test_loss"].append(loss)
             rows["test_acc"].append(acc)
 
@@ -301,22 +340,22 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
             if max_steps is not None and step >= max_steps:
                 break
             idx = order[..., s:s + batch_size]
-            leaves = [p.requires_grad_(True) for p in params]
-            cur = WeightSpace(spec, leaves[0::2], leaves[1::2])
-            if seeds is not None:
-                logits = batched_forward(cur, x[idx], per_network=True)
-                yb = y[idx]
-            else:
-                logits = batched_forward(cur, x[idx])
-                yb = y[idx].expand(B, -1)
+            leaves = [p if r else p.requires_grad_(True) for p, r in zip(params, running)]
+            cur = build(leaves)
+            logits, new_running = forward(cur, x[idx], seeds is not None)
+            yb = y[idx] if seeds is not None else y[idx].expand(B, -1)
             loss = F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)  # [B]
             if extra_loss is not None:
                 loss = loss + extra_loss(cur)
             ok = alive & torch.isfinite(loss)
             total = torch.where(ok, loss, torch.zeros_like(loss)).sum()
-            grads = torch.autograd.grad(total, leaves)
+            trained = [p for p, r in zip(leaves, running) if not r]
+            grads = torch.autograd.grad(total, trained)
             with torch.no_grad():
-                new = opt.step([p.detach() for p in leaves], grads, lr_factor(lr_schedule, step, total_steps))
+                new_trained = iter(opt.step([p.detach() for p in trained], grads,
+                                            lr_factor(lr_schedule, step, total_steps)))
+                new_running = iter(new_running)
+                new = [next(new_running) if r else next(new_trained) for r in running]
                 for p in new:
                     ok = ok & torch.isfinite(p.flatten(1)).all(1)
                 params = [torch.where(opt._b(ok, p).bool(), q, p.detach()) for p, q in zip(leaves, new)]
@@ -331,7 +370,7 @@ def train_batched(ws: WeightSpace, data, epochs: int, lr, weight_decay, batch_si
             record(epoch)
         if max_steps is not None and step >= max_steps:
             break
-    final = WeightSpace(spec, params[0::2], params[1::2]).detach()
+    final = build([p.detach() for p in params])
     metrics = {k: torch.stack(v) for k, v in rows.items() if v}
     return TrainResult(final, checkpoints, metrics, tuple(sorted(checkpoints)), history, ~alive,
                        time.perf_counter() - t0)

@@ -100,8 +100,9 @@ class TaskData:
         return sample_non_symmetry(ws, kind, generator=g)
 
 
-def _stack_checkpoints(zoo, checkpoints, target: str) -> tuple[WeightSpace, torch.Tensor]:
-    ws = WeightSpace.stack([zoo.weights(c) for c in checkpoints])
+def _stack_checkpoints(zoo, checkpoints, target: str) -> tuple[WeightSpace | BlockWeights, torch.Tensor]:
+    parts = [zoo.weights(c) for c in checkpoints]
+    ws = type(parts[0]).stack(parts)  # WeightSpace, or BlockWeights for a zoo of block networks
     y = torch.cat([torch.tensor(zoo.metadata[f"{target}@{c}"].to_numpy()) for c in checkpoints]).float()
     return ws, y
 
