@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+from zoo_checks import assert_refuses_corrupt_weights
 
 from scalegmn_lite.common.io import CorruptFileError
 from scalegmn_lite.weightspace.block_weights import BlockWeights
@@ -221,12 +222,7 @@ def test_block_zoo_builds_saves_loads_and_verifies(tmp_path):
     assert sorted(nets) == list(range(len(zoo)))
     assert all(torch.equal(both.network(j).flatten(), zoo.network(net).flatten()) for j, net in enumerate(nets))
     # a corrupted file is refused, naming it
-    w = tmp_path / "z" / "weights.pt"
-    raw = bytearray(w.read_bytes())
-    raw[-5] ^= 0xFF
-    w.write_bytes(bytes(raw))
-    with pytest.raises(CorruptFileError, match="weights.pt"):
-        load_zoo(tmp_path / "z")
+    assert_refuses_corrupt_weights(tmp_path / "z")
 
 
 def test_chain_zoo_manifest_is_unchanged_and_bad_arch_text_is_corrupt(tmp_path):
