@@ -83,3 +83,18 @@ def test_run_times_lead_with_the_measured_wait(tmp_path):
     assert ("a quiet machine: load average 0.6 at the start; its experiments' own times add up to 45 "
             "process-minutes") in first
     assert "beside other work" not in first
+
+
+def test_flops_table_is_the_benchmark_file(tmp_path):
+    """issue 37: the FLOP/s table is generated from bench_flops.py's output, share of peak and ratio included."""
+    from scalegmn_lite.course.reference import flops_markdown
+
+    row = {"case": "operator-quick", "flops_per_step_before": 2e8, "flops_per_step_after": 2e8,
+           "seconds_per_step_before": 0.05, "seconds_per_step_after": 0.025, "steps_per_second_ratio": 2.0,
+           "share_of_peak_before": 0.04, "share_of_peak_after": 0.08, "peak_gflops": 100.0}
+    f = tmp_path / "flops.json"
+    f.write_text(json.dumps({"command": "python benchmarks/bench_flops.py", "commit": "abcdef1234567",
+                             "before": "f018134", "repeats": 2, "date": "2026-12-07T00:00:00+0000", "rows": [row]}))
+    text = flops_markdown(f)
+    assert "| operator-quick | 0.2 | 50.0 | 25.0 | **2.00x** | 4.0% / 8.0% |" in text
+    assert "against `f018134`" in text and "100 GFLOP/s" in text

@@ -34,6 +34,7 @@ SHIP_BEGIN, SHIP_END = "<!-- shipped-models:begin -->", "<!-- shipped-models:end
 PLAIN_BEGIN, PLAIN_END = "<!-- plain-words:begin -->", "<!-- plain-words:end -->"
 BENCH_BEGIN, BENCH_END = "<!-- bench-training:begin -->", "<!-- bench-training:end -->"
 BENCH_FILE = ROOT / "benchmarks" / "results" / "bench_training.json"
+FLOPS_FILE = ROOT / "benchmarks" / "results" / "bench_flops.json"
 CHANGES_BEGIN, CHANGES_END = "<!-- verdict-changes:begin -->", "<!-- verdict-changes:end -->"
 CHANGES_FILE = ROOT / "results" / "verdict_changes.json"
 
@@ -76,6 +77,16 @@ def bench_block() -> str:
     return benchmark_markdown(BENCH_FILE)
 
 
+def flops_block() -> str:
+    sys.path.insert(0, str(ROOT))
+    from scalegmn_lite.course.reference import flops_markdown
+
+    if not FLOPS_FILE.is_file():
+        return ("No committed benchmark output yet: run `python benchmarks/bench_flops.py --out "
+                "benchmarks/results/bench_flops.json`, then this script.\n")
+    return flops_markdown(FLOPS_FILE)
+
+
 def changes_block() -> str:
     sys.path.insert(0, str(ROOT))
     from scalegmn_lite.course.reference import verdict_changes_markdown
@@ -108,7 +119,7 @@ BLOCKS = {
     "README.md": [("run-times", run_times_block), ("headline", headline_block)],
     "results/README.md": [("reference-results", block), ("verdict-changes", changes_block),
                           ("plain-words", plain_block), ("shipped-models", shipped_block), ("zoo-table", zoo_block),
-                          ("bench-training", bench_block)],
+                          ("bench-training", bench_block), ("bench-flops", flops_block)],
 }
 
 

@@ -381,6 +381,24 @@ def benchmark_markdown(path: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def flops_markdown(path: str | Path) -> str:
+    """A markdown table of ``benchmarks/bench_flops.py``'s committed output: per trainer and size, FLOPs and time per
+    step before and after, the steps-per-second ratio and the share of the core's dense-matmul rate (never typed by
+    hand)."""
+    d = json.loads(Path(path).read_text())
+    peak = d["rows"][0]["peak_gflops"]
+    lines = [f"Measured by `{d['command']}` on one thread, {d['date'][:10]}, commit `{d['commit'][:10]}` against "
+             f"`{d['before']}`; median of {d['repeats']} rounds; the core's dense float32 matmul: {peak:.0f} GFLOP/s.",
+             "", "| trainer, size | GFLOP/step | ms/step before | ms/step after | steps/s ratio | share of peak "
+             "before / after |", "|---|---|---|---|---|---|"]
+    for r in d["rows"]:
+        before, after = r["seconds_per_step_before"] * 1e3, r["seconds_per_step_after"] * 1e3
+        lines.append(f"| {r['case']} | {r['flops_per_step_after'] / 1e9:.3g} | {before:.1f} | {after:.1f} | "
+                     f"**{r['steps_per_second_ratio']:.2f}x** | {r['share_of_peak_before']:.1%} / "
+                     f"{r['share_of_peak_after']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
 def verdict_changes_markdown(path: str | Path, run: str = "reference", findings_only: bool = True,
                              experiment: str | None = None, before_label: str | None = None) -> str:
     """A markdown table of the claims of ``run`` whose verdict or interval changed, from the committed
