@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_training import _unpack  # the same unpacking of a revision into a temporary folder
+
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("operator-quick", "operator-reference", "invariant-quick", "invariant-reference", "autoencoder")
 #: (k1, k2): the two training lengths whose difference is measured (invariant: epochs)
@@ -137,17 +139,6 @@ def child(case: str) -> None:
     steps = (k2 - k1) * per
     print(json.dumps({"seconds_per_step": (times[k2] - times[k1]) / steps,
                       "flops_per_step": (flops[k2] - flops[k1]) / steps, "peak_flops": _peak_flops()}))
-
-
-def _unpack(rev: str, dest: Path) -> Path:
-    import tarfile
-
-    tar = dest / "src.tar"
-    with open(tar, "wb") as f:
-        subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, stdout=f)
-    with tarfile.open(tar) as t:
-        t.extractall(dest / "tree", filter="data")
-    return dest / "tree"
 
 
 def _measure(tree: Path, case: str) -> dict:

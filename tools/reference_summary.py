@@ -67,24 +67,23 @@ def plain_block() -> str:
     return plain_words_markdown(ROOT / "results" / "reference")
 
 
-def bench_block() -> str:
+def _benchmark_block(path: Path, render: str) -> str:
+    """``scalegmn_lite.course.reference.<render>`` of a committed benchmark output, or how to make one."""
     sys.path.insert(0, str(ROOT))
-    from scalegmn_lite.course.reference import benchmark_markdown
+    from scalegmn_lite.course import reference
 
-    if not BENCH_FILE.is_file():
-        return ("No committed benchmark output yet: run `python benchmarks/bench_training.py --out "
-                "benchmarks/results/bench_training.json`, then this script.\n")
-    return benchmark_markdown(BENCH_FILE)
+    if not path.is_file():
+        return (f"No committed benchmark output yet: run `python benchmarks/{path.stem}.py --out "
+                f"benchmarks/results/{path.name}`, then this script.\n")
+    return getattr(reference, render)(path)
+
+
+def bench_block() -> str:
+    return _benchmark_block(BENCH_FILE, "benchmark_markdown")
 
 
 def flops_block() -> str:
-    sys.path.insert(0, str(ROOT))
-    from scalegmn_lite.course.reference import flops_markdown
-
-    if not FLOPS_FILE.is_file():
-        return ("No committed benchmark output yet: run `python benchmarks/bench_flops.py --out "
-                "benchmarks/results/bench_flops.json`, then this script.\n")
-    return flops_markdown(FLOPS_FILE)
+    return _benchmark_block(FLOPS_FILE, "flops_markdown")
 
 
 def changes_block() -> str:
