@@ -33,7 +33,7 @@ import numpy as np
 
 from ..common.claims import claim, every_interval_claim, interval_claim
 from ..common.stats import N_BOOT
-from . import RunContext, experiment
+from . import RunContext
 
 #: per mode: the zoos, models, seeds, the checkpoints pooled (``-1``: the final one; ``None``: every one) and the
 #: metanetworks' size. Quick fits the main job's budget with one zoo; reference takes three.
@@ -170,7 +170,6 @@ def run_zoo(zoo, p: dict, ctx: RunContext) -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-@experiment("residual", zoos=zoos)
 def run(ctx: RunContext) -> dict:
     """The residual study in the run's size (see the module docstring)."""
     from ..zoo import load_or_build
