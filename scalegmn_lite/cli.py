@@ -141,7 +141,7 @@ def _manifest(out: Path, mode: str, names: list[str], seconds: float, started: s
 #: rough cost order of the experiments without their zoo builds (largest first; quick, 2026-12-07: merging ~570,
 #: amortized ~490, invariant ~310, gscale ~150, zoo ~100 process-seconds) for ``reproduce --jobs``: the zoos are
 #: built first, then a free worker takes the next experiment, so the long ones start first
-COST_ORDER = ("merging", "amortized", "invariant", "gscale", "zoo", "gauge", "distributed")
+COST_ORDER = ("merging", "amortized", "invariant", "residual", "gscale", "zoo", "gauge", "distributed")
 
 
 def _worker_init(parent: int) -> None:

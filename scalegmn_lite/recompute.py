@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["RECOMPUTABLE", "recompute_invariant", "recompute_result", "recompute_dir"]
 
-RECOMPUTABLE = ("invariant", "zoo", "amortized", "gscale", "merging")
+RECOMPUTABLE = ("invariant", "zoo", "amortized", "gscale", "merging", "residual")
 
 
 def _claims_json(claims) -> list[dict]:
@@ -152,11 +152,10 @@ def recompute_result(name: str, result: dict, zoos: bool = True, n_boot: int | N
     if name == "invariant":
         return recompute_invariant(result, zoos, n_boot)
     if name == "zoo":
-        from .experiments.zoo import zoo_claims
-        from .zoo.recipes import TRAINED_RECIPES
+        from .experiments.zoo import reported_trained_recipes, zoo_claims
 
         out = dict(result)
-        out["claims"] = _claims_json(zoo_claims(result, TRAINED_RECIPES, result.get("mode") or "quick"))
+        out["claims"] = _claims_json(zoo_claims(result, reported_trained_recipes(), result.get("mode") or "quick"))
         return out
     if name == "amortized":
         from .tasks.amortized.recompute import recompute_result as amortized
@@ -170,6 +169,14 @@ def recompute_result(name: str, result: dict, zoos: bool = True, n_boot: int | N
         from .experiments.merging import recompute_result as merging
 
         return merging(result)
+    if name == "residual":
+        from .common.stats import N_BOOT
+        from .experiments.residual import judge
+
+        out = dict(result)
+        judged = judge(result, n_boot or N_BOOT)
+        out.update(judged, claims=_claims_json(judged["claims"]))
+        return out
     raise ValueError(f"recompute: no recomputation for experiment {name!r} (recomputable: {', '.join(RECOMPUTABLE)}); "
                      f"gauge and distributed are exact checks: rerun them with `reproduce --only {name}`")
 

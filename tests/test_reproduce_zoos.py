@@ -28,6 +28,7 @@ def test_needed_zoos_of_the_quick_run(empty_cache):
     assert names["invariant"] == {"cnn1d-hp-mnist1d", "inr-dws-digits"}  # the twin zoo: reference size only
     assert {"inr-dws-digits", "cnn1d-hp-mnist1d", "ae-inr-digits"} <= names["merging"]
     assert names["gauge"] == names["distributed"] == set()
+    assert names["residual"] == {"rescnn1d-bn-hp-mnist1d"}  # the residual zoos are the residual study's
     every = needed_zoos(list(load_all()), ctx)
     keys = [zoo_path(r) for r in every]
     assert len(keys) == len(set(keys))  # each zoo once, whoever loads it

@@ -18,13 +18,13 @@ NAMES = sorted(INDEX)
 
 def test_the_models_the_notebooks_load_are_shipped():
     assert {"operator-cnn1d-tanh", "accuracy-predictor-scalegmn", "inr-classifier-scalegmn",
-            "autoencoder-inr"} <= set(NAMES)
+            "autoencoder-inr", "residual-accuracy-predictor-scalegmn"} <= set(NAMES)
     assert {e["kind"] for e in INDEX.values()} == set(KINDS)
     for name, e in INDEX.items():
         for part in ("model", "heldout"):
             path = models_dir() / e[part]["file"]
             assert path.stat().st_size == e[part]["bytes"] < 4_000_000, f"{name}: {part} file missing or too big"
-        assert len(e["commit"]) == 40 and e["notebook"] in ("06", "07", "08")
+        assert len(e["commit"]) == 40 and e["notebook"] in ("06", "07", "08", "09")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -50,6 +50,20 @@ def test_shipped_models_work_on_networks_they_never_saw():
     assert (recompute(inr) == inr.target.double()).double().mean() > 0.8
     ae = load_shipped("autoencoder-inr")
     assert recompute(ae).mean() > 18  # dB; the mean-image floor is 13.7
+    res = load_shipped("residual-accuracy-predictor-scalegmn")
+    assert score("regression", recompute(res), res.target) > 0.5
+
+
+def test_the_shipped_residual_model_passes_the_gauge_test():
+    """Notebook 09's gauge test on the shipped sample: gauge transforms of the held-out residual networks get the same
+    predictions (up to BatchNorm's eps), a non-symmetry moves them."""
+    from scalegmn_lite.tasks.invariant.blocks import gauge_transform, non_symmetry_transform
+    from scalegmn_lite.tasks.invariant.fit import predict
+
+    s = load_shipped("residual-accuracy-predictor-scalegmn")
+    p = predict(s.model, s.heldout)
+    assert (predict(s.model, gauge_transform(s.heldout, 1)) - p).abs().max() < 1e-3
+    assert (predict(s.model, non_symmetry_transform(s.heldout, "wrong_scaling", 1)) - p).abs().max() > 1e-2
 
 
 @pytest.fixture()
@@ -97,6 +111,6 @@ def test_readable_numbers_never_use_e_notation_or_nan():
     assert readable_number(3e-7) == "< 0.001" and readable_number(-3e-7) == "> -0.001"
     assert readable_number(0.0) == "0.000" and readable_number(1234.5678, 1) == "1234.6"
     assert readable_number(float("nan")) == "" and readable_number(None) == ""
-    for name in ("invariant", "amortized", "gscale", "merging"):
+    for name in ("invariant", "amortized", "gscale", "merging", "residual"):
         table = claims_table(load_reference(name)).to_string()
         assert "nan" not in table.lower() and not any(t in table for t in ("e-0", "e+0", "e-1")), name

@@ -14,6 +14,8 @@ recorded in ``index.json`` (``reference_check``):
   retrained with the reference settings (the run keeps predictions, not models); ships 64 (accuracy)
   and 100 (INRs) networks of the test split and records the retrained model's full test score beside
   the reference run's seed-0 score.
+* ``residual-accuracy-predictor-scalegmn``: ScaleGMN seed 0 of ``residual`` (its first zoo, the residual Conv1d
+  nets with BatchNorm), retrained and checked like the invariant ones; ships 64 test networks (``BlockWeights``).
 * ``autoencoder-inr``: the INR autoencoder (seed 0) that ``merging`` saved, stored in half precision
   (the float32 file is 3.9 MB); ships 32 held-out INRs; the tolerance of its check is what half
   precision costs on them, measured here.
@@ -114,11 +116,75 @@ def ship_operator(out: Path) -> dict:
                                 "mean_acc_after": float(ref_acc.mean())}}
 
 
+def _retrain_checked(data, cfg, p: dict, ref_pred: np.ndarray, regression: bool, experiment: str):
+    """ScaleGMN seed 0 retrained on ``data`` with the run's settings ``p`` (one thread, as the run's workers); its
+    predictions on the whole test split must equal the run's seed 0 ``ref_pred`` (to float rounding for a regression,
+    exactly for classes), else nothing is shipped. Returns ``(model, predictions, score, the run's score, seconds)``."""
+    from scalegmn_lite.tasks.invariant.fit import score as invariant_score
+    from scalegmn_lite.tasks.invariant.study import _fit_one
+
+    t0 = time.perf_counter()
+    row, model = _fit_one(data, "scalegmn", 0, cfg, p["hidden"], p["layers"], "cpu", False)
+    seconds = time.perf_counter() - t0
+    mine = np.array(row["test_pred"])
+    y = data.test[1].double().numpy()
+    if regression:  # Kendall tau, as the study scores it
+        yt = torch.as_tensor(y)
+        score, ref_score = (invariant_score("regression", torch.as_tensor(v), yt) for v in (mine, ref_pred))
+    else:
+        score, ref_score = float((mine == y).mean()), float((ref_pred == y).mean())
+    tol = 1e-5 if regression else 0.0
+    worst = float(np.abs(mine - ref_pred).max()) if ref_pred.shape == mine.shape else float("inf")
+    if worst > tol:
+        raise SystemExit(f"ship_models: the retrained {experiment} model's test predictions differ from the reference "
+                         f"run's seed 0 (max |difference| {worst:.3g} > {tol:g}): it is not the run's model, so it is "
+                         f"not shipped. Rerun `scalegmn-lite reproduce --reference --only {experiment}` with this code "
+                         "(or retrain with the run's exact settings and threads) and ship again")
+    return model, mine, score, ref_score, seconds
+
+
+def ship_residual(out: Path, n_keep: int = 64) -> dict:
+    """ScaleGMN seed 0 of ``residual``'s first zoo (the residual Conv1d nets with BatchNorm), retrained with the
+    reference settings and checked against the run's predictions; ships ``n_keep`` test networks."""
+    from scalegmn_lite.experiments import residual as res
+    from scalegmn_lite.experiments.invariant import task_checkpoints
+    from scalegmn_lite.tasks.invariant.fit import FitConfig
+    from scalegmn_lite.tasks.invariant.study import accuracy_task
+    from scalegmn_lite.zoo import load_or_build
+    from scalegmn_lite.zoo.recipes import get_reference_recipe
+
+    p = res.REFERENCE
+    name = p["zoos"][0]
+    zoo = res.subsample(load_or_build(get_reference_recipe(name), progress=False), p["networks"].get(name), 0)
+    data = accuracy_task(zoo, task_checkpoints(zoo, p["checkpoints"]), seed=0)
+    cfg = FitConfig(epochs=p["epochs"], batch_size=32, lr=2e-3)
+    ref_pred = np.array(_result("residual")["zoos"][name]["test_predictions"]["accuracy-prediction/scalegmn/s0"])
+    model, mine, score, ref_score, seconds = _retrain_checked(data, cfg, p, ref_pred, True, "residual")
+    gen = torch.Generator().manual_seed(0)
+    keep = torch.randperm(data.test[0].batch_size, generator=gen)[:n_keep].sort().values
+    extra = {"target": data.test[1][keep].double(), "reference": torch.as_tensor(ref_pred)[keep],
+             "checkpoint": data.test_checkpoint[keep]}
+    meta = {"kind": "invariant", "model": "scalegmn", "spec": data.spec.to_text(), "out_dim": 1,
+            "hidden": p["hidden"], "layers": p["layers"]}
+    files = _write(out, "residual-accuracy-predictor-scalegmn", model.state_dict(), meta, data.test[0][keep], extra)
+    return {"kind": "residual-accuracy-predictor", **files, "experiment": "residual",
+            "commit": _source_commit("residual"), "notebook": "09", "stored_dtype": "float32", "tolerance": 1e-5,
+            "trained_on": f"{data.sizes()['train']} checkpoints of {data.n_train_networks} networks of the reference "
+                          f"{name} zoo, seed 0, {cfg.epochs} epochs",
+            "heldout_sample": f"{n_keep} of the {data.sizes()['test']} test networks (random, seed 0)",
+            "reference_check": {"metric": "Kendall tau", "retrained_full_test": score,
+                                "reference_run_seed0_full_test": ref_score, "prediction_agreement": None,
+                                "max_abs_prediction_diff": float(np.abs(mine - ref_pred).max()),
+                                "training_seconds": seconds,
+                                "note": f"retrained at commit {_commit()[:7]} with the reference run's settings and "
+                                        "seed 0, one thread (the run kept predictions, not models): compare its "
+                                        "predictions with the run's seed 0 above"}}
+
+
 def ship_invariant(out: Path, task_name: str, n_keep: int) -> dict:
     from scalegmn_lite.experiments import invariant as inv
     from scalegmn_lite.tasks.invariant.fit import FitConfig
-    from scalegmn_lite.tasks.invariant.fit import score as invariant_score
-    from scalegmn_lite.tasks.invariant.study import _fit_one, accuracy_task, inr_task
+    from scalegmn_lite.tasks.invariant.study import accuracy_task, inr_task
 
     p = inv.REFERENCE
     acc_task = task_name == "accuracy-prediction"
@@ -129,27 +195,8 @@ def ship_invariant(out: Path, task_name: str, n_keep: int) -> dict:
     else:
         data = inr_task(inv.inr_zoo("cpu", False, True), seed=0)
         cfg = FitConfig(epochs=p["inr_epochs"], batch_size=32, lr=2e-3)
-    t0 = time.perf_counter()
-    row, model = _fit_one(data, "scalegmn", 0, cfg, p["hidden"], p["layers"], "cpu", False)
-    seconds = time.perf_counter() - t0
-    res = _result("invariant")
-    ref_pred = np.array(res["test_predictions"][f"{task_name}/scalegmn/s0"])
-    mine = np.array(row["test_pred"])
-    y = data.test[1].double().numpy()
-    if acc_task:  # Kendall tau, as the study scores it
-        yt = torch.as_tensor(y)
-        score, ref_score = (invariant_score("regression", torch.as_tensor(p), yt) for p in (mine, ref_pred))
-    else:
-        score, ref_score = float((mine == y).mean()), float((ref_pred == y).mean())
-    # the shipped model must be the run's: its predictions on the whole test split equal the run's seed 0
-    # (to float rounding for tau, exactly for the digits), else nothing is shipped
-    tol = 1e-5 if acc_task else 0.0
-    worst = float(np.abs(mine - ref_pred).max())
-    if ref_pred.shape != mine.shape or worst > tol:
-        raise SystemExit(f"ship_models: the retrained {task_name} model's test predictions differ from the reference "
-                         f"run's seed 0 (max |difference| {worst:.3g} > {tol:g}): it is not the run's model, so it is "
-                         "not shipped. Rerun `scalegmn-lite reproduce --reference --only invariant` with this code "
-                         "(or retrain with the run's exact settings and threads) and ship again")
+    ref_pred = np.array(_result("invariant")["test_predictions"][f"{task_name}/scalegmn/s0"])
+    model, mine, score, ref_score, seconds = _retrain_checked(data, cfg, p, ref_pred, acc_task, "invariant")
     gen = torch.Generator().manual_seed(0)
     keep = torch.randperm(data.test[0].batch_size, generator=gen)[:n_keep].sort().values
     ws = data.test[0][keep]
@@ -222,13 +269,14 @@ def main(argv=None) -> int:
     # little, and on a shared machine it costs a lot)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    want = set(args.only or ("operator", "accuracy", "inr", "autoencoder"))
+    want = set(args.only or ("operator", "accuracy", "inr", "autoencoder", "residual"))
     path = args.out / INDEX
     index = json.loads(path.read_text())["models"] if path.is_file() else {}
     jobs = {"operator": ("operator-cnn1d-tanh", lambda: ship_operator(args.out)),
             "accuracy": ("accuracy-predictor-scalegmn", lambda: ship_invariant(args.out, "accuracy-prediction", 64)),
             "inr": ("inr-classifier-scalegmn", lambda: ship_invariant(args.out, "inr-classification", 100)),
-            "autoencoder": ("autoencoder-inr", lambda: ship_autoencoder(args.out))}
+            "autoencoder": ("autoencoder-inr", lambda: ship_autoencoder(args.out)),
+            "residual": ("residual-accuracy-predictor-scalegmn", lambda: ship_residual(args.out))}
     for key, (name, job) in jobs.items():
         if key not in want:
             continue

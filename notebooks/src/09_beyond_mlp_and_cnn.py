@@ -43,7 +43,9 @@ plt.show()
 # normalization layers. Section 5 turns such networks into graphs: one vertex layer per depth of the stream with the
 # shortcut as edges of constant 1, a vertex layer for each norm's input (pooled for LayerNorm). You will see why this
 # makes ScaleGMN exactly equivariant, what three naive constructions get wrong (measured with the library's checker),
-# and how to run ScaleGMN on your own residual `nn.Module`.
+# and how to run ScaleGMN on your own residual `nn.Module`. Section 6 trains on zoos of residual networks: accuracy
+# prediction with a shipped residual ScaleGMN, the reference run's verdicts, and the gauge test that shows why exact
+# invariance matters on trained networks.
 
 # %%
 import random
@@ -903,6 +905,194 @@ print(f"transformed nn.Module: same function (< 1e-12): {module_change < 1e-12};
 print("non-symmetries change the output (> 1e-6):", {k: v > 1e-6 for k, v in my_sens.items()})
 
 # %% [markdown]
+# ## 6. Trained residual networks: does exact equivariance matter?
+#
+# Sections 1-5 showed on random weights that ScaleGMN on the exact block graphs is invariant to the whole gauge
+# group, and that the naive constructions are either not invariant or blind. This section asks whether that matters
+# on *trained* networks, in a task: **accuracy prediction**. As in notebook 06, a metanetwork ranks networks by their
+# test accuracy from their weights alone (Kendall $\tau$), here on zoos of residual networks with BatchNorm or
+# LayerNorm. Every network is held out whole: its checkpoints all sit in one part of the 60/20/20 split, the model of
+# each kind is chosen on the validation networks, and the intervals resample whole test networks and seeds.
+#
+# The models differ in what they are invariant to:
+# ScaleGMN on the exact graphs (the whole group); two naive ScaleGMNs, one with the shortcuts dropped
+# (`plain_twin`: invariant, but blind to what the shortcuts add) and one with the norms fed as affine layers
+# (`norm_affine`: not invariant to the norms' free scales); GMN (permutations only); StatNN (statistics of each
+# weight tensor) and a flat MLP (neither), and a floor that ranks by the weights' norm.
+#
+# The test that separates them is the **gauge test**. Every held-out network is replaced by a random gauge transform
+# of itself: permutations, the stream's shared scalings, BatchNorm's free per-channel scales and LayerNorm's common
+# one. These networks compute the same functions and have the same accuracies, so a model that learned the task, and
+# not the coordinates its training networks happened to use, ranks them as before.
+#
+# ### 6.1 The zoos
+# The study's first zoo, `rescnn1d-bn-hp-mnist1d`, holds residual Conv1d nets: a strided stem, one residual block of
+# two 8-channel convolutions, BatchNorm after every convolution, global average pooling, a linear head. They are
+# trained on MNIST-1D with the headroom recipe of notebook 03 (training fraction, optimizer, learning rate,
+# initialisation and weight decay drawn per network), so their accuracies spread widely, and in BatchNorm's training
+# mode (the running statistics are stored, and the graph reads them). The recipe seeds each network by its index,
+# so the first 128 networks, built here in about half a minute, are the zoo's own first 128; section 6.4 trains on
+# them.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.course.reference import load_reference
+from scalegmn_lite.course.residual_story import plot_zoo_accuracy
+from scalegmn_lite.zoo import build_zoo, get_recipe
+
+res_recipe = get_recipe("rescnn1d-bn-hp-mnist1d")
+print(res_recipe.arch, "|", res_recipe.description)
+first = build_zoo(res_recipe, indices=range(128), progress=False)
+plot_zoo_accuracy(first, n_curves=12, seed=SEED)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The reference run's zoos, at full size (4096 networks each), as its result file records them: final test accuracy
+# at the 10th, 50th and 90th percentile, the build time on one core and the checkpoints the study pools.
+
+# %%
+ref_res = load_reference("residual")
+if ref_res is not None:
+    zt = pd.DataFrame([{"zoo": name, "networks": z["networks"], "architecture": z["specs"][0],
+                        "final test acc 10/50/90%": " / ".join(f"{z['quantiles_0_10_25_50_75_90_100'][i]:.2f}"
+                                                              for i in (1, 3, 5)),
+                        "build s": "cached" if z["seconds_build"] is None else f"{z['seconds_build']:.0f}",
+                        "studied": "yes" if name in ref_res["zoos"] else "built and reported"}
+                       for name, z in ref_res["zoo_table"].items()])
+    print(zt.to_string(index=False))
+    print("checkpoints pooled by the study:", ref_res["settings"]["checkpoints"], "(-1: the final one)")
+
+# %% [markdown]
+# ### 6.2 A trained residual ScaleGMN, in seconds
+# The course ships the reference run's ScaleGMN (seed 0) for the residual Conv1d zoo with 64 of its held-out test
+# networks. Loading it verifies every file's hash; `check_shipped` recomputes the reference run's predictions for the
+# 64 networks. Then the gauge test, on this sample: transform each network by a random gauge element and predict
+# again, and do the same with a transformation that is *not* a symmetry (every hidden unit scaled by $-1$, which a
+# ReLU does not commute with).
+
+# %% tags=["nbval-ignore-output"]
+from scipy.stats import kendalltau
+
+from scalegmn_lite.course.shipped import check_shipped, load_shipped
+from scalegmn_lite.tasks.invariant.blocks import gauge_transform, non_symmetry_transform
+from scalegmn_lite.tasks.invariant.fit import predict
+
+try:
+    shipped_res = load_shipped("residual-accuracy-predictor-scalegmn")
+except KeyError as err:  # a checkout whose reference run has no residual model yet
+    shipped_res = None
+    print(err)
+if shipped_res is not None:
+    print(shipped_res.describe())
+    print("reproduces the reference run's predictions:", check_shipped(shipped_res))
+    held = shipped_res.heldout
+    pred = predict(shipped_res.model, held).squeeze(-1)
+    pred_g = predict(shipped_res.model, gauge_transform(held, seed=1)).squeeze(-1)
+    pred_n = predict(shipped_res.model, non_symmetry_transform(held, "wrong_scaling", seed=1)).squeeze(-1)
+    y_true = shipped_res.target.numpy()
+    print(f"Kendall tau on these {len(y_true)} held-out networks: {kendalltau(pred.numpy(), y_true)[0]:.3f}")
+    print(f"gauge-transformed: max |change of a prediction| {float((pred_g - pred).abs().max()):.2e}, "
+          f"tau {kendalltau(pred_g.numpy(), y_true)[0]:.3f}")
+    print(f"not a symmetry:    max |change of a prediction| {float((pred_n - pred).abs().max()):.2e}")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(y_true, pred.numpy(), c=shipped_res.extra["checkpoint"].numpy(), cmap="viridis", s=18)
+    ax.plot([y_true.min(), y_true.max()], [y_true.min(), y_true.max()], "k:", lw=1)
+    ax.set_xlabel("true test accuracy")
+    ax.set_ylabel("predicted")
+    ax.set_title("held-out residual nets (colour: checkpoint epoch)", fontsize=9)
+    plt.show()
+
+# %% [markdown]
+# The gauge-transformed networks get the same predictions up to float rounding and BatchNorm's $\epsilon$ (section 4:
+# with $\epsilon > 0$ a free BatchNorm scale changes the function by about $\epsilon$, so the prediction can move by
+# as much). The non-symmetry computes other functions, and the prediction moves.
+#
+# ### 6.3 The reference run: which models survive the gauge test?
+# The table lists every model on each zoo of the reference run: held-out $\tau$ with its 95% interval, the same on
+# gauge-transformed test networks, the in-sample $\tau$ (training networks, at the epoch kept) and the validation
+# score the study chose its model on.
+
+# %%
+from scalegmn_lite.course.residual_story import (
+    plot_data_curve,
+    plot_gauge_test,
+    plot_validation_curves,
+    scores_frame,
+)
+
+if ref_res is not None:
+    s = ref_res["settings"]
+    print(f"reference settings: hidden width {s['hidden']}, {s['layers']} layers, {s['epochs']} epochs, seeds "
+          f"{s['seeds']}; networks per zoo (a seeded subset where smaller than the zoo): "
+          + "; ".join(f"{z} {r['networks']} (train/val/test checkpoints {r['sizes']['train']}/{r['sizes']['val']}/"
+                      f"{r['sizes']['test']})" for z, r in ref_res["zoos"].items()))
+    print(scores_frame(ref_res).to_string(index=False))
+
+# %% tags=["nbval-ignore-output"]
+if ref_res is not None:
+    zs = list(ref_res["per_zoo"])
+    fig, axes = plt.subplots(1, len(zs), figsize=(5.2 * len(zs), 4), sharey=True)
+    for ax, z in zip(np.atleast_1d(axes), zs):
+        plot_gauge_test(ref_res, z, ax=ax)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# Read each pair of bars: the dark one is the model on the test networks, the light one on their gauge transforms.
+# The verdicts below say, from the intervals, which pairs differ. The two figures after them show whether more
+# compute would change the picture: the learning curves (validation $\tau$ per epoch; still rising at the last epoch
+# means more epochs would help) and the data curve (held-out and in-sample $\tau$ as the number of training networks
+# grows; a gap between them that shrinks with more networks means more networks would help).
+
+# %%
+from IPython.display import Markdown, display
+
+from scalegmn_lite.common.claims import count_claims
+from scalegmn_lite.course.reference import findings_lines
+
+if ref_res is not None:
+    n_claims = count_claims(ref_res["claims"])
+    findings = [c for c in ref_res["claims"] if c.get("kind") == "finding"]
+    checks = [c for c in ref_res["claims"] if c.get("kind") != "finding"]
+    display(Markdown(f"**The reference run's verdicts** ({n_claims['finding']['holds']} of "
+                     f"{n_claims['finding']['total']} findings hold):\n\n" + "\n".join(findings_lines(findings))
+                     + "\n\n**Exact checks:**\n\n" + "\n".join(findings_lines(checks))))
+
+# %% tags=["nbval-ignore-output"]
+if ref_res is not None:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    plot_validation_curves(ref_res, zs[0], ax=axes[0])
+    plot_data_curve(ref_res, ax=axes[1])
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ### 6.4 Reproduce it yourself
+# `scalegmn-lite reproduce --reference --only residual` reruns the whole study (about an hour on 2 cores);
+# `reproduce --quick --only residual` runs it on the Conv1d zoo at 1024 networks in a few minutes. Here a small
+# version runs live on the 128 networks built in section 6.1: ScaleGMN, the naive norm-affine ScaleGMN and StatNN,
+# two seeds, three epochs, with the study's own code (`run_zoo`, then `judge` for the intervals). 26 test networks
+# are far too few for the reference figures, so read the intervals, not the means: the point is to run the pipeline
+# and the gauge test end to end.
+
+# %% tags=["nbval-ignore-output"]
+from scalegmn_lite.experiments import RunContext
+from scalegmn_lite.experiments import residual as residual_study
+
+mine_p = dict(residual_study.QUICK, models=("scalegmn", "scalegmn-normaffine", "statnn"), seeds=(0, 1), epochs=3)
+mine = {"zoos": {"first-128": residual_study.run_zoo(first, mine_p, RunContext(seed=SEED, progress=False))},
+        "settings": mine_p}
+mine.update(residual_study.judge(mine, n_boot=500))
+print(scores_frame(mine).drop(columns="zoo").to_string(index=False))
+plot_gauge_test(mine, "first-128")
+plt.show()
+
+# %% [markdown]
+# Whatever the means, ScaleGMN's two bars are equal up to BatchNorm's $\epsilon$: its predictions cannot depend on
+# which gauge a network was stored in. The baselines' light bars are free to move, and on the reference run's
+# thousand-network test splits (section 6.3) the intervals say whether they do.
+
+# %% [markdown]
 # ## Summary, and what is next: attention
 #
 # * A residual stream has **one** permutation and **one** positive scale for every depth that reads or writes it:
@@ -926,6 +1116,10 @@ print("non-symmetries change the output (> 1e-6):", {k: v > 1e-6 for k, v in my_
 #   different functions. Passing the equivariance check is half of the test; the negative controls are the other half.
 # * Your own `nn.Sequential` with `Residual` blocks and BatchNorm in eval mode converts with `BlockWeights.from_module`;
 #   BatchNorm in training mode is refused with the reason.
+# * **On trained residual networks** (section 6), ScaleGMN on the exact graphs ranks held-out networks by accuracy
+#   and ranks their gauge transforms identically; models that are not invariant can move when the networks are stored
+#   in another gauge. Whether each baseline's drop and each comparison with the naive ScaleGMNs is real is for the
+#   intervals to say: the verdicts of section 6.3 come from the reference run's file, as do all of its numbers.
 #
 # **Next: attention.** A multi-head attention layer has larger, non-diagonal gauges: per head,
 # $(W_Q, W_K) \mapsto (W_Q M^\top, W_K M^{-1})$ with any $M \in GL(d_k)$, and $(W_V, W_O) \mapsto (W_V N, N^{-1} W_O)$

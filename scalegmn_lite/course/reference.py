@@ -244,7 +244,7 @@ def _records(m: dict) -> str:
 
 def summary_markdown(reference: str | Path, quick: str | Path | None = None,
                      order: tuple[str, ...] = ("gauge", "zoo", "invariant", "amortized", "gscale", "merging",
-                                               "distributed")) -> str:
+                                               "residual", "distributed")) -> str:
     """A markdown table of every trained claim (those with an interval): the quick run's and the
     reference run's mean, 95% interval and status side by side, plus one line per run (commit, wall
     time, CPU) and the counts of findings and of exact checks that hold, apart
@@ -284,17 +284,26 @@ def summary_markdown(reference: str | Path, quick: str | Path | None = None,
 
 
 def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -> str:
-    """A markdown table of the named zoos from the ``zoo`` experiment's files: what each is for, its
-    networks at quick and reference size, checkpoints, final-accuracy quantiles, build seconds on one
+    """A markdown table of the named zoos from the ``zoo`` experiment's files (and the ``residual`` study's, which
+    builds the residual zoos and reports them the same way, :func:`~scalegmn_lite.experiments.zoo.zoo_row`): what each
+    is for, its networks at quick and reference size, checkpoints, final-accuracy quantiles, build seconds on one
     core, size on disk and the time to load it with every hash verified (never typed by hand). What a zoo
     is used by is a fact of the code, not of a run: it comes from
     :data:`~scalegmn_lite.zoo.recipes.USED_BY` (the files' ``used_by`` where the code has no entry)."""
     from ..zoo.recipes import USED_BY
 
-    ref = json.loads((Path(reference) / "zoo.json").read_text())["zoos"]
-    qz = {}
-    if quick is not None and (Path(quick) / "zoo.json").is_file():
-        qz = json.loads((Path(quick) / "zoo.json").read_text())["zoos"]
+    def rows(folder) -> dict:
+        """The zoo experiment's rows, plus those of the zoos the residual study builds (its ``zoo_table``)."""
+        out = {}
+        for name in ("residual", "zoo"):
+            path = Path(folder) / f"{name}.json"
+            if path.is_file():
+                d = json.loads(path.read_text())
+                out.update(d["zoos"] if name == "zoo" else d.get("zoo_table", {}))
+        return out
+
+    ref = rows(reference)
+    qz = rows(quick) if quick is not None else {}
 
     def secs(z):
         v = (z or {}).get("seconds_build")
@@ -327,6 +336,7 @@ _PLAIN_HEADINGS = {
                  "Graph Metanetworks*)",
     "gscale": "That paper's open question: does the gain grow with the scaling gauge's dimension?",
     "merging": "Merging in a canonical gauge (*Symmetry-Aware Graph Metanetwork Autoencoders*)",
+    "residual": "Beyond MLP and CNN: accuracy prediction on residual and normalized networks (notebook 09)",
     "zoo": "The model zoos",
     "gauge": "Gauge groups",
     "distributed": "Scale-out",
@@ -343,7 +353,8 @@ VERDICT_WORDS = {
 
 
 def plain_words_markdown(reference: str | Path,
-                         order: tuple[str, ...] = ("invariant", "amortized", "gscale", "merging", "zoo")) -> str:
+                         order: tuple[str, ...] = ("invariant", "amortized", "gscale", "merging", "residual", "zoo")
+                         ) -> str:
     """The reference run's findings in plain words, one line per finding: its verdict, its statement
     and its figure with the 95% interval, generated from the result files (so the README never types
     a number); exact checks are counted per experiment, not listed."""
@@ -359,11 +370,18 @@ def plain_words_markdown(reference: str | Path,
         f, k = n["finding"], n["check"]
         checks = f"; {k['holds']} of {k['total']} exact checks hold" if k["total"] else ""
         lines.append(f"- **{head}**: {f['holds']} of {f['total']} findings hold{checks}.")
-        for c in findings:
-            fig = _fmt(c)
-            fig = "" if fig == "see REPORT.md" else f" ({fig})"
-            lines.append(f"  - {_VERDICT[c['status']]}: {c['statement']}{fig}.")
+        lines += ["  " + line for line in findings_lines(findings)]
     return "\n".join(lines) + "\n"
+
+
+def findings_lines(claims: list[dict]) -> list[str]:
+    """One markdown bullet per claim: its verdict in words, its statement and its figure with the 95% interval."""
+    out = []
+    for c in claims:
+        fig = _fmt(c)
+        fig = "" if fig == "see REPORT.md" else f" ({fig})"
+        out.append(f"- {_VERDICT[c['status']]}: {c['statement']}{fig}.")
+    return out
 
 
 def benchmark_markdown(path: str | Path) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..common.io import CorruptFileError, load_tensors, sha256
+from ..weightspace.block_weights import BlockWeights
 from ..weightspace.spec import NetworkSpec
 from ..weightspace.weights import WeightSpace
 
@@ -37,6 +38,8 @@ INDEX = "index.json"
 KINDS = {
     "operator": "one-shot operator (ScaleGMN-B) of the amortized experiment's headroom setting",
     "accuracy-predictor": "invariant ScaleGMN predicting a CNN's test accuracy from its weights",
+    "residual-accuracy-predictor": "invariant ScaleGMN on the exact block graphs predicting a residual network's test "
+                                   "accuracy from its weights",
     "inr-classifier": "invariant ScaleGMN classifying the digit an INR encodes from its weights",
     "autoencoder": "weight autoencoder (ScaleGMN encoder, MLP decoder) of the merging experiment",
 }
@@ -70,7 +73,7 @@ class Shipped:
     name: str
     kind: str
     model: torch.nn.Module
-    heldout: WeightSpace
+    heldout: WeightSpace | BlockWeights
     target: torch.Tensor
     reference: torch.Tensor
     extra: dict  # other tensors of the held-out file (e.g. ``coords``, ``reference_initial``)
@@ -96,6 +99,17 @@ def _verified(folder: Path, entry: dict, part: str) -> tuple[dict, dict]:
     return load_tensors(path)
 
 
+def _spec(text: str, input_shape=None):
+    """A ``NetworkSpec``, or a ``BlockNetworkSpec`` for block text (residual blocks, norms)."""
+    from ..weightspace.block_text import is_block_text
+    from ..weightspace.blocks import BlockNetworkSpec
+
+    if is_block_text(text):
+        return BlockNetworkSpec.from_text(text)
+    spec = NetworkSpec.from_text(text)
+    return NetworkSpec(spec.layers, tuple(input_shape)) if input_shape else spec
+
+
 def _build_model(kind: str, meta: dict, state: dict) -> torch.nn.Module:
     if kind == "operator":
         from ..nn.scalegmn import ScaleGMNConfig
@@ -103,11 +117,10 @@ def _build_model(kind: str, meta: dict, state: dict) -> torch.nn.Module:
 
         model = AmortizedOperator(ScaleGMNConfig(**meta["config"]))
         model.trained_on = list(meta.get("trained_on", []))
-    elif kind in ("accuracy-predictor", "inr-classifier"):
+    elif kind in ("accuracy-predictor", "residual-accuracy-predictor", "inr-classifier"):
         from ..tasks.invariant.study import make_model
 
-        spec = NetworkSpec.from_text(meta["spec"])
-        model, _ = make_model(meta["model"], spec, meta["out_dim"], meta["hidden"], meta["layers"])
+        model, _ = make_model(meta["model"], _spec(meta["spec"]), meta["out_dim"], meta["hidden"], meta["layers"])
     elif kind == "autoencoder":
         from ..tasks.merging.autoencoder import AutoencoderConfig, WeightAutoencoder
 
@@ -129,10 +142,9 @@ def load_shipped(name: str, folder: str | Path | None = None) -> Shipped:
     entry = index[name]
     state, meta = _verified(folder, entry, "model")
     tensors, hmeta = _verified(folder, entry, "heldout")
-    spec = NetworkSpec.from_text(hmeta["spec"])
-    if hmeta.get("input_shape"):
-        spec = NetworkSpec(spec.layers, tuple(hmeta["input_shape"]))
-    heldout = WeightSpace.unflatten(spec, tensors.pop("flat"))
+    from ..zoo.zoo import unflatten_weights
+
+    heldout = unflatten_weights(_spec(hmeta["spec"], hmeta.get("input_shape")), tensors.pop("flat"))
     model = _build_model(entry["kind"], meta, state)
     return Shipped(name, entry["kind"], model, heldout, tensors.pop("target"), tensors.pop("reference"), tensors,
                    entry)
@@ -150,11 +162,11 @@ def recompute(s: Shipped) -> torch.Tensor:
 
         data = load_dataset(s.info["dataset"])
         return network_metrics(s.model(s.heldout), data.x_test, data.y_test)["acc"].double()
-    if s.kind in ("accuracy-predictor", "inr-classifier"):
+    if s.kind in ("accuracy-predictor", "residual-accuracy-predictor", "inr-classifier"):
         from ..tasks.invariant.fit import predict
 
         p = predict(s.model, s.heldout)
-        return (p.squeeze(-1) if s.kind == "accuracy-predictor" else p.argmax(-1)).double()
+        return (p.argmax(-1) if s.kind == "inr-classifier" else p.squeeze(-1)).double()
     if s.kind == "autoencoder":
         from ..tasks.merging.study import INRMergeTask
 
@@ -185,7 +197,7 @@ def shipped_table_markdown(folder: str | Path | None = None) -> str:
         if e["kind"] == "operator":
             what = (f"one forward pass raises test accuracy from {rc['mean_acc_before']:.1%} to "
                     f"{rc['mean_acc_after']:.1%} on the reference run's 64 test networks (equal to its record)")
-        elif e["kind"] in ("accuracy-predictor", "inr-classifier"):
+        elif e["kind"] in ("accuracy-predictor", "residual-accuracy-predictor", "inr-classifier"):
             same = rc["max_abs_prediction_diff"] == 0
             what = (f"{rc['metric']} {rc['retrained_full_test']:.3f} on the whole test split of "
                     f"{e['heldout_sample'].split(' test networks')[0].split(' of the ')[-1]} networks; "

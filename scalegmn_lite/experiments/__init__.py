@@ -22,7 +22,7 @@ EXPERIMENTS: dict[str, Callable] = {}
 ZOOS: dict[str, Callable] = {}
 
 #: modules that register experiments, in the order reproduce runs them
-EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "gscale", "merging", "distributed"]
+EXPERIMENT_MODULES = ["gauge", "zoo", "invariant", "amortized", "gscale", "merging", "residual", "distributed"]
 
 
 @dataclass

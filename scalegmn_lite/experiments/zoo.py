@@ -94,13 +94,55 @@ def plateau_claim(hp: str, pl: str, act: str, per: int, d: dict):
         measured=d)
 
 
+def zoo_row(name: str, recipe, zoo, seconds: float) -> dict:
+    """What the README's zoo table says of one built zoo (:func:`~scalegmn_lite.course.reference.zoo_table_markdown`):
+    networks, specs, checkpoints, the final metric's quantiles (and test accuracy's per checkpoint), diverged networks,
+    ``seconds`` to load or build it, the build's own seconds, size on disk and the time to load it with every hash
+    verified (it is loaded again here)."""
+    from ..zoo.build import zoo_path
+    from ..zoo.recipes import TRAINED_RECIPES, USED_BY
+    from ..zoo.storage import load_zoo
+
+    folder = zoo_path(recipe)
+    t1 = time.perf_counter()
+    load_zoo(folder)  # every hash verified
+    seconds_load = time.perf_counter() - t1
+    md = zoo.metadata
+    col = "psnr" if "psnr" in md else "test_acc"
+    q = np.quantile(md[col].to_numpy(), Q).round(4).tolist()
+    row = {"networks": len(zoo), "specs": [s.to_text() for s in zoo.specs],
+           "checkpoints": list(zoo.checkpoints), "metric": col, "quantiles_0_10_25_50_75_90_100": q,
+           "diverged": int(md["diverged"].sum()) if "diverged" in md else 0,
+           "trained_on": name in TRAINED_RECIPES, "used_by": USED_BY.get(name, ""),
+           "seconds_load_or_build": round(seconds, 2),
+           "seconds_build": round(float(md.attrs["build_seconds"]), 2) if "build_seconds" in md.attrs else None,
+           "seconds_load_verified": round(seconds_load, 3),
+           "megabytes": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 2)}
+    if "views" in (zoo.recipe or {}):
+        row["views"] = int(zoo.recipe["views"])
+        row["images"] = int(md["image_index"].nunique())
+    if col == "test_acc" and len(zoo.checkpoints) > 2:  # the accuracy range training covers
+        row["test_acc_by_checkpoint"] = {
+            str(e): np.quantile(md[f"test_acc@{e}"].to_numpy(), [0.1, 0.5, 0.9]).round(4).tolist()
+            for e in zoo.checkpoints}
+    return row
+
+
 def reported_recipes() -> list[str]:
-    """The named recipes this experiment builds and reports: all but the residual zoos, which the residual study
-    will build and report (issue 36, in progress)."""
+    """The named recipes this experiment builds and reports: all but the residual zoos, which the ``residual``
+    experiment builds and reports (its ``zoo_table``, with the same :func:`zoo_row`)."""
     from ..zoo import list_recipes
     from ..zoo.recipes import RESIDUAL_RECIPES
 
     return [n for n in list_recipes() if n not in RESIDUAL_RECIPES]
+
+
+def reported_trained_recipes() -> list[str]:
+    """The zoos a trained study learns from that this experiment reports (the residual ones are the ``residual``
+    experiment's: its ``residual-zoo-sizes`` check)."""
+    from ..zoo.recipes import RESIDUAL_RECIPES, TRAINED_RECIPES
+
+    return [n for n in TRAINED_RECIPES if n not in RESIDUAL_RECIPES]
 
 
 def zoos(ctx: RunContext) -> list:
@@ -114,9 +156,7 @@ def zoos(ctx: RunContext) -> list:
 @experiment("zoo", zoos=zoos)
 def run(ctx: RunContext) -> dict:
     from ..zoo import ZooRecipe, build_zoo, get_recipe, load_or_build
-    from ..zoo.build import zoo_path
-    from ..zoo.recipes import REFERENCE_RECIPES, TRAINED_RECIPES, USED_BY, get_reference_recipe
-    from ..zoo.storage import load_zoo
+    from ..zoo.recipes import REFERENCE_RECIPES, get_reference_recipe
 
     diff = _check_vectorized(ctx)
     small = ZooRecipe(name="determinism-check", dataset="mnist1d", arch="conv1d 1-4-4/10 k3 s2 relu 1x40",
@@ -130,31 +170,9 @@ def run(ctx: RunContext) -> dict:
         t0 = time.perf_counter()
         recipe = get_reference_recipe(name) if ctx.reference else get_recipe(name, full=not ctx.quick)
         zoo = load_or_build(recipe, device=ctx.device, progress=ctx.progress)
-        seconds = time.perf_counter() - t0
-        folder = zoo_path(recipe)
-        t1 = time.perf_counter()
-        load_zoo(folder)  # every hash verified
-        seconds_load = time.perf_counter() - t1
         loaded[name] = (recipe, zoo)
-        md = zoo.metadata
-        col = "psnr" if "psnr" in md else "test_acc"
-        q = np.quantile(md[col].to_numpy(), Q).round(4).tolist()
-        zoos[name] = {"networks": len(zoo), "specs": [s.to_text() for s in zoo.specs],
-                      "checkpoints": list(zoo.checkpoints), "metric": col, "quantiles_0_10_25_50_75_90_100": q,
-                      "diverged": int(md["diverged"].sum()) if "diverged" in md else 0,
-                      "trained_on": name in TRAINED_RECIPES, "used_by": USED_BY.get(name, ""),
-                      "seconds_load_or_build": round(seconds, 2),
-                      "seconds_build": (round(float(md.attrs["build_seconds"]), 2) if "build_seconds" in md.attrs
-                                        else None),
-                      "seconds_load_verified": round(seconds_load, 3),
-                      "megabytes": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 2)}
-        if "views" in (zoo.recipe or {}):
-            zoos[name]["views"] = int(zoo.recipe["views"])
-            zoos[name]["images"] = int(md["image_index"].nunique())
-        if col == "test_acc" and len(zoo.checkpoints) > 2:  # the accuracy range training covers
-            zoos[name]["test_acc_by_checkpoint"] = {
-                str(e): np.quantile(md[f"test_acc@{e}"].to_numpy(), [0.1, 0.5, 0.9]).round(4).tolist()
-                for e in zoo.checkpoints}
+        zoos[name] = zoo_row(name, recipe, zoo, time.perf_counter() - t0)
+        md, col = zoo.metadata, zoos[name]["metric"]
         if name in REFERENCE_RECIPES and {"optimizer", "train_fraction"} <= set(md):  # zoos with headroom
             zoos[name]["by_activation"] = {
                 a: {"networks": int(len(g)), "mean": round(float(g[col].mean()), 4),
@@ -176,9 +194,7 @@ def run(ctx: RunContext) -> dict:
     out = {"max_weight_difference": diff, "zoos": zoos, "deterministic": bool(identical),
            "sgd150_from_final": sgd150, "published_sgd150_gain": PUBLISHED_SGD150_GAIN,
            "sgd150_networks_per_activation": per, "mode": ctx.mode}
-    from ..zoo.recipes import TRAINED_RECIPES as trained
-
-    out["claims"] = zoo_claims(out, trained, ctx.mode)
+    out["claims"] = zoo_claims(out, reported_trained_recipes(), ctx.mode)
     return out
 
 

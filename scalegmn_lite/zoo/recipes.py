@@ -465,7 +465,7 @@ for _name, _arch, _what in (
         ("mlp-w8-hp-mnist1d", "mlp 40-8-10 relu", "MLPs with 8 hidden neurons"),
         ("mlp-w64-hp-mnist1d", "mlp 40-64-10 relu", "MLPs with 64 hidden neurons")):
     _add(_name, dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
-         dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)), arch=_arch,
+         dict(num_networks=4096, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000), arch=_arch,
          chunk_size=64 if _arch.startswith("conv") else 256, **_HP_RELU,
          description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (the dim G_scale sweep)")
 
@@ -479,10 +479,10 @@ for _name, _arch, _what in (
 #: networks, next to another job on a 2-core machine, so +-30%), per 1024 networks: resmlp ~50 s, resmlp-bn and
 #: resmlp-ln ~85 s, rescnn1d ~110 s, rescnn1d-bn ~155 s (mlp-hp-mnist1d in the same run: ~20 s).
 _RES_ARCHS = (
-    ("resmlp-hp-mnist1d", "mlp 40-32-[32-32]x2-10 relu", "residual MLPs (2 identity blocks of width 32)"),
-    ("resmlp-bn-hp-mnist1d", "mlp 40-32bn-[32bn-32bn]x2-10 relu",
+    ("resmlp-hp-mnist1d", "mlp 40-16-[16-16]x2-10 relu", "residual MLPs (2 identity blocks of width 16)"),
+    ("resmlp-bn-hp-mnist1d", "mlp 40-16bn-[16bn-16bn]x2-10 relu",
      "residual MLPs with BatchNorm after every hidden linear layer"),
-    ("resmlp-ln-hp-mnist1d", "mlp 40-32ln-[32ln-32ln]x2-10 relu",
+    ("resmlp-ln-hp-mnist1d", "mlp 40-16ln-[16ln-16ln]x2-10 relu",
      "residual MLPs with LayerNorm after every hidden linear layer"),
     ("rescnn1d-hp-mnist1d", "conv1d 1-8k5s3p0-[8-8]/10 k3 p1 relu 1x40",
      "residual Conv1d nets (stem k5 s2, one block of two 8-channel k3 convolutions, global average pooling)"),
@@ -491,7 +491,7 @@ _RES_ARCHS = (
 )
 for _name, _arch, _what in _RES_ARCHS:
     _add(_name, dict(num_networks=1024, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000),
-         dict(num_networks=4096, epochs=40, checkpoint_epochs=checkpoint_schedule(40)), arch=_arch,
+         dict(num_networks=4096, epochs=20, checkpoint_epochs=_SCHED20, train_size=2000), arch=_arch,
          chunk_size=64 if _arch.startswith("conv") else 256, **_HP_RELU,
          description=f"{_what} on MNIST-1D, ReLU, final networks varying widely (headroom; residual study)")
 #: the residual and normalized zoos (issue 36)
@@ -515,10 +515,11 @@ _add("mlp-plateau-mnist1d", dict(num_networks=256, epochs=30, checkpoint_epochs=
 
 #: the zoos a trained study learns from (amortized, dim G_scale sweep, accuracy prediction, INR
 #: classification): >= 1024 networks at quick size and >= 4096 at reference size (issue 20). The residual zoos
-#: (:data:`RESIDUAL_RECIPES`, same sizes) join when the residual study that learns from them does (issue 36); until
-#: then the ``zoo`` experiment leaves them out (``scalegmn-lite zoo --recipe`` builds them).
+#: (:data:`RESIDUAL_RECIPES`, same sizes) that the residual study learns from are in it too; the ``residual``
+#: experiment, not ``zoo``, builds and reports every residual zoo.
 TRAINED_RECIPES = ("cnn1d-hp-mnist1d", "mlp-hp-mnist1d", "cnn1d-s-hp-mnist1d", "mlp-twin-s-hp-mnist1d",
-                   "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "inr-views-digits", "inr-dws-digits")
+                   "mlp-w8-hp-mnist1d", "mlp-w64-hp-mnist1d", "cnn2d-digits", "inr-views-digits", "inr-dws-digits",
+                   "rescnn1d-bn-hp-mnist1d", "resmlp-bn-hp-mnist1d", "resmlp-ln-hp-mnist1d")
 
 #: what each named zoo is for (reported by the ``zoo`` experiment and the README's zoo table)
 USED_BY = {
@@ -541,7 +542,13 @@ USED_BY = {
     "mlp-mnist1d": "notebook 03 (teaching zoo)",
     "cnn1d-mnist1d": "notebook 03 (teaching zoo)",
     "mlp-digits": "teaching zoo; full-mode amortized study",
-    **{name: "the residual study (issue 36, in progress; notebook 09)" for name in RESIDUAL_RECIPES},
+    "rescnn1d-bn-hp-mnist1d": "residual study (accuracy prediction and the gauge test; quick and reference, whole; "
+                              "notebook 09)",
+    "resmlp-bn-hp-mnist1d": "residual study (reference: 1024 of its networks; notebook 09)",
+    "resmlp-ln-hp-mnist1d": "residual study (reference: 1024 of its networks; notebook 09)",
+    "resmlp-hp-mnist1d": "residual study's norm-free twin (built and reported at reference size; studied at full size)",
+    "rescnn1d-hp-mnist1d": "residual study's norm-free twin (built and reported at reference size; studied at full "
+                           "size)",
 }
 
 #: reference size (``reproduce --reference``): the quick recipes (same per-network training) with
@@ -601,7 +608,9 @@ def build_work(recipe: ZooRecipe | str) -> float:
     """A zoo's training cost in multiply-adds (networks x epochs x samples per epoch x multiply-adds per sample,
     the mean over the recipe's architectures): orders zoo builds longest first (``reproduce --jobs``), not a time.
     Measured on one core (quick builds, 2026-12-07): 0.4-0.9 s per 10^9 multiply-adds for conv, MLP and INR zoos
-    alike (cnn1d-hp-mnist1d 160 s, inr-dws-digits 102 s, cnn2d-digits 70 s), 2 s for the smallest CNNs."""
+    alike (cnn1d-hp-mnist1d 160 s, inr-dws-digits 102 s, cnn2d-digits 70 s), 2 s for the smallest CNNs; block
+    networks (norms, the grouped convolutions of the residual Conv1d nets) about 1.6 s (rescnn1d-bn-hp-mnist1d: 155 s
+    for 98 * 10^9), so their estimate is doubled."""
     recipe = get_recipe(recipe)
     macs = []
     for spec in recipe.specs():
@@ -611,4 +620,5 @@ def build_work(recipe: ZooRecipe | str) -> float:
     else:
         n = recipe.train_size or _TRAIN_SIZES.get(recipe.dataset, 1000)
         samples = n * (sum(recipe.train_fractions) / len(recipe.train_fractions) if recipe.train_fractions else 1.0)
-    return float(recipe.num_networks * recipe.epochs * samples * sum(macs) / len(macs))
+    block = any(isinstance(spec, BlockNetworkSpec) for spec in recipe.specs())
+    return float(recipe.num_networks * recipe.epochs * samples * sum(macs) / len(macs)) * (2.0 if block else 1.0)

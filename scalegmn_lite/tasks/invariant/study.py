@@ -68,6 +68,8 @@ class TaskData:
     #: checkpoints are rows; INR classification: the image, whose views are rows): the clusters of
     #: every bootstrap interval (:mod:`scalegmn_lite.common.stats`)
     test_groups: np.ndarray | None = None
+    #: accuracy prediction: the training networks (the training rows are their checkpoints, checkpoint-major)
+    n_train_networks: int | None = None
 
     @property
     def spec(self) -> NetworkSpec:
@@ -115,7 +117,8 @@ def accuracy_task(zoo, checkpoints=None, seed: int = 0, fractions=(0.6, 0.2, 0.2
     parts = [_stack_checkpoints(z, checkpoints, "test_acc") for z in (tr, va, te)]
     ckpt = torch.tensor(checkpoints).repeat_interleave(len(te))
     groups = np.tile(_unit_ids(te, None), len(checkpoints))  # rows are checkpoint-major, as _stack_checkpoints
-    return TaskData("accuracy-prediction", "regression", 1, *parts, test_checkpoint=ckpt, test_groups=groups)
+    return TaskData("accuracy-prediction", "regression", 1, *parts, test_checkpoint=ckpt, test_groups=groups,
+                    n_train_networks=len(tr))
 
 
 def _unit_ids(zoo, by: str | None) -> np.ndarray:
