@@ -151,10 +151,11 @@ def test_adopt_run_takes_the_rerun_and_keeps_the_recompute_records(tmp_path):
     (src / "merging.json").write_text(json.dumps({"claims": [c], "seconds": 1.0}))
     (dst / "merging.json").write_text(json.dumps({"claims": [], "seconds": 2.0}))
     (src / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "abc", "per_experiment": {
-        "merging": {"reused": False, "seconds": 5.0}, "zoo": {"reused": True, "source": {"commit": "stale"}}}}))
+        "merging": {"reused": False, "seconds": 5.0}, "zoo": {"reused": True, "source": {"commit": "stale"}}},
+        "zoo_builds": {"b": 4.0}}))
     dst_per = {"zoo": {"seconds": 7.0, "source": {"commit": "z"}}, "merging": {"seconds": 1.0}}
     (dst / "manifest.json").write_text(json.dumps({"mode": "reference", "commit": "old", "recomputed": [{"a": 1}],
-                                                   "per_experiment": dst_per}))
+                                                   "per_experiment": dst_per, "zoo_builds": {"a": 3.0, "b": 9.0}}))
     tool = str(ROOT / "tools" / "adopt_run.py")
     proc = subprocess.run([sys.executable, tool, str(src), str(dst), "--only", "merging"], capture_output=True,
                           text=True)
@@ -165,6 +166,8 @@ def test_adopt_run_takes_the_rerun_and_keeps_the_recompute_records(tmp_path):
     assert man["per_experiment"]["merging"] == {"reused": False, "seconds": 5.0}
     assert man["per_experiment"]["zoo"]["source"]["commit"] == "z" and man["experiment_seconds_total"] == 12.0
     assert man["adopted"][0]["experiments"] == ["merging"]
+    # the destination's zoo builds stay counted; a zoo the rerun built again counts with the rerun's time
+    assert man["zoo_builds"] == {"a": 3.0, "b": 4.0} and man["zoo_build_seconds_total"] == 7.0
     assert json.loads((dst / "merging.json").read_text())["claims"] == [c]
     assert "1 of 1 exact checks hold" in (dst / "REPORT.md").read_text()
     # a part the rerun only reused from another commit is refused

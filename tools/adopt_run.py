@@ -59,6 +59,11 @@ def main(argv=None) -> int:
     failed.update({k: v for k, v in (src_man.get("failed") or {}).items() if k in args.only})
     man["failed"] = failed
     man["experiment_seconds_total"] = round(sum(float(v.get("seconds") or 0.0) for v in per.values()), 1)
+    # zoo builds of the destination's runs stay counted (a rerun that found its zoos cached built none)
+    builds = {**(dst_man.get("zoo_builds") or {}), **(src_man.get("zoo_builds") or {})}
+    if builds:
+        man["zoo_builds"] = builds
+        man["zoo_build_seconds_total"] = round(sum(float(v) for v in builds.values()), 1)
     if dst_man.get("recomputed"):
         man["recomputed"] = dst_man["recomputed"]
     man["adopted"] = list(dst_man.get("adopted") or []) + [
