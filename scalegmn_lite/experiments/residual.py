@@ -17,12 +17,18 @@ checkpoint of a network in the same part) on zoos of residual MLPs and Conv1d ne
 Every model is trained with 3 seeds, the epoch kept is chosen on validation networks, and it is scored on the
 held-out test networks and on the same networks replaced by random gauge transforms of themselves (the same
 functions, so the same targets). Intervals resample whole test networks (all their checkpoints) and seeds.
-In-sample (training networks) scores are stored beside the held-out ones, and each run's learning curve.
+In-sample (training networks) scores are stored beside the held-out ones, and each run's learning curve
+(validation tau per epoch); at reference size the first zoo also gets a data curve (ScaleGMN and StatNN retrained on
+a quarter and a half of the training networks, ``data_curve``). The result keeps every zoo's table row
+(``zoo_table``: the zoo experiment's :func:`~scalegmn_lite.experiments.zoo.zoo_row`, for the README's zoo table),
+the norm-free zoos included, which the reference run builds and reports but does not study.
 
 Claims, per zoo and combined over zoos: accuracy prediction learns on residual networks (the model chosen on
 validation reaches tau >= 0.8 held out and beats the weight-norm floor); ScaleGMN's score is unchanged on the
 gauge-transformed networks while every baseline's drops; ScaleGMN beats each naive ScaleGMN on the
-gauge-transformed networks.
+gauge-transformed networks; the exact check that every zoo studied has the run size's networks. Rerun one part with
+``scalegmn-lite reproduce --reference --resume --only residual --out results/reference``; ``judge`` recomputes every
+claim from a stored file (``tools/recompute_claims.py``).
 """
 
 from __future__ import annotations
