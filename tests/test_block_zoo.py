@@ -258,6 +258,8 @@ def test_residual_recipes_are_named_listed_and_parse():
         assert (quick.num_networks, quick.epochs, quick.train_size) == (1024, 20, 2000)
         assert quick.checkpoint_epochs == checkpoint_schedule(20) and full.num_networks == 4096
         assert REFERENCE_RECIPES[name].num_networks == 4096 and "residual study" in USED_BY[name]
+        ref = REFERENCE_RECIPES[name]  # the reference zoos: quick's recipe with 4x the networks
+        assert (ref.epochs, ref.train_size, ref.checkpoint_epochs) == (20, 2000, checkpoint_schedule(20))
         assert quick.activations == ("relu",) and quick.optimizers == ("sgd", "adam")
         (spec,) = quick.specs()
         assert isinstance(spec, BlockNetworkSpec) and spec.residual_blocks and not spec.is_chain
@@ -267,7 +269,7 @@ def test_residual_recipes_are_named_listed_and_parse():
         assert spec.family == ("conv1d" if "cnn" in name else "mlp")
     # the cost figure of a block network: weights x output positions (40 -> 12 positions after the k5 s3 stem)
     assert forward_macs(get_recipe("rescnn1d-hp-mnist1d").specs()[0]) == 8 * 5 * 12 + 2 * 8 * 8 * 3 * 12 + 8 * 10
-    assert forward_macs(get_recipe("resmlp-ln-hp-mnist1d").specs()[0]) == 40 * 32 + 4 * 32 * 32 + 32 * 10
+    assert forward_macs(get_recipe("resmlp-ln-hp-mnist1d").specs()[0]) == 40 * 16 + 4 * 16 * 16 + 16 * 10
 
 
 def test_block_recipe_mixes_activations_and_a_subsample_builds():
