@@ -306,7 +306,9 @@ def zoo_table_markdown(reference: str | Path, quick: str | Path | None = None) -
     qz = rows(quick) if quick is not None else {}
 
     def secs(z):
-        v = (z or {}).get("seconds_build")
+        if z is None:  # not built by that run
+            return "-"
+        v = z.get("seconds_build")
         return "cached" if v is None else f"{v:.0f}"
 
     lines = ["| zoo | used by | networks quick / reference | checkpoints (reference) | final metric 10/50/90% "

@@ -78,11 +78,11 @@ def plot_gauge_test(result: dict, zoo: str, ax=None, models: Sequence[str] | Non
         mean = np.array([v["mean"] for v in s])
         err = np.abs(np.array([v["ci"] for v in s]).T - mean)
         ax.bar(x + off, mean, 0.4, yerr=err, capsize=3, color="tab:blue", alpha=alpha, label=label)
-    ax.set_xticks(x, [MODEL_LABELS.get(m, m).replace(" (", "\n(").replace(": ", ":\n") for m in models], fontsize=7)
+    ax.set_xticks(x, [MODEL_LABELS.get(m, m).replace(" (", "\n(").replace(": ", ":\n") for m in models], fontsize=8)
     ax.set_ylabel("Kendall tau (held out)")
     ax.axhline(0, color="k", lw=0.5)
     ax.set_title(f"{zoo}: the gauge test", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=8, loc="lower left")
     return ax
 
 
@@ -103,7 +103,7 @@ def plot_validation_curves(result: dict, zoo: str, ax=None):
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation Kendall tau")
     ax.set_title(f"{zoo}: learning curves", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -127,7 +127,7 @@ def plot_data_curve(result: dict, zoo: str | None = None, ax=None):
     ax.set_xlabel("training networks")
     ax.set_ylabel("Kendall tau")
     ax.set_title(f"{zoo}: more training networks", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
 
 
