@@ -137,6 +137,13 @@ def test_the_course_draws_the_study_from_its_file(tiny_result, tiny_zoo):
     assert ax is not None and len(ax.get_legend().get_texts()) == 4  # scalegmn and statnn, held out and in-sample
     axes = story.plot_zoo_accuracy(tiny_zoo, n_curves=5)
     assert len(axes[0].lines) == 5
+    words = story.reading(stored)
+    pz = stored["per_zoo"]["tiny"]
+    assert f"held-out tau {pz['scores'][chosen]['mean']:.3f}" in words and "**Data curve (tiny).**" in words
+    for m, d in pz["gauge_drop"].items():  # the verb follows the paired interval, never typed
+        verb = "drops" if d["ci"][0] > 0 else ("rises" if d["ci"][1] < 0 else "does not measurably move")
+        assert f"{story.MODEL_LABELS[m]} {verb} ({d['mean']:+.3f}" in words
+    assert set(pz["beats_naive"]) == {"scalegmn-plain", "scalegmn-normaffine"}
     no_curve = {**stored, "zoos": {"tiny": {k: v for k, v in stored["zoos"]["tiny"].items() if k != "data_curve"}}}
     assert story.plot_data_curve(no_curve) is None
     plt.close("all")

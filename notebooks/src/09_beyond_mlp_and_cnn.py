@@ -1058,6 +1058,18 @@ if ref_res is not None:
                      f"{n_claims['finding']['total']} findings hold):\n\n" + "\n".join(findings_lines(findings))
                      + "\n\n**Exact checks:**\n\n" + "\n".join(findings_lines(checks))))
 
+# %% [markdown]
+# The same run read zoo by zoo, in words generated from its file (`reading`): the model chosen on validation against
+# the target, what the gauge test does to each model (a verb only where the paired interval excludes zero), ScaleGMN
+# against the naive ScaleGMNs on the transformed networks, how far in-sample scores sit above held-out ones, and what
+# the curves below say about more compute.
+
+# %%
+from scalegmn_lite.course.residual_story import reading
+
+if ref_res is not None:
+    display(Markdown(reading(ref_res)))
+
 # %% tags=["nbval-ignore-output"]
 if ref_res is not None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))

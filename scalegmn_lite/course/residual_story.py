@@ -8,7 +8,8 @@ types a number.
 * :func:`plot_validation_curves`: validation tau per epoch (mean over seeds), the curve that says whether more epochs
   would help;
 * :func:`plot_data_curve`: held-out and in-sample tau against the number of training networks;
-* :func:`plot_zoo_accuracy`: a zoo's test accuracy per checkpoint for a few networks and the final spread.
+* :func:`plot_zoo_accuracy`: a zoo's test accuracy per checkpoint for a few networks and the final spread;
+* :func:`reading`: the result in plain words, every figure and verdict word computed from the file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["scores_frame", "plot_gauge_test", "plot_validation_curves", "plot_data_curve", "plot_zoo_accuracy",
-           "MODEL_LABELS"]
+           "reading", "MODEL_LABELS"]
 
 #: what each model name of the study means, for legends and tables
 MODEL_LABELS = {
@@ -149,3 +150,68 @@ def plot_zoo_accuracy(zoo, n_curves: int = 12, axes=None, seed: int = 0):
     axes[1].set_ylabel("networks")
     axes[1].set_title(f"all {len(md)} networks", fontsize=9)
     return axes
+
+
+def _iv(s: dict) -> str:
+    lo, hi = s["ci"]
+    return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _side(s: dict, threshold: float) -> str:
+    """Where an interval lies against ``threshold``: ``"above"``, ``"below"`` or ``"across"``."""
+    lo, hi = (float(v) for v in s["ci"])
+    return "above" if lo > threshold else ("below" if hi < threshold else "across")
+
+
+def reading(result: dict, target: float = 0.8) -> str:
+    """The result in plain words, every figure and every verdict word computed from the file (so the text cannot
+    contradict the numbers beside it): per zoo, the model chosen on validation against the target, what the gauge
+    test does to each model, ScaleGMN against the naive ScaleGMNs, the in-sample gaps, and what the learning and data
+    curves say about more compute."""
+    lab = lambda m: MODEL_LABELS.get(m, m)  # noqa: E731
+    lines = []
+    for z, pz in result["per_zoo"].items():
+        chosen = pz["chosen"]
+        s = pz["scores"][chosen]
+        met = {"above": "met", "below": "missed", "across": "not decided (the interval straddles it)"}[
+            _side(s, target)]
+        words = [f"**{z}.** Chosen on validation: {lab(chosen)}, held-out tau {_iv(s)}; the target {target} is {met}."]
+        if "scalegmn" in pz["scores"] and chosen != "scalegmn":
+            words.append(f"ScaleGMN: {_iv(pz['scores']['scalegmn'])}.")
+        drops = []
+        for m, d in pz.get("gauge_drop", {}).items():
+            verb = {"above": "drops", "below": "rises", "across": "does not measurably move"}[_side(d, 0.0)]
+            drops.append(f"{lab(m)} {verb} ({d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
+        words.append(f"On gauge-transformed test networks ScaleGMN's tau changes by at most "
+                     f"{pz['scalegmn_gauge_change']:.1e}; " + ("; ".join(drops) or "no baseline was scored") + ".")
+        naive = []
+        for m, d in pz.get("beats_naive", {}).items():
+            verb = {"above": "beats", "below": "loses to", "across": "does not measurably differ from"}[
+                _side(d, 0.0)]
+            naive.append(f"{verb} {lab(m)} ({d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
+        if naive:
+            words.append("On those networks ScaleGMN " + "; ".join(naive) + ".")
+        ins = result["zoos"][z].get("in_sample", {})
+        gaps = {m: ins[m] - pz["scores"][m]["mean"] for m in ins if m in pz["scores"]}
+        if gaps:
+            worst = max(gaps, key=gaps.get)
+            sg = f"ScaleGMN {gaps['scalegmn']:+.3f}, " if "scalegmn" in gaps else ""
+            words.append(f"In-sample minus held-out tau: {sg}largest {lab(worst)} {gaps[worst]:+.3f}.")
+        lines.append(" ".join(words))
+    runs = [r for zr in result["zoos"].values() for r in zr["runs"]]
+    last = sum(1 for r in runs if r.get("history") and r["best_epoch"] == r["history"][-1]["epoch"])
+    lines.append(f"**Learning curves.** The epoch kept (best validation tau) was the last one in {last} of "
+                 f"{len(runs)} runs" + (": most runs were still improving when training stopped, so more epochs "
+                                        "would likely help." if last > len(runs) / 2 else "."))
+    zc = next((z for z, r in result["zoos"].items() if r.get("data_curve")), None)
+    if zc is not None:
+        pts = result["zoos"][zc]["data_curve"]
+        parts = []
+        for m in pts[0]["test_score"]:
+            means = [float(np.mean(p["test_score"][m])) for p in pts]
+            trend = ("rises" if all(b > a for a, b in zip(means, means[1:])) else
+                     "does not rise steadily")
+            parts.append(f"{lab(m)}'s held-out tau {trend} " + " -> ".join(f"{v:.3f}" for v in means))
+        ns = " -> ".join(str(p["training_networks"]) for p in pts)
+        lines.append(f"**Data curve ({zc}).** With {ns} training networks: " + "; ".join(parts) + ".")
+    return "\n\n".join(lines)

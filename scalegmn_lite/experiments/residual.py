@@ -145,7 +145,12 @@ def judge(result: dict, n_boot: int = N_BOOT) -> dict:
         per_zoo[zoo] = {"scores": scores, "scores_gauge": scores_gauge, "chosen": best,
                         "validation_score": {m: float(np.mean(v)) for m, v in val.items()},
                         "chosen_on": "validation networks (mean over seeds of each run's best validation score)",
-                        "chosen_minus_floor": over_floor, "tau_max": tau_max(y), "scalegmn_gauge_change": change}
+                        "chosen_minus_floor": over_floor, "tau_max": tau_max(y), "scalegmn_gauge_change": change,
+                        # the paired intervals behind the claims, per model: original minus gauge-transformed tau,
+                        # and ScaleGMN minus each naive ScaleGMN on the transformed networks
+                        "gauge_drop": {k.split("/", 1)[1]: v for k, v in drops.items() if k.startswith(f"{zoo}/")},
+                        "beats_naive": {k.split("/", 1)[1]: v for k, v in beats_naive.items()
+                                        if k.startswith(f"{zoo}/")}}
     n = len(result["settings"]["seeds"])
     zs = ", ".join(result["zoos"])
     chosen = {z: (pz["scores"][pz["chosen"]], ">=", TAU_TARGET) for z, pz in per_zoo.items()}
