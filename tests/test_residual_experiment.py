@@ -118,6 +118,7 @@ def test_the_course_draws_the_study_from_its_file(tiny_result, tiny_zoo):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from scalegmn_lite.common.stats import decide
     from scalegmn_lite.course import residual_story as story
 
     out, p = tiny_result
@@ -141,7 +142,8 @@ def test_the_course_draws_the_study_from_its_file(tiny_result, tiny_zoo):
     pz = stored["per_zoo"]["tiny"]
     assert f"held-out tau {pz['scores'][chosen]['mean']:.3f}" in words and "**Data curve (tiny).**" in words
     for m, d in pz["gauge_drop"].items():  # the verb follows the paired interval, never typed
-        verb = "drops" if d["ci"][0] > 0 else ("rises" if d["ci"][1] < 0 else "does not measurably move")
+        status = decide(d["ci"], ">", 0)
+        verb = {"holds": "drops", "refuted": "rises", "inconclusive": "does not measurably move"}[status]
         assert f"{story.MODEL_LABELS[m]} {verb} ({d['mean']:+.3f}" in words
     assert set(pz["beats_naive"]) == {"scalegmn-plain", "scalegmn-normaffine"}
     no_curve = {**stored, "zoos": {"tiny": {k: v for k, v in stored["zoos"]["tiny"].items() if k != "data_curve"}}}

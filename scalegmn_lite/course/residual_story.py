@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..common.stats import decide
+
 __all__ = ["scores_frame", "plot_gauge_test", "plot_validation_curves", "plot_data_curve", "plot_zoo_accuracy",
            "reading", "MODEL_LABELS"]
 
@@ -152,17 +154,6 @@ def plot_zoo_accuracy(zoo, n_curves: int = 12, axes=None, seed: int = 0):
     return axes
 
 
-def _iv(s: dict) -> str:
-    lo, hi = s["ci"]
-    return f"{s['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
-def _side(s: dict, threshold: float) -> str:
-    """Where an interval lies against ``threshold``: ``"above"``, ``"below"`` or ``"across"``."""
-    lo, hi = (float(v) for v in s["ci"])
-    return "above" if lo > threshold else ("below" if hi < threshold else "across")
-
-
 def reading(result: dict, target: float = 0.8) -> str:
     """The result in plain words, every figure and every verdict word computed from the file (so the text cannot
     contradict the numbers beside it): per zoo, the model chosen on validation against the target, what the gauge
@@ -173,21 +164,24 @@ def reading(result: dict, target: float = 0.8) -> str:
     for z, pz in result["per_zoo"].items():
         chosen = pz["chosen"]
         s = pz["scores"][chosen]
-        met = {"above": "met", "below": "missed", "across": "not decided (the interval straddles it)"}[
-            _side(s, target)]
-        words = [f"**{z}.** Chosen on validation: {lab(chosen)}, held-out tau {_iv(s)}; the target {target} is {met}."]
+        # the words follow the claims' own decision (common.stats.decide), so they cannot disagree with a verdict
+        met = {"holds": "met", "refuted": "missed", "inconclusive": "not decided (the interval straddles it)"}[
+            decide(s["ci"], ">=", target)]
+        words = [f"**{z}.** Chosen on validation: {lab(chosen)}, held-out tau {_fmt_iv(s)}; the target {target} is "
+                 f"{met}."]
         if "scalegmn" in pz["scores"] and chosen != "scalegmn":
-            words.append(f"ScaleGMN: {_iv(pz['scores']['scalegmn'])}.")
+            words.append(f"ScaleGMN: {_fmt_iv(pz['scores']['scalegmn'])}.")
         drops = []
         for m, d in pz.get("gauge_drop", {}).items():
-            verb = {"above": "drops", "below": "rises", "across": "does not measurably move"}[_side(d, 0.0)]
+            verb = {"holds": "drops", "refuted": "rises", "inconclusive": "does not measurably move"}[
+                decide(d["ci"], ">", 0.0)]
             drops.append(f"{lab(m)} {verb} ({d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
         words.append(f"On gauge-transformed test networks ScaleGMN's tau changes by at most "
                      f"{pz['scalegmn_gauge_change']:.1e}; " + ("; ".join(drops) or "no baseline was scored") + ".")
         naive = []
         for m, d in pz.get("beats_naive", {}).items():
-            verb = {"above": "beats", "below": "loses to", "across": "does not measurably differ from"}[
-                _side(d, 0.0)]
+            verb = {"holds": "beats", "refuted": "loses to", "inconclusive": "does not measurably differ from"}[
+                decide(d["ci"], ">", 0.0)]
             naive.append(f"{verb} {lab(m)} ({d['mean']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])")
         if naive:
             words.append("On those networks ScaleGMN " + "; ".join(naive) + ".")
